@@ -1,0 +1,119 @@
+//! Findings are data: what imagegate found wrong (or could not decide) about the input,
+//! with a stable kebab-case code, a severity, a location and a hint. They are not errors;
+//! errors are for when the tool itself cannot run.
+
+use serde::Serialize;
+
+/// A stable finding code. The kebab-case name is part of the output contract.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Code {
+    NotFound,
+    NotFoundOrDenied,
+    InvalidReference,
+    NonStringImage,
+    EmptyImage,
+    UnresolvedVariable,
+    Unreachable,
+    RateLimited,
+    RegistryError,
+    TagDigestMismatch,
+    InvalidYaml,
+    UnreadableFile,
+    HelmTemplate,
+    BinaryFile,
+}
+
+impl Code {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Code::NotFound => "not-found",
+            Code::NotFoundOrDenied => "not-found-or-denied",
+            Code::InvalidReference => "invalid-reference",
+            Code::NonStringImage => "non-string-image",
+            Code::EmptyImage => "empty-image",
+            Code::UnresolvedVariable => "unresolved-variable",
+            Code::Unreachable => "unreachable",
+            Code::RateLimited => "rate-limited",
+            Code::RegistryError => "registry-error",
+            Code::TagDigestMismatch => "tag-digest-mismatch",
+            Code::InvalidYaml => "invalid-yaml",
+            Code::UnreadableFile => "unreadable-file",
+            Code::HelmTemplate => "helm-template",
+            Code::BinaryFile => "binary-file",
+        }
+    }
+
+    pub fn severity(self) -> Severity {
+        match self {
+            Code::NotFound
+            | Code::InvalidReference
+            | Code::NonStringImage
+            | Code::EmptyImage
+            | Code::InvalidYaml
+            | Code::UnreadableFile => Severity::Error,
+            Code::NotFoundOrDenied | Code::Unreachable | Code::RateLimited | Code::RegistryError => {
+                Severity::Undecided
+            }
+            Code::UnresolvedVariable | Code::TagDigestMismatch => Severity::Warning,
+            Code::HelmTemplate | Code::BinaryFile => Severity::Note,
+        }
+    }
+
+    /// One line of help, for SARIF rules and `--help`-style listings.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Code::NotFound => "The registry answered 404: the tag, digest or repository does not exist.",
+            Code::NotFoundOrDenied => "The registry refused access after authentication: the image is missing or needs credentials.",
+            Code::InvalidReference => "The reference does not follow the image reference grammar; Kubernetes would report InvalidImageName.",
+            Code::NonStringImage => "YAML typed the image as a number, boolean or collection, which mangles it.",
+            Code::EmptyImage => "The image field is empty.",
+            Code::UnresolvedVariable => "The reference holds a variable or template that imagegate cannot resolve.",
+            Code::Unreachable => "The registry could not be reached in time.",
+            Code::RateLimited => "The registry kept answering 429 Too Many Requests past every retry.",
+            Code::RegistryError => "The registry answered with an unexpected error.",
+            Code::TagDigestMismatch => "The tag exists but now points at a different digest than the one pinned.",
+            Code::InvalidYaml => "The file is not valid YAML.",
+            Code::UnreadableFile => "The file could not be read.",
+            Code::HelmTemplate => "The file is a Helm template and is not checked as YAML.",
+            Code::BinaryFile => "The file is binary and is not checked.",
+        }
+    }
+}
+
+/// How much a finding matters, and so which exit code it leads to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Severity {
+    /// Definitely wrong: exit 1.
+    Error,
+    /// Could not be decided: exit 3 when nothing is definitely wrong. Never a pass.
+    Undecided,
+    Warning,
+    Note,
+}
+
+/// One finding, tied to a place in a file when it has one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Finding {
+    pub code: Code,
+    pub message: String,
+    pub hint: Option<String>,
+    pub location: Option<Location>,
+    /// The image as written, when the finding is about one.
+    pub image: Option<String>,
+}
+
+impl Finding {
+    pub fn severity(&self) -> Severity {
+        self.code.severity()
+    }
+}
+
+/// A byte span in a file of the source store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Location {
+    pub file: usize,
+    pub start: usize,
+    pub end: usize,
+}

@@ -1,0 +1,162 @@
+//! Turns one file's bytes into the image occurrences it holds, plus findings about the file
+//! itself (invalid YAML, binary data, Helm templates). One submodule per family of inputs.
+
+pub mod kubernetes;
+pub mod yaml;
+
+use std::path::{Component, Path};
+
+use crate::finding::{Code, Finding, Location};
+use crate::source::SourceFile;
+
+/// How an image field's value was written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ImageValue {
+    /// A YAML string: the reference as written.
+    Text(String),
+    /// Missing, null or the empty string.
+    Empty,
+    /// A number, boolean or collection where a string belongs; says what YAML made of it.
+    NonString { written: String, typed_as: &'static str },
+}
+
+/// One place in a file where an image is named.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Occurrence {
+    pub location: Location,
+    pub value: ImageValue,
+    /// Which object and field, e.g. `Deployment/web containers[app]`.
+    pub context: String,
+}
+
+/// What one file holds.
+#[derive(Debug)]
+pub struct FileScan {
+    pub source: SourceFile,
+    pub occurrences: Vec<Occurrence>,
+    pub findings: Vec<Finding>,
+}
+
+/// Scans a file's bytes. Never fails: every problem with the input is a finding.
+pub fn scan(file: usize, path: &Path, bytes: Vec<u8>) -> FileScan {
+    let mut findings = Vec::new();
+    if bytes.contains(&0) {
+        let source = SourceFile::new(path.to_path_buf(), "");
+        findings.push(Finding {
+            code: Code::BinaryFile,
+            message: "file holds NUL bytes; it is binary, not YAML, and was skipped".into(),
+            hint: Some("exclude it with --exclude if it is not a manifest".into()),
+            location: None,
+            image: None,
+        });
+        return FileScan {
+            source,
+            occurrences: Vec::new(),
+            findings,
+        };
+    }
+    let text = match String::from_utf8(bytes) {
+        Ok(t) => t,
+        Err(e) => {
+            let valid = e.utf8_error().valid_up_to();
+            let lossy = String::from_utf8_lossy(e.as_bytes()).into_owned();
+            let source = SourceFile::new(path.to_path_buf(), lossy.as_str());
+            // The lossy text keeps every valid byte before the first bad one in place.
+            findings.push(Finding {
+                code: Code::InvalidYaml,
+                message: "file is not valid UTF-8".into(),
+                hint: Some("YAML files must be UTF-8 encoded".into()),
+                location: Some(Location {
+                    file,
+                    start: valid,
+                    end: valid,
+                }),
+                image: None,
+            });
+            return FileScan {
+                source,
+                occurrences: Vec::new(),
+                findings,
+            };
+        }
+    };
+    let source = SourceFile::new(path.to_path_buf(), text);
+    let parsed = yaml::parse(&source);
+    if source.text.contains("{{") && (parsed.error.is_some() || in_templates_dir(path)) {
+        findings.push(Finding {
+            code: Code::HelmTemplate,
+            message: "Helm template skipped: it is rendered by Helm before it is YAML".into(),
+            hint: Some("its images are checked through the chart's values".into()),
+            location: None,
+            image: None,
+        });
+        return FileScan {
+            source,
+            occurrences: Vec::new(),
+            findings,
+        };
+    }
+    let mut occurrences = Vec::new();
+    for doc in &parsed.documents {
+        kubernetes::extract(doc, file, &mut occurrences);
+    }
+    if let Some(err) = parsed.error {
+        findings.push(Finding {
+            code: Code::InvalidYaml,
+            message: format!("invalid YAML: {}", err.message),
+            hint: None,
+            location: Some(Location {
+                file,
+                start: err.offset,
+                end: err.offset,
+            }),
+            image: None,
+        });
+    }
+    FileScan {
+        source,
+        occurrences,
+        findings,
+    }
+}
+
+fn in_templates_dir(path: &Path) -> bool {
+    path.parent().is_some_and(|p| {
+        p.components()
+            .any(|c| matches!(c, Component::Normal(n) if n == "templates"))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn codes(scan: &FileScan) -> Vec<Code> {
+        scan.findings.iter().map(|f| f.code).collect()
+    }
+
+    #[test]
+    fn binary_and_non_utf8_files_are_findings() {
+        let s = scan(0, Path::new("a.yaml"), b"a: \0".to_vec());
+        assert_eq!(codes(&s), [Code::BinaryFile]);
+        let s = scan(0, Path::new("a.yaml"), b"a: b\nc: \xff\n".to_vec());
+        assert_eq!(codes(&s), [Code::InvalidYaml]);
+        let loc = s.findings[0].location.unwrap();
+        assert_eq!(s.source.position(loc.start).line, 2);
+    }
+
+    #[test]
+    fn helm_templates_are_skipped_with_a_note() {
+        let text = "apiVersion: v1\nkind: Pod\n{{- if .Values.x }}\nspec: {}\n{{- end }}\n";
+        let s = scan(0, Path::new("chart/templates/pod.yaml"), text.into());
+        assert_eq!(codes(&s), [Code::HelmTemplate]);
+        assert!(s.occurrences.is_empty());
+    }
+
+    #[test]
+    fn invalid_yaml_is_a_finding_with_a_position() {
+        let s = scan(0, Path::new("a.yaml"), b"a: [\nb: c\n".to_vec());
+        assert_eq!(codes(&s), [Code::InvalidYaml]);
+        assert!(s.findings[0].location.is_some());
+    }
+}
