@@ -52,27 +52,50 @@ impl Code {
             | Code::EmptyImage
             | Code::InvalidYaml
             | Code::UnreadableFile => Severity::Error,
-            Code::NotFoundOrDenied | Code::Unreachable | Code::RateLimited | Code::RegistryError => {
-                Severity::Undecided
-            }
+            Code::NotFoundOrDenied
+            | Code::Unreachable
+            | Code::RateLimited
+            | Code::RegistryError => Severity::Undecided,
             Code::UnresolvedVariable | Code::TagDigestMismatch => Severity::Warning,
             Code::HelmTemplate | Code::BinaryFile => Severity::Note,
         }
     }
 
+    /// Whether the finding is about a whole file, so it has no meaningful line.
+    pub fn is_file_level(self) -> bool {
+        matches!(
+            self,
+            Code::UnreadableFile | Code::HelmTemplate | Code::BinaryFile
+        )
+    }
+
     /// One line of help, for SARIF rules and `--help`-style listings.
     pub fn describe(self) -> &'static str {
         match self {
-            Code::NotFound => "The registry answered 404: the tag, digest or repository does not exist.",
-            Code::NotFoundOrDenied => "The registry refused access after authentication: the image is missing or needs credentials.",
-            Code::InvalidReference => "The reference does not follow the image reference grammar; Kubernetes would report InvalidImageName.",
-            Code::NonStringImage => "YAML typed the image as a number, boolean or collection, which mangles it.",
+            Code::NotFound => {
+                "The registry answered 404: the tag, digest or repository does not exist."
+            }
+            Code::NotFoundOrDenied => {
+                "The registry refused access after authentication: the image is missing or needs credentials."
+            }
+            Code::InvalidReference => {
+                "The reference does not follow the image reference grammar; Kubernetes would report InvalidImageName."
+            }
+            Code::NonStringImage => {
+                "YAML typed the image as a number, boolean or collection, which mangles it."
+            }
             Code::EmptyImage => "The image field is empty.",
-            Code::UnresolvedVariable => "The reference holds a variable or template that imagegate cannot resolve.",
+            Code::UnresolvedVariable => {
+                "The reference holds a variable or template that imagegate cannot resolve."
+            }
             Code::Unreachable => "The registry could not be reached in time.",
-            Code::RateLimited => "The registry kept answering 429 Too Many Requests past every retry.",
+            Code::RateLimited => {
+                "The registry kept answering 429 Too Many Requests past every retry."
+            }
             Code::RegistryError => "The registry answered with an unexpected error.",
-            Code::TagDigestMismatch => "The tag exists but now points at a different digest than the one pinned.",
+            Code::TagDigestMismatch => {
+                "The tag exists but now points at a different digest than the one pinned."
+            }
             Code::InvalidYaml => "The file is not valid YAML.",
             Code::UnreadableFile => "The file could not be read.",
             Code::HelmTemplate => "The file is a Helm template and is not checked as YAML.",
@@ -94,7 +117,7 @@ pub enum Severity {
 }
 
 /// One finding, tied to a place in a file when it has one.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Finding {
     pub code: Code,
     pub message: String,

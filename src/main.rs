@@ -1,1 +1,30 @@
-fn main() {}
+//! The imagegate binary: parses the command line, runs it, and maps the outcome to an exit
+//! code (0 pass, 1 findings, 2 the tool could not run, 3 undecided).
+
+use std::io::{BufWriter, ErrorKind, Write};
+
+use clap::Parser;
+
+fn main() {
+    let cli = imagegate::cli::Cli::parse();
+    let stdout = std::io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    let result = imagegate::run(cli, &mut out);
+    let flushed = out.flush();
+    let code = match result {
+        Ok(code) => match flushed {
+            Err(e) if e.kind() != ErrorKind::BrokenPipe => {
+                eprintln!("imagegate: cannot write the report: {e}");
+                2
+            }
+            _ => code,
+        },
+        // A closed pipe (`imagegate … | head`) is the reader's choice, not a failure.
+        Err(imagegate::error::Error::Output(e)) if e.kind() == ErrorKind::BrokenPipe => 0,
+        Err(e) => {
+            eprintln!("{:?}", miette::Report::new(e));
+            2
+        }
+    };
+    std::process::exit(code);
+}

@@ -78,7 +78,11 @@ impl SourceFile {
         let byte = byte.min(self.text.len());
         let line = self.line_starts.partition_point(|&s| s <= byte).max(1);
         let start = self.line_starts[line - 1].min(byte);
-        let column = self.text.get(start..byte).map_or(byte - start, |s| s.chars().count()) + 1;
+        let column = self
+            .text
+            .get(start..byte)
+            .map_or(byte - start, |s| s.chars().count())
+            + 1;
         Position { line, column }
     }
 

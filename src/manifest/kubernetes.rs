@@ -62,10 +62,14 @@ fn object(
         "PodTemplate" => push(&["template", "spec"]),
         "Revision" if group == "serving.knative.dev" => push(&["spec"]),
         "CronJob" => push(&["spec", "jobTemplate", "spec", "template", "spec"]),
-        "Deployment" | "ReplicaSet" | "StatefulSet" | "DaemonSet" | "Job"
-        | "ReplicationController" | "Rollout" | "DeploymentConfig" => {
-            push(&["spec", "template", "spec"])
-        }
+        "Deployment"
+        | "ReplicaSet"
+        | "StatefulSet"
+        | "DaemonSet"
+        | "Job"
+        | "ReplicationController"
+        | "Rollout"
+        | "DeploymentConfig" => push(&["spec", "template", "spec"]),
         "Service" | "Configuration" if group == "serving.knative.dev" => {
             push(&["spec", "template", "spec"])
         }
@@ -102,7 +106,10 @@ fn find_pod_specs(
     *budget -= 1;
     match &doc.node(node).kind {
         NodeKind::Map(entries) => {
-            if doc.get(node, "containers").is_some_and(|c| is_container_list(doc, c)) {
+            if doc
+                .get(node, "containers")
+                .is_some_and(|c| is_container_list(doc, c))
+            {
                 specs.push(node);
                 return;
             }
@@ -305,7 +312,11 @@ mod tests {
         let y = "\u{feff}apiVersion: v1\r\nkind: Pod\r\nspec:\r\n  containers:\r\n  - image: &i redis:7\r\n  - image: *i\r\n  - image: >-\r\n      alpine:3\r\n";
         let got = found(y);
         assert_eq!(got[0], t(5, 15, "redis:7"));
-        assert_eq!(got[1], t(5, 15, "redis:7"), "an alias points at its anchored scalar");
+        assert_eq!(
+            got[1],
+            t(5, 15, "redis:7"),
+            "an alias points at its anchored scalar"
+        );
         // A block scalar is reported where its text starts, after the indicator line.
         assert_eq!(got[2], t(8, 7, "alpine:3"));
     }
@@ -316,13 +327,22 @@ mod tests {
         let got = found(y);
         assert_eq!(
             got.iter().map(|g| g.2.as_str()).collect::<Vec<_>>(),
-            ["<a number>", "<empty>", "<empty>", "<empty>", "<a mapping>", "<a boolean>"]
+            [
+                "<a number>",
+                "<empty>",
+                "<empty>",
+                "<empty>",
+                "<a mapping>",
+                "<a boolean>"
+            ]
         );
     }
 
     #[test]
     fn alias_bomb_is_bounded() {
-        let mut y = String::from("apiVersion: example.com/v1\nkind: Bomb\na0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+        let mut y = String::from(
+            "apiVersion: example.com/v1\nkind: Bomb\na0: &a0 [x, x, x, x, x, x, x, x, x, x]\n",
+        );
         for i in 1..10 {
             let prev = i - 1;
             y.push_str(&format!("a{i}: &a{i} [*a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}]\n"));

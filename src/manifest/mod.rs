@@ -17,7 +17,10 @@ pub enum ImageValue {
     /// Missing, null or the empty string.
     Empty,
     /// A number, boolean or collection where a string belongs; says what YAML made of it.
-    NonString { written: String, typed_as: &'static str },
+    NonString {
+        written: String,
+        typed_as: &'static str,
+    },
 }
 
 /// One place in a file where an image is named.
@@ -46,7 +49,11 @@ pub fn scan(file: usize, path: &Path, bytes: Vec<u8>) -> FileScan {
             code: Code::BinaryFile,
             message: "file holds NUL bytes; it is binary, not YAML, and was skipped".into(),
             hint: Some("exclude it with --exclude if it is not a manifest".into()),
-            location: None,
+            location: Some(Location {
+                file,
+                start: 0,
+                end: 0,
+            }),
             image: None,
         });
         return FileScan {
@@ -87,7 +94,11 @@ pub fn scan(file: usize, path: &Path, bytes: Vec<u8>) -> FileScan {
             code: Code::HelmTemplate,
             message: "Helm template skipped: it is rendered by Helm before it is YAML".into(),
             hint: Some("its images are checked through the chart's values".into()),
-            location: None,
+            location: Some(Location {
+                file,
+                start: 0,
+                end: 0,
+            }),
             image: None,
         });
         return FileScan {

@@ -276,7 +276,10 @@ impl Document {
         if depth > 8 {
             return None;
         }
-        let merge = entries.iter().find(|(k, _)| self.scalar(*k) == Some("<<"))?.1;
+        let merge = entries
+            .iter()
+            .find(|(k, _)| self.scalar(*k) == Some("<<"))?
+            .1;
         match &self.nodes[merge].kind {
             NodeKind::Map(_) => self.get_depth(merge, key, depth + 1),
             NodeKind::Seq(items) => items
@@ -325,15 +328,12 @@ pub fn plain_type(v: &str) -> ScalarType {
     if !body.is_empty() && body.bytes().all(|b| b.is_ascii_digit()) {
         return ScalarType::Int;
     }
-    if let Some(hex) = body.strip_prefix("0x") {
-        if !hex.is_empty() && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return ScalarType::Int;
-        }
-    }
-    if let Some(oct) = body.strip_prefix("0o") {
-        if !oct.is_empty() && oct.bytes().all(|b| (b'0'..=b'7').contains(&b)) {
-            return ScalarType::Int;
-        }
+    let radix = |prefix: &str, digit: fn(&u8) -> bool| {
+        body.strip_prefix(prefix)
+            .is_some_and(|d| !d.is_empty() && d.as_bytes().iter().all(digit))
+    };
+    if radix("0x", u8::is_ascii_hexdigit) || radix("0o", |b| (b'0'..=b'7').contains(b)) {
+        return ScalarType::Int;
     }
     if is_float(body) {
         return ScalarType::Float;
@@ -376,7 +376,11 @@ mod tests {
         let root = d.root.unwrap();
         let c = d.get_path(root, &["b", "c"]).unwrap();
         assert_eq!(f.position(d.node(c).start).line, 3);
-        assert_eq!(f.position(d.node(c).start).column, 6, "at the opening quote");
+        assert_eq!(
+            f.position(d.node(c).start).column,
+            6,
+            "at the opening quote"
+        );
         assert_eq!(d.scalar(c), Some("quoted"));
         let dd = d.get_path(root, &["b", "d"]).unwrap();
         assert_eq!(f.position(d.node(dd).start).column, 6);

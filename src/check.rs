@@ -1,0 +1,498 @@
+//! Joins resolutions back to every occurrence and produces the report: one entry per
+//! occurrence with its status, and a finding wherever something is wrong or undecided.
+
+use std::collections::{BTreeSet, HashMap};
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::finding::{Code, Finding, Severity};
+use crate::image_ref::{ImageRef, has_variable};
+use crate::manifest::{ImageValue, Occurrence};
+use crate::resolve::{Found, RequestCounts, Resolution};
+use crate::source::SourceFile;
+
+/// The verdict for one occurrence, as the JSON schema names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Status {
+    Ok,
+    NotFound,
+    NotFoundOrDenied,
+    Invalid,
+    UnresolvedVariable,
+    Unreachable,
+    RateLimited,
+    RegistryError,
+    Skipped,
+}
+
+/// What an occurrence holds once its text is read as a reference.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Classified {
+    Ref(ImageRef),
+    Variable,
+    Invalid(Finding),
+}
+
+/// One occurrence and its verdict.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub occurrence: Occurrence,
+    /// The image as written (empty for empty images).
+    pub written: String,
+    pub reference: Option<ImageRef>,
+    pub status: Status,
+    pub digest: Option<String>,
+    pub finding: Option<Finding>,
+}
+
+/// Counts for the summary line and the JSON summary.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Summary {
+    pub references: usize,
+    pub unique: usize,
+    pub registries: usize,
+    pub ok: usize,
+    pub not_found: usize,
+    pub undecided: usize,
+    pub invalid: usize,
+    pub unresolved: usize,
+    pub skipped: usize,
+    pub errors: usize,
+    pub warnings: usize,
+    pub files: usize,
+    pub offline: bool,
+    #[serde(serialize_with = "seconds")]
+    pub duration: Duration,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub requests: Option<RequestCounts>,
+}
+
+fn seconds<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64((d.as_secs_f64() * 1000.0).round() / 1000.0)
+}
+
+/// Everything a renderer needs.
+#[derive(Debug)]
+pub struct Report {
+    pub sources: Vec<SourceFile>,
+    pub entries: Vec<Entry>,
+    /// Findings about files rather than references (invalid YAML, skipped templates).
+    pub file_findings: Vec<Finding>,
+    pub summary: Summary,
+}
+
+impl Report {
+    /// Every finding: file findings first, then reference findings in file order.
+    pub fn findings(&self) -> impl Iterator<Item = &Finding> {
+        self.file_findings
+            .iter()
+            .chain(self.entries.iter().filter_map(|e| e.finding.as_ref()))
+    }
+
+    /// 1 for any error, 3 for anything undecided (and no error), else 0.
+    pub fn exit_code(&self) -> i32 {
+        let worst = self.findings().map(Finding::severity).min();
+        match worst {
+            Some(Severity::Error) => 1,
+            Some(Severity::Undecided) => 3,
+            _ => 0,
+        }
+    }
+}
+
+/// Reads an occurrence's value as a reference.
+pub fn classify(o: &Occurrence) -> Classified {
+    let invalid = |code: Code, message: String, hint: &str, image: Option<String>| {
+        Classified::Invalid(Finding {
+            code,
+            message,
+            hint: Some(hint.to_string()),
+            location: Some(o.location),
+            image,
+        })
+    };
+    match &o.value {
+        ImageValue::Empty => invalid(
+            Code::EmptyImage,
+            format!("{}: image is empty", o.context),
+            "set the image; Kubernetes rejects a container without one",
+            None,
+        ),
+        ImageValue::NonString { written, typed_as } => {
+            let shown = if written.is_empty() {
+                String::new()
+            } else {
+                format!(" `{written}`")
+            };
+            invalid(
+                Code::NonStringImage,
+                format!(
+                    "{}: image{shown} is {typed_as} in YAML, not a string",
+                    o.context
+                ),
+                "quote the value so YAML keeps it as written, e.g. image: \"repo:1.10\"",
+                Some(written.clone()),
+            )
+        }
+        ImageValue::Text(text) if has_variable(text) => Classified::Variable,
+        ImageValue::Text(text) => match ImageRef::parse(text) {
+            Ok(r) => Classified::Ref(r),
+            Err(e) => invalid(
+                Code::InvalidReference,
+                format!("`{text}` is not a valid image reference: {e}"),
+                "Kubernetes would fail to pull it with InvalidImageName",
+                Some(text.clone()),
+            ),
+        },
+    }
+}
+
+/// The unique requests for a set of references: what each pulls, plus the tag of every
+/// `tag@digest` reference (to warn when the tag has moved).
+pub fn unique_requests<'a>(refs: impl Iterator<Item = &'a ImageRef>) -> Vec<ImageRef> {
+    let mut set = BTreeSet::new();
+    for r in refs {
+        set.insert(r.pulled());
+        if r.tag.is_some() && r.digest.is_some() {
+            set.insert(tag_only(r));
+        }
+    }
+    set.into_iter().collect()
+}
+
+fn tag_only(r: &ImageRef) -> ImageRef {
+    ImageRef {
+        digest: None,
+        ..r.clone()
+    }
+}
+
+/// Builds the entries. `resolutions` is `None` offline.
+pub fn entries(
+    occurrences: Vec<Occurrence>,
+    resolutions: Option<&HashMap<ImageRef, Resolution>>,
+) -> Vec<Entry> {
+    occurrences
+        .into_iter()
+        .map(|o| {
+            let written = match &o.value {
+                ImageValue::Text(t) => t.clone(),
+                ImageValue::NonString { written, .. } => written.clone(),
+                ImageValue::Empty => String::new(),
+            };
+            let (reference, status, digest, finding) = match classify(&o) {
+                Classified::Invalid(f) => (None, Status::Invalid, None, Some(f)),
+                Classified::Variable => (
+                    None,
+                    Status::UnresolvedVariable,
+                    None,
+                    Some(Finding {
+                        code: Code::UnresolvedVariable,
+                        message: format!(
+                            "`{written}` holds a variable or template that is substituted at deploy time; it was not checked"
+                        ),
+                        hint: Some("check the rendered value, or pin a literal reference".into()),
+                        location: Some(o.location),
+                        image: Some(written.clone()),
+                    }),
+                ),
+                Classified::Ref(r) => {
+                    let (status, digest, finding) = match resolutions {
+                        None => (Status::Skipped, None, None),
+                        Some(map) => verdict(&o, &written, &r, map),
+                    };
+                    (Some(r), status, digest, finding)
+                }
+            };
+            Entry {
+                occurrence: o,
+                written,
+                reference,
+                status,
+                digest,
+                finding,
+            }
+        })
+        .collect()
+}
+
+fn verdict(
+    o: &Occurrence,
+    written: &str,
+    r: &ImageRef,
+    map: &HashMap<ImageRef, Resolution>,
+) -> (Status, Option<String>, Option<Finding>) {
+    let finding = |code: Code, message: String, hint: String| {
+        Some(Finding {
+            code,
+            message,
+            hint: Some(hint),
+            location: Some(o.location),
+            image: Some(written.to_string()),
+        })
+    };
+    let domain = &r.domain;
+    let Some(res) = map.get(&r.pulled()) else {
+        return (
+            Status::RegistryError,
+            None,
+            finding(
+                Code::RegistryError,
+                format!("`{written}` was not resolved"),
+                "this is a bug in imagegate; please report it".into(),
+            ),
+        );
+    };
+    match res {
+        Resolution::Found(Found { digest, .. }) => {
+            let moved = match (&r.tag, &r.digest) {
+                (Some(tag), Some(pinned)) => match map.get(&tag_only(r)) {
+                    Some(Resolution::Found(Found {
+                        digest: Some(now), ..
+                    })) if now != pinned => Some((tag, pinned, now)),
+                    _ => None,
+                },
+                _ => None,
+            };
+            let f = moved.and_then(|(tag, pinned, now)| {
+                finding(
+                    Code::TagDigestMismatch,
+                    format!(
+                        "`{written}`: tag `{tag}` now points at {now}, not the pinned {pinned}"
+                    ),
+                    "the digest is what is pulled; update the tag or the digest so that they agree"
+                        .into(),
+                )
+            });
+            (Status::Ok, digest.clone().or(r.digest.clone()), f)
+        }
+        Resolution::NotFound => (
+            Status::NotFound,
+            None,
+            finding(
+                Code::NotFound,
+                format!(
+                    "`{written}` not found: {domain} has no manifest {} in {}",
+                    r.pull_reference(),
+                    r.path
+                ),
+                "check the tag or digest and the repository name for typos".into(),
+            ),
+        ),
+        Resolution::Denied(detail) => (
+            Status::NotFoundOrDenied,
+            None,
+            finding(
+                Code::NotFoundOrDenied,
+                format!("`{written}` is missing or needs credentials: {detail}"),
+                format!(
+                    "if the image exists, log in so imagegate can see it: docker login {domain}"
+                ),
+            ),
+        ),
+        Resolution::Unreachable(detail) => (
+            Status::Unreachable,
+            None,
+            finding(
+                Code::Unreachable,
+                format!("`{written}` could not be checked: {detail}"),
+                format!(
+                    "make {domain} reachable from here; the check cannot pass without an answer"
+                ),
+            ),
+        ),
+        Resolution::RateLimited(detail) => (
+            Status::RateLimited,
+            None,
+            finding(
+                Code::RateLimited,
+                format!("`{written}` could not be checked: {detail}"),
+                format!("retry later, or log in to {domain} for a higher limit"),
+            ),
+        ),
+        Resolution::RegistryError(detail) => (
+            Status::RegistryError,
+            None,
+            finding(
+                Code::RegistryError,
+                format!("`{written}` could not be checked: {detail}"),
+                "retry; if it persists, the registry is misbehaving".into(),
+            ),
+        ),
+    }
+}
+
+/// Counts the entries for the summary.
+pub fn summarise(entries: &[Entry], file_findings: &[Finding], files: usize) -> Summary {
+    let mut unique: HashMap<String, Status> = HashMap::new();
+    let mut registries = BTreeSet::new();
+    let mut s = Summary {
+        references: entries.len(),
+        files,
+        ..Summary::default()
+    };
+    for e in entries {
+        match e.status {
+            Status::Invalid => s.invalid += 1,
+            Status::UnresolvedVariable => s.unresolved += 1,
+            _ => {}
+        }
+        if let Some(r) = &e.reference {
+            unique.insert(r.pulled().canonical(), e.status);
+            registries.insert(r.domain.as_str());
+        }
+    }
+    s.unique = unique.len();
+    s.registries = registries.len();
+    for status in unique.values() {
+        match status {
+            Status::Ok => s.ok += 1,
+            Status::NotFound => s.not_found += 1,
+            Status::Skipped => s.skipped += 1,
+            Status::NotFoundOrDenied
+            | Status::Unreachable
+            | Status::RateLimited
+            | Status::RegistryError => s.undecided += 1,
+            Status::Invalid | Status::UnresolvedVariable => {}
+        }
+    }
+    let all = file_findings
+        .iter()
+        .chain(entries.iter().filter_map(|e| e.finding.as_ref()));
+    for f in all {
+        match f.severity() {
+            Severity::Error => s.errors += 1,
+            Severity::Warning => s.warnings += 1,
+            _ => {}
+        }
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::finding::Location;
+
+    fn occ(text: &str) -> Occurrence {
+        Occurrence {
+            location: Location {
+                file: 0,
+                start: 0,
+                end: text.len(),
+            },
+            value: ImageValue::Text(text.into()),
+            context: "Pod/x containers[a]".into(),
+        }
+    }
+
+    const D: &str = "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    const E: &str = "sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+
+    #[test]
+    fn duplicates_cost_one_request_and_tag_digest_adds_the_tag() {
+        let a = ImageRef::parse("nginx").unwrap();
+        let b = ImageRef::parse("docker.io/library/nginx:latest").unwrap();
+        let c = ImageRef::parse(&format!("ghcr.io/a/b:v1@{D}")).unwrap();
+        let reqs = unique_requests([&a, &b, &c].into_iter());
+        let shown: Vec<String> = reqs.iter().map(ImageRef::canonical).collect();
+        assert_eq!(
+            shown,
+            [
+                "docker.io/library/nginx:latest".to_string(),
+                format!("ghcr.io/a/b@{D}"),
+                "ghcr.io/a/b:v1".to_string()
+            ]
+        );
+    }
+
+    #[test]
+    fn verdicts_map_to_statuses_and_exit_codes() {
+        let found = |d: &str| {
+            Resolution::Found(Found {
+                digest: Some(d.into()),
+                media_type: None,
+            })
+        };
+        let mut map = HashMap::new();
+        map.insert(ImageRef::parse("ok:1").unwrap().pulled(), found(D));
+        map.insert(
+            ImageRef::parse("gone:1").unwrap().pulled(),
+            Resolution::NotFound,
+        );
+        map.insert(
+            ImageRef::parse("priv:1").unwrap().pulled(),
+            Resolution::Denied("401".into()),
+        );
+        map.insert(
+            ImageRef::parse(&format!("pin@{D}")).unwrap().pulled(),
+            found(D),
+        );
+        map.insert(ImageRef::parse("pin:1").unwrap().pulled(), found(E));
+        let occs = vec![
+            occ("ok:1"),
+            occ("gone:1"),
+            occ("priv:1"),
+            occ(&format!("pin:1@{D}")),
+            occ("${TAG}"),
+            occ("Bad"),
+        ];
+        let e = entries(occs, Some(&map));
+        let statuses: Vec<Status> = e.iter().map(|e| e.status).collect();
+        assert_eq!(
+            statuses,
+            [
+                Status::Ok,
+                Status::NotFound,
+                Status::NotFoundOrDenied,
+                Status::Ok,
+                Status::UnresolvedVariable,
+                Status::Invalid
+            ]
+        );
+        assert_eq!(e[3].finding.as_ref().unwrap().code, Code::TagDigestMismatch);
+        assert!(
+            e[2].finding
+                .as_ref()
+                .unwrap()
+                .hint
+                .as_ref()
+                .unwrap()
+                .contains("docker login docker.io")
+        );
+
+        let report = |entries: Vec<Entry>| Report {
+            sources: vec![],
+            entries,
+            file_findings: vec![],
+            summary: Summary::default(),
+        };
+        assert_eq!(report(e.clone()).exit_code(), 1);
+        let undecided: Vec<Entry> = e
+            .iter()
+            .filter(|x| x.status != Status::NotFound && x.status != Status::Invalid)
+            .cloned()
+            .collect();
+        assert_eq!(report(undecided).exit_code(), 3);
+        let fine: Vec<Entry> = e
+            .iter()
+            .filter(|x| x.status == Status::Ok || x.status == Status::UnresolvedVariable)
+            .cloned()
+            .collect();
+        assert_eq!(report(fine).exit_code(), 0);
+        let s = summarise(&e, &[], 1);
+        assert_eq!(
+            (
+                s.references,
+                s.unique,
+                s.ok,
+                s.not_found,
+                s.undecided,
+                s.invalid
+            ),
+            (6, 4, 2, 1, 1, 1)
+        );
+    }
+}

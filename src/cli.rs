@@ -1,0 +1,96 @@
+//! The command line, declared with clap. It only parses; `settings` turns it into typed
+//! settings and `lib::run` does the work.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+pub const EXIT_CODES: &str = "\
+Exit codes:
+  0  every reference resolves
+  1  at least one error finding (not found, invalid reference, malformed manifest)
+  2  imagegate could not run (bad flags, unreadable path, bad config)
+  3  at least one reference could not be decided (unreachable registry, rate limit,
+     401/403 that may mean missing or no access) and nothing definite failed
+Every non-zero code fails a CI job: nothing undecided is ever reported as a pass.";
+
+#[derive(Debug, Parser)]
+#[command(name = "imagegate", version, about = "Stops broken container image references before they reach a cluster", after_help = EXIT_CODES)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Find image references in YAML manifests and check that each one exists.
+    #[command(after_help = EXIT_CODES)]
+    Check(CheckArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Reports with source snippets, for people.
+    Human,
+    /// A stable JSON document (schema version 1).
+    Json,
+    /// GitHub Actions workflow commands that annotate the PR diff.
+    Github,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CheckArgs {
+    /// Check every reference in the YAML files under PATH, with no git involved.
+    #[arg(long)]
+    pub all: bool,
+
+    /// Files or directories to check (default: the current directory).
+    #[arg(value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+
+    /// Only check files matching this glob (repeatable; default: *.yaml and *.yml).
+    #[arg(long, value_name = "GLOB")]
+    pub include: Vec<String>,
+
+    /// Skip files matching this glob (repeatable).
+    #[arg(long, value_name = "GLOB")]
+    pub exclude: Vec<String>,
+
+    /// Parse and lint only: YAML, extraction and reference grammar, no registry requests.
+    #[arg(long)]
+    pub offline: bool,
+
+    /// Output format on stdout (default: github under GitHub Actions, else human).
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
+
+    /// Requests in flight at once, over all registries.
+    #[arg(long, value_name = "N", default_value_t = 32)]
+    pub concurrency: usize,
+
+    /// Requests in flight at once to one registry.
+    #[arg(long, value_name = "N", default_value_t = 16)]
+    pub registry_concurrency: usize,
+
+    /// Timeout for one request, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 15)]
+    pub timeout: u64,
+
+    /// Deadline for all registry checks together, in seconds. What is unanswered by then is
+    /// reported as unreachable (exit 3), never as a pass.
+    #[arg(long, value_name = "SECONDS", default_value_t = 120)]
+    pub deadline: u64,
+
+    /// Speak plain HTTP to this registry (HOST or HOST:PORT, repeatable). Loopback
+    /// registries always use plain HTTP, as Docker does.
+    #[arg(long = "insecure-registry", value_name = "HOST[:PORT]")]
+    pub insecure_registry: Vec<String>,
+
+    /// Print only failures.
+    #[arg(short, long, conflicts_with = "verbose")]
+    pub quiet: bool,
+
+    /// Say more: every reference checked, registry notes and request counts.
+    #[arg(short, long, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}

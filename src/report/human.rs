@@ -1,0 +1,96 @@
+//! The human format: a miette report for every finding, with the file, line and source
+//! snippet, the image underlined, the reason and a hint; then one summary line.
+
+use std::io::{self, Write};
+
+use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, MietteDiagnostic, NamedSource};
+
+use super::{Context, sorted_findings, span, summary_line};
+use crate::check::{Report, Status};
+use crate::finding::{Finding, Severity};
+use crate::settings::Verbosity;
+
+pub fn render(report: &Report, ctx: &Context, out: &mut dyn Write) -> io::Result<()> {
+    let theme = if ctx.color {
+        GraphicalTheme::unicode()
+    } else {
+        GraphicalTheme::unicode_nocolor()
+    };
+    let handler = GraphicalReportHandler::new_themed(theme).with_width(100);
+    for finding in sorted_findings(report) {
+        let severity = finding.severity();
+        if ctx.verbosity == Verbosity::Quiet && severity > Severity::Undecided {
+            continue;
+        }
+        if severity == Severity::Note && ctx.verbosity < Verbosity::Verbose {
+            continue;
+        }
+        let mut text = String::new();
+        let rendered = handler.render_report(&mut text, diagnostic(report, finding).as_ref());
+        if rendered.is_err() {
+            text = format!("{}: {}\n", finding.code.as_str(), finding.message);
+        }
+        writeln!(out, "{text}")?;
+    }
+    if ctx.verbosity == Verbosity::Verbose {
+        for e in report.entries.iter().filter(|e| e.status == Status::Ok) {
+            let s = span(report, &e.occurrence.location);
+            writeln!(
+                out,
+                "ok {}:{}:{} {} {}",
+                s.path.display(),
+                s.start.line,
+                s.start.column,
+                e.reference
+                    .as_ref()
+                    .map(|r| r.canonical())
+                    .unwrap_or_default(),
+                e.digest.as_deref().unwrap_or("")
+            )?;
+        }
+    }
+    if ctx.verbosity != Verbosity::Quiet {
+        writeln!(out, "{}", summary_line(report))?;
+    }
+    Ok(())
+}
+
+/// A finding as a miette diagnostic, with its source attached.
+fn diagnostic(report: &Report, finding: &Finding) -> miette::Report {
+    let severity = match finding.severity() {
+        Severity::Error | Severity::Undecided => miette::Severity::Error,
+        Severity::Warning => miette::Severity::Warning,
+        Severity::Note => miette::Severity::Advice,
+    };
+    let code = match finding.severity() {
+        Severity::Undecided => format!("{} (undecided)", finding.code.as_str()),
+        _ => finding.code.as_str().to_string(),
+    };
+    let mut d = MietteDiagnostic::new(finding.message.clone())
+        .with_code(code)
+        .with_severity(severity);
+    if let Some(hint) = &finding.hint {
+        d = d.with_help(hint.clone());
+    }
+    let Some(location) = finding.location else {
+        return miette::Report::new(d);
+    };
+    if finding.code.is_file_level() {
+        let path = report.sources[location.file].path.display();
+        let message = format!("{path}: {}", finding.message);
+        return miette::Report::new(MietteDiagnostic { message, ..d });
+    }
+    let label = report
+        .entries
+        .iter()
+        .find(|e| e.occurrence.location == location)
+        .and_then(|e| e.reference.as_ref())
+        .map_or_else(|| finding.code.as_str().to_string(), |r| r.canonical());
+    let len = location.end.saturating_sub(location.start);
+    d = d.with_label(LabeledSpan::at(location.start..location.start + len, label));
+    let source = &report.sources[location.file];
+    miette::Report::new(d).with_source_code(NamedSource::new(
+        source.path.display().to_string(),
+        source.text.clone(),
+    ))
+}

@@ -1,0 +1,98 @@
+//! The JSON format: a stable, documented schema (version 1). One entry per occurrence, plus
+//! findings about files and a summary. Fields are only ever added, never renamed.
+
+use std::io::{self, Write};
+
+use serde::Serialize;
+
+use super::span;
+use crate::check::{Report, Status, Summary};
+use crate::finding::{Code, Finding, Severity};
+
+#[derive(Serialize)]
+struct Document<'a> {
+    version: u32,
+    references: Vec<Reference<'a>>,
+    files: Vec<FileFinding<'a>>,
+    summary: &'a Summary,
+}
+
+#[derive(Serialize)]
+struct Reference<'a> {
+    file: String,
+    line: usize,
+    column: usize,
+    end_line: usize,
+    end_column: usize,
+    image: &'a str,
+    canonical: Option<String>,
+    status: Status,
+    digest: Option<&'a str>,
+    message: Option<&'a str>,
+    hint: Option<&'a str>,
+    code: Option<Code>,
+    severity: Option<Severity>,
+    context: &'a str,
+}
+
+#[derive(Serialize)]
+struct FileFinding<'a> {
+    file: Option<String>,
+    line: Option<usize>,
+    column: Option<usize>,
+    code: Code,
+    severity: Severity,
+    message: &'a str,
+    hint: Option<&'a str>,
+}
+
+pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
+    let references = report
+        .entries
+        .iter()
+        .map(|e| {
+            let s = span(report, &e.occurrence.location);
+            let f: Option<&Finding> = e.finding.as_ref();
+            Reference {
+                file: s.path.display().to_string(),
+                line: s.start.line,
+                column: s.start.column,
+                end_line: s.end.line,
+                end_column: s.end.column,
+                image: &e.written,
+                canonical: e.reference.as_ref().map(|r| r.canonical()),
+                status: e.status,
+                digest: e.digest.as_deref(),
+                message: f.map(|f| f.message.as_str()),
+                hint: f.and_then(|f| f.hint.as_deref()),
+                code: f.map(|f| f.code),
+                severity: f.map(Finding::severity),
+                context: &e.occurrence.context,
+            }
+        })
+        .collect();
+    let files = report
+        .file_findings
+        .iter()
+        .map(|f| {
+            let s = f.location.map(|l| span(report, &l));
+            FileFinding {
+                file: s.as_ref().map(|s| s.path.display().to_string()),
+                line: s.as_ref().map(|s| s.start.line),
+                column: s.as_ref().map(|s| s.start.column),
+                code: f.code,
+                severity: f.severity(),
+                message: &f.message,
+                hint: f.hint.as_deref(),
+            }
+        })
+        .collect();
+    let doc = Document {
+        version: 1,
+        references,
+        files,
+        summary: &report.summary,
+    };
+    serde_json::to_writer_pretty(&mut *out, &doc)?;
+    writeln!(out)
+}

@@ -1,0 +1,525 @@
+//! The registry client: one shared HTTP client and a state per registry host (challenge,
+//! credentials, token cache, concurrency limit, backoff gate). It sends one manifest HEAD per
+//! reference and turns every answer, however odd, into a [`Resolution`].
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
+use reqwest::{Method, RequestBuilder, Response, StatusCode, Url};
+use tokio::sync::{OnceCell, Semaphore};
+use tokio::time::Instant;
+
+use super::auth::{self, Challenge, Credential, TokenResponse};
+use super::retry;
+use super::{Options, Resolution};
+use crate::image_ref::ImageRef;
+
+/// Every manifest type a pull may meet. A narrower list makes registries answer 404 for
+/// images that exist (an OCI index asked for with Docker types only, for example).
+pub const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.index.v1+json, \
+application/vnd.docker.distribution.manifest.list.v2+json, \
+application/vnd.oci.image.manifest.v1+json, \
+application/vnd.docker.distribution.manifest.v2+json, \
+application/vnd.docker.distribution.manifest.v1+prettyjws, \
+application/vnd.docker.distribution.manifest.v1+json, \
+application/vnd.oci.artifact.manifest.v1+json";
+
+/// The largest body imagegate reads from a registry (token answers are a few KB).
+const MAX_BODY: usize = 1 << 20;
+/// How long a credential helper may take.
+const HELPER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Requests sent, by kind. Retries count as requests too.
+#[derive(Debug, Default)]
+pub struct Stats {
+    pub pings: AtomicUsize,
+    pub tokens: AtomicUsize,
+    pub heads: AtomicUsize,
+    pub retries: AtomicUsize,
+}
+
+/// A snapshot of [`Stats`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct RequestCounts {
+    pub pings: usize,
+    pub tokens: usize,
+    pub heads: usize,
+    pub retries: usize,
+}
+
+type TokenResult = Result<(String, Instant), Resolution>;
+
+struct Host {
+    domain: String,
+    base: String,
+    limit: Semaphore,
+    paused_until: Mutex<Option<Instant>>,
+    challenge: OnceCell<Result<Challenge, Resolution>>,
+    credential: OnceCell<(Option<Credential>, Option<String>)>,
+    tokens: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Option<TokenResult>>>>>,
+    ratelimit_remaining: Mutex<Option<String>>,
+}
+
+/// The registry client shared by every request of a run.
+pub struct Client {
+    http: reqwest::Client,
+    opts: Options,
+    hosts: Mutex<HashMap<String, Arc<Host>>>,
+    pub stats: Stats,
+}
+
+/// An answer to a manifest HEAD that resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Found {
+    pub digest: Option<String>,
+    pub media_type: Option<String>,
+}
+
+impl Client {
+    pub fn new(opts: Options) -> Result<Client, String> {
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("imagegate/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(opts.timeout)
+            .redirect(reqwest::redirect::Policy::limited(5))
+            .http2_adaptive_window(true)
+            .build()
+            .map_err(|e| format!("could not set up the HTTP client: {e}"))?;
+        Ok(Client {
+            http,
+            opts,
+            hosts: Mutex::new(HashMap::new()),
+            stats: Stats::default(),
+        })
+    }
+
+    pub fn options(&self) -> &Options {
+        &self.opts
+    }
+
+    pub fn counts(&self) -> RequestCounts {
+        RequestCounts {
+            pings: self.stats.pings.load(Ordering::Relaxed),
+            tokens: self.stats.tokens.load(Ordering::Relaxed),
+            heads: self.stats.heads.load(Ordering::Relaxed),
+            retries: self.stats.retries.load(Ordering::Relaxed),
+        }
+    }
+
+    /// The last `ratelimit-remaining` each registry sent, for verbose output.
+    pub fn rate_limits(&self) -> Vec<(String, String)> {
+        let hosts = self.hosts.lock().unwrap_or_else(|e| e.into_inner());
+        let mut out: Vec<_> = hosts
+            .values()
+            .filter_map(|h| {
+                let r = h.ratelimit_remaining.lock().ok()?.clone()?;
+                Some((h.domain.clone(), r))
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
+    fn host(&self, r: &ImageRef) -> Arc<Host> {
+        let mut hosts = self.hosts.lock().unwrap_or_else(|e| e.into_inner());
+        hosts
+            .entry(r.domain.clone())
+            .or_insert_with(|| {
+                let api = r.api_host();
+                let scheme = if self.opts.plain_http(api) || self.opts.plain_http(&r.domain) {
+                    "http"
+                } else {
+                    "https"
+                };
+                Arc::new(Host {
+                    domain: r.domain.clone(),
+                    base: format!("{scheme}://{api}"),
+                    limit: Semaphore::new(self.opts.per_registry.max(1)),
+                    paused_until: Mutex::new(None),
+                    challenge: OnceCell::new(),
+                    credential: OnceCell::new(),
+                    tokens: Mutex::new(HashMap::new()),
+                    ratelimit_remaining: Mutex::new(None),
+                })
+            })
+            .clone()
+    }
+
+    /// Resolves one reference by what it pulls (its digest, else its tag).
+    pub async fn resolve(&self, r: &ImageRef) -> Result<Found, Resolution> {
+        let host = self.host(r);
+        let challenge = host
+            .challenge
+            .get_or_init(|| self.ping(&host))
+            .await
+            .clone()?;
+        let (credential, note) = self.credential(&host).await;
+        let authorization = match &challenge {
+            Challenge::None => None,
+            Challenge::Basic => credential.as_ref().map(Credential::basic_header),
+            Challenge::Bearer { realm, service } => {
+                let token = self
+                    .token(
+                        &host,
+                        realm,
+                        service.as_deref(),
+                        &r.path,
+                        credential.as_ref(),
+                    )
+                    .await
+                    .map_err(|res| with_note(res, note.as_deref()))?;
+                Some(format!("Bearer {token}"))
+            }
+        };
+        let url = format!(
+            "{}/v2/{}/manifests/{}",
+            host.base,
+            r.path,
+            r.pull_reference()
+        );
+        let _permit = host.limit.acquire().await;
+        let response = self
+            .send(&host, &self.stats.heads, || {
+                let req = self
+                    .http
+                    .request(Method::HEAD, &url)
+                    .header(ACCEPT, MANIFEST_ACCEPT);
+                match &authorization {
+                    Some(a) => req.header(AUTHORIZATION, a),
+                    None => req,
+                }
+            })
+            .await?;
+        let status = response.status();
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        match status.as_u16() {
+            200 => Ok(Found {
+                digest: header("docker-content-digest").filter(|d| !d.is_empty()),
+                media_type: header(CONTENT_TYPE.as_str()),
+            }),
+            404 => Err(Resolution::NotFound),
+            401 | 403 => {
+                let who = if authorization.is_some() && credential.is_some() {
+                    "with the credentials from the Docker config"
+                } else {
+                    "anonymously"
+                };
+                Err(with_note(
+                    Resolution::Denied(format!(
+                        "{} {status_text} {who}: the image does not exist or needs credentials",
+                        host.domain,
+                        status_text = describe_status(status)
+                    )),
+                    note.as_deref(),
+                ))
+            }
+            _ => Err(final_status(status, "manifest HEAD")),
+        }
+    }
+
+    /// `GET /v2/`, once per host, to learn how it wants to be authenticated.
+    async fn ping(&self, host: &Host) -> Result<Challenge, Resolution> {
+        let url = format!("{}/v2/", host.base);
+        let response = self
+            .send(host, &self.stats.pings, || self.http.get(&url))
+            .await?;
+        match response.status().as_u16() {
+            200..=299 => Ok(Challenge::None),
+            401 => response
+                .headers()
+                .get(WWW_AUTHENTICATE)
+                .and_then(|v| v.to_str().ok())
+                .and_then(auth::parse_challenge)
+                .ok_or_else(|| {
+                    Resolution::RegistryError(format!(
+                        "{} answered 401 without a usable WWW-Authenticate challenge",
+                        host.domain
+                    ))
+                }),
+            _ => Err(final_status(response.status(), "registry API check (/v2/)")),
+        }
+    }
+
+    async fn credential(&self, host: &Host) -> (Option<Credential>, Option<String>) {
+        host.credential
+            .get_or_init(|| async {
+                let domain = host.domain.clone();
+                let lookup =
+                    tokio::task::spawn_blocking(move || auth::lookup_docker_config(&domain));
+                match tokio::time::timeout(HELPER_TIMEOUT, lookup).await {
+                    Ok(Ok(Ok(c))) => (c, None),
+                    Ok(Ok(Err(note))) => {
+                        self.opts.verbose_note(&note);
+                        (None, Some(note))
+                    }
+                    Ok(Err(_)) => (None, Some("the credential lookup failed".into())),
+                    Err(_) => {
+                        let note = format!(
+                            "the credential helper for {} took longer than {}s",
+                            host.domain,
+                            HELPER_TIMEOUT.as_secs()
+                        );
+                        self.opts.verbose_note(&note);
+                        (None, Some(note))
+                    }
+                }
+            })
+            .await
+            .clone()
+    }
+
+    /// A pull token for one repository, fetched once and shared (single-flight).
+    async fn token(
+        &self,
+        host: &Host,
+        realm: &str,
+        service: Option<&str>,
+        repo: &str,
+        credential: Option<&Credential>,
+    ) -> Result<String, Resolution> {
+        let slot = {
+            let mut tokens = host.tokens.lock().unwrap_or_else(|e| e.into_inner());
+            tokens.entry(repo.to_string()).or_default().clone()
+        };
+        let mut slot = slot.lock().await;
+        if let Some(cached) = slot.as_ref() {
+            match cached {
+                Ok((token, expires)) if *expires > Instant::now() => return Ok(token.clone()),
+                Err(res) => return Err(res.clone()),
+                Ok(_) => {}
+            }
+        }
+        let fetched = self
+            .fetch_token(host, realm, service, repo, credential)
+            .await;
+        // Transient failures are not cached: a later reference may still get through.
+        let cacheable = !matches!(
+            fetched,
+            Err(Resolution::Unreachable(_) | Resolution::RateLimited(_))
+        );
+        if cacheable {
+            *slot = Some(fetched.clone());
+        }
+        fetched.map(|(t, _)| t)
+    }
+
+    async fn fetch_token(
+        &self,
+        host: &Host,
+        realm: &str,
+        service: Option<&str>,
+        repo: &str,
+        credential: Option<&Credential>,
+    ) -> TokenResult {
+        let mut url = Url::parse(realm).map_err(|_| {
+            Resolution::RegistryError(format!(
+                "{} named a token realm that is not a URL",
+                host.domain
+            ))
+        })?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(Resolution::RegistryError(format!(
+                "{} named a token realm that is not HTTP(S)",
+                host.domain
+            )));
+        }
+        {
+            let mut q = url.query_pairs_mut();
+            if let Some(s) = service {
+                q.append_pair("service", s);
+            }
+            q.append_pair("scope", &format!("repository:{repo}:pull"));
+        }
+        let response = self
+            .send(host, &self.stats.tokens, || {
+                let req = self.http.get(url.clone());
+                match credential {
+                    Some(c) => req.header(AUTHORIZATION, c.basic_header()),
+                    None => req,
+                }
+            })
+            .await?;
+        let status = response.status();
+        match status.as_u16() {
+            200..=299 => {
+                let body = read_limited(response).await.map_err(|e| {
+                    Resolution::RegistryError(format!(
+                        "the token service of {} sent an unreadable answer: {e}",
+                        host.domain
+                    ))
+                })?;
+                let parsed: Option<TokenResponse> = serde_json::from_slice(&body).ok();
+                let (token, ttl) = parsed.and_then(TokenResponse::into_token).ok_or_else(|| {
+                    Resolution::RegistryError(format!(
+                        "the token service of {} answered without a token",
+                        host.domain
+                    ))
+                })?;
+                Ok((token, Instant::now() + ttl))
+            }
+            401 | 403 => Err(Resolution::Denied(format!(
+                "the token service of {} refused {} for {repo} ({})",
+                host.domain,
+                if credential.is_some() {
+                    "the credentials from the Docker config"
+                } else {
+                    "anonymous access"
+                },
+                describe_status(status)
+            ))),
+            _ => Err(final_status(status, "token request")),
+        }
+    }
+
+    /// Sends a request with retries, honouring the host's backoff gate, the per-request
+    /// timeout and the overall deadline.
+    async fn send(
+        &self,
+        host: &Host,
+        counter: &AtomicUsize,
+        build: impl Fn() -> RequestBuilder,
+    ) -> Result<Response, Resolution> {
+        let deadline = self.opts.deadline;
+        let mut attempt = 0;
+        loop {
+            wait_for_gate(host).await;
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(deadline_exceeded(&self.opts));
+            }
+            let timeout = self.opts.timeout.min(deadline - now);
+            counter.fetch_add(1, Ordering::Relaxed);
+            if attempt > 0 {
+                self.stats.retries.fetch_add(1, Ordering::Relaxed);
+            }
+            let sent = tokio::time::timeout_at(deadline, build().timeout(timeout).send()).await;
+            let last = attempt + 1 >= retry::MAX_ATTEMPTS;
+            let wait = match sent {
+                Err(_) => return Err(deadline_exceeded(&self.opts)),
+                Ok(Err(e)) => {
+                    if last {
+                        return Err(Resolution::Unreachable(format!(
+                            "{}: {}",
+                            host.domain,
+                            describe_error(&e, timeout)
+                        )));
+                    }
+                    retry::backoff(attempt)
+                }
+                Ok(Ok(response)) => {
+                    if let Some(v) = response
+                        .headers()
+                        .get("ratelimit-remaining")
+                        .and_then(|v| v.to_str().ok())
+                        && let Ok(mut r) = host.ratelimit_remaining.lock()
+                    {
+                        *r = Some(v.to_string());
+                    }
+                    let status = response.status().as_u16();
+                    if !retry::retryable_status(status) || last {
+                        return Ok(response);
+                    }
+                    let wait = response
+                        .headers()
+                        .get(RETRY_AFTER)
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| retry::parse_retry_after(v, SystemTime::now()))
+                        .unwrap_or_else(|| retry::backoff(attempt));
+                    if Instant::now() + wait >= deadline {
+                        // Waiting would pass the deadline: give the answer we have.
+                        return Ok(response);
+                    }
+                    if status == 429 {
+                        // A 429 pauses every request to this host, not just this one.
+                        let mut gate = host.paused_until.lock().unwrap_or_else(|e| e.into_inner());
+                        let until = Instant::now() + wait;
+                        if gate.is_none_or(|g| g < until) {
+                            *gate = Some(until);
+                        }
+                    }
+                    self.opts.verbose_note(&format!(
+                        "{} answered {status}; retrying in {:.1}s",
+                        host.domain,
+                        wait.as_secs_f64()
+                    ));
+                    wait
+                }
+            };
+            tokio::time::sleep(wait).await;
+            attempt += 1;
+        }
+    }
+}
+
+async fn wait_for_gate(host: &Host) {
+    let until = *host.paused_until.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(until) = until {
+        tokio::time::sleep_until(until).await;
+    }
+}
+
+fn deadline_exceeded(opts: &Options) -> Resolution {
+    Resolution::Unreachable(format!(
+        "the overall deadline of {}s passed before the registry answered",
+        opts.deadline_secs
+    ))
+}
+
+/// Classifies a status that is neither success nor a definite answer.
+fn final_status(status: StatusCode, what: &str) -> Resolution {
+    let text = format!("{what} answered {}", describe_status(status));
+    match status.as_u16() {
+        429 => Resolution::RateLimited(format!("{text}, past every retry")),
+        _ => Resolution::RegistryError(text),
+    }
+}
+
+fn describe_status(status: StatusCode) -> String {
+    match status.canonical_reason() {
+        Some(reason) => format!("{} {reason}", status.as_u16()),
+        None => status.as_u16().to_string(),
+    }
+}
+
+/// A transport error, described without its URL (URLs carry no secrets, but keep it short).
+fn describe_error(e: &reqwest::Error, timeout: Duration) -> String {
+    if e.is_timeout() {
+        return format!("no answer within {}s", timeout.as_secs_f64());
+    }
+    let mut root: &dyn std::error::Error = e;
+    while let Some(source) = root.source() {
+        root = source;
+    }
+    if e.is_connect() {
+        format!("could not connect ({root})")
+    } else {
+        format!("request failed ({root})")
+    }
+}
+
+fn with_note(res: Resolution, note: Option<&str>) -> Resolution {
+    match (res, note) {
+        (Resolution::Denied(d), Some(n)) => Resolution::Denied(format!("{d}; note: {n}")),
+        (res, _) => res,
+    }
+}
+
+/// Reads a body up to [`MAX_BODY`] bytes; more is an error, not an allocation.
+async fn read_limited(mut response: Response) -> Result<Vec<u8>, String> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|e| e.to_string())? {
+        if body.len() + chunk.len() > MAX_BODY {
+            return Err(format!("body larger than {MAX_BODY} bytes"));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}

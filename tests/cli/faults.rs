@@ -1,0 +1,205 @@
+//! Registry faults a real registry cannot be made to produce on demand: 429 with
+//! Retry-After, 5xx followed by success, a registry that never answers, and garbage replies.
+//! These use a scripted HTTP server on loopback, and only for these faults (issue 2).
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::harness::*;
+
+/// What the scripted server sends for the n-th manifest request (0-based).
+type Script = dyn Fn(usize) -> Reply + Send + Sync;
+
+#[derive(Clone)]
+enum Reply {
+    Status(u16, Vec<(&'static str, String)>),
+    /// Accept, read the request, never answer.
+    Hang,
+    Raw(Vec<u8>),
+}
+
+struct FakeRegistry {
+    host: String,
+    manifest_requests: Arc<AtomicUsize>,
+    times: Arc<Mutex<Vec<Instant>>>,
+}
+
+impl FakeRegistry {
+    /// `/v2/` always answers 200 (anonymous); manifest requests follow the script.
+    fn start(script: Box<Script>) -> FakeRegistry {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let host = format!("127.0.0.1:{}", listener.local_addr().unwrap().port());
+        let manifest_requests = Arc::new(AtomicUsize::new(0));
+        let times = Arc::new(Mutex::new(Vec::new()));
+        let script: Arc<Script> = Arc::from(script);
+        let (n, t) = (manifest_requests.clone(), times.clone());
+        std::thread::spawn(move || {
+            for stream in listener.incoming().map_while(Result::ok) {
+                let (script, n, t) = (script.clone(), n.clone(), t.clone());
+                std::thread::spawn(move || serve(stream, &*script, &n, &t));
+            }
+        });
+        FakeRegistry {
+            host,
+            manifest_requests,
+            times,
+        }
+    }
+}
+
+fn serve(mut stream: TcpStream, script: &Script, n: &AtomicUsize, times: &Mutex<Vec<Instant>>) {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+        match stream.read(&mut chunk) {
+            Ok(0) | Err(_) => return,
+            Ok(k) => buf.extend_from_slice(&chunk[..k]),
+        }
+    }
+    let head = String::from_utf8_lossy(&buf).to_string();
+    let reply = if head.contains("/manifests/") {
+        times.lock().unwrap().push(Instant::now());
+        script(n.fetch_add(1, Ordering::SeqCst))
+    } else {
+        Reply::Status(200, vec![])
+    };
+    match reply {
+        Reply::Status(code, headers) => {
+            let mut s =
+                format!("HTTP/1.1 {code} Scripted\r\nContent-Length: 0\r\nConnection: close\r\n");
+            for (k, v) in headers {
+                s.push_str(&format!("{k}: {v}\r\n"));
+            }
+            s.push_str("\r\n");
+            let _ = stream.write_all(s.as_bytes());
+        }
+        Reply::Hang => std::thread::sleep(Duration::from_secs(60)),
+        Reply::Raw(bytes) => {
+            let _ = stream.write_all(&bytes);
+        }
+    }
+}
+
+fn found() -> Reply {
+    Reply::Status(
+        200,
+        vec![(
+            "Docker-Content-Digest",
+            format!("sha256:{}", "a".repeat(64)),
+        )],
+    )
+}
+
+fn check(reg: &FakeRegistry, extra: &[&str]) -> (Run, String) {
+    let w = Workdir::new();
+    let image = format!("{}/fault/app:1", reg.host);
+    w.write("a.yaml", &deployment("a", &[&image]));
+    let mut args = vec!["check", "--all", "--format", "json"];
+    args.extend_from_slice(extra);
+    (w.run(&args), image)
+}
+
+#[test]
+fn retry_after_is_honoured_on_429() {
+    let reg = FakeRegistry::start(Box::new(|n| {
+        if n == 0 {
+            Reply::Status(429, vec![("Retry-After", "1".into())])
+        } else {
+            found()
+        }
+    }));
+    let (run, image) = check(&reg, &[]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(run.statuses()[&image], "ok");
+    assert_eq!(reg.manifest_requests.load(Ordering::SeqCst), 2);
+    let times = reg.times.lock().unwrap();
+    assert!(
+        times[1] - times[0] >= Duration::from_millis(950),
+        "waited {:?}, Retry-After said 1 s",
+        times[1] - times[0]
+    );
+}
+
+#[test]
+fn a_500_then_200_is_retried_to_success() {
+    let reg = FakeRegistry::start(Box::new(|n| {
+        if n == 0 {
+            Reply::Status(500, vec![])
+        } else {
+            found()
+        }
+    }));
+    let (run, image) = check(&reg, &[]);
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert_eq!(run.statuses()[&image], "ok");
+    assert_eq!(
+        run.json()["summary"]["requests"]["retries"].as_u64(),
+        Some(1)
+    );
+}
+
+#[test]
+fn a_429_storm_ends_rate_limited_and_undecided() {
+    let reg = FakeRegistry::start(Box::new(|_| {
+        Reply::Status(429, vec![("Retry-After", "0".into())])
+    }));
+    let (run, image) = check(&reg, &[]);
+    assert_eq!(run.code, 3, "never a pass: {}", run.stdout);
+    assert_eq!(run.statuses()[&image], "rate-limited");
+    // Bounded: the first try plus three retries.
+    assert_eq!(reg.manifest_requests.load(Ordering::SeqCst), 4);
+}
+
+#[test]
+fn a_registry_that_never_answers_cannot_hang_the_tool() {
+    let reg = FakeRegistry::start(Box::new(|_| Reply::Hang));
+    let start = Instant::now();
+    let (run, image) = check(&reg, &["--timeout", "1", "--deadline", "3"]);
+    assert_eq!(run.code, 3, "{}", run.stdout);
+    assert_eq!(run.statuses()[&image], "unreachable");
+    assert!(
+        start.elapsed() < Duration::from_secs(20),
+        "the deadline holds"
+    );
+}
+
+#[test]
+fn garbage_replies_are_undecided_not_a_crash() {
+    let reg = FakeRegistry::start(Box::new(|_| {
+        Reply::Raw(b"\x00\xffNOT HTTP AT ALL\r\n\r\n".to_vec())
+    }));
+    let (run, image) = check(&reg, &["--timeout", "2"]);
+    assert_eq!(run.code, 3, "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(run.statuses()[&image], "unreachable");
+}
+
+#[test]
+fn an_unexpected_status_is_a_registry_error() {
+    let reg = FakeRegistry::start(Box::new(|_| Reply::Status(418, vec![])));
+    let (run, image) = check(&reg, &[]);
+    assert_eq!(run.code, 3);
+    assert_eq!(run.statuses()[&image], "registry-error");
+}
+
+#[test]
+fn a_200_without_digest_still_proves_existence() {
+    let reg = FakeRegistry::start(Box::new(|_| Reply::Status(200, vec![])));
+    let (run, image) = check(&reg, &[]);
+    assert_eq!(run.code, 0);
+    assert_eq!(run.statuses()[&image], "ok");
+    assert!(run.json()["references"][0]["digest"].is_null());
+}
+
+#[test]
+fn a_refused_connection_is_unreachable() {
+    let port = free_port();
+    let w = Workdir::new();
+    let image = format!("127.0.0.1:{port}/gone/app:1");
+    w.write("a.yaml", &deployment("a", &[&image]));
+    let run = w.run(&["check", "--all", "--format", "json", "--deadline", "10"]);
+    assert_eq!(run.code, 3);
+    assert_eq!(run.statuses()[&image], "unreachable");
+}

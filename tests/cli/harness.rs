@@ -1,0 +1,641 @@
+//! The test harness: a real registry process (Debian's `docker-registry`, CNCF distribution
+//! 2.8) on 127.0.0.1, a JWT token issuer for its `auth: token` mode, image pushes with plain
+//! blob and manifest PUTs, and a runner for the imagegate binary. Everything stays on loopback.
+
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use sha2::{Digest, Sha256};
+
+pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+
+/// The result of one imagegate run.
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
+            panic!(
+                "stdout is not JSON ({e}):\n{}\nstderr:\n{}",
+                self.stdout, self.stderr
+            )
+        })
+    }
+
+    /// The JSON reference entries, by image as written.
+    pub fn statuses(&self) -> HashMap<String, String> {
+        self.json()["references"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (
+                    r["image"].as_str().unwrap().to_string(),
+                    r["status"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    }
+}
+
+/// A working directory for one test, with an isolated, empty Docker config.
+pub struct Workdir {
+    pub dir: tempfile::TempDir,
+    pub docker_config: PathBuf,
+}
+
+impl Workdir {
+    pub fn new() -> Workdir {
+        let dir = tempfile::tempdir().unwrap();
+        let docker_config = dir.path().join(".docker-config");
+        std::fs::create_dir_all(&docker_config).unwrap();
+        Workdir { dir, docker_config }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn write(&self, rel: &str, text: &str) -> PathBuf {
+        let p = self.dir.path().join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    /// Writes a Docker `config.json` with `auths` for one registry.
+    pub fn docker_login(&self, registry: &str, user: &str, password: &str) {
+        let auth = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+        let config = serde_json::json!({ "auths": { registry: { "auth": auth } } });
+        std::fs::write(self.docker_config.join("config.json"), config.to_string()).unwrap();
+    }
+
+    /// Runs imagegate in this directory with a clean CI environment.
+    pub fn run(&self, args: &[&str]) -> Run {
+        self.run_env(args, &[])
+    }
+
+    pub fn run_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_imagegate"));
+        cmd.args(args)
+            .current_dir(self.dir.path())
+            .env("DOCKER_CONFIG", &self.docker_config)
+            .env("HOME", self.dir.path())
+            .env("NO_COLOR", "1")
+            .env("RUST_BACKTRACE", "1")
+            .env_remove("GITHUB_ACTIONS")
+            .env_remove("GITLAB_CI")
+            .env_remove("REGISTRY_AUTH_FILE")
+            .stdin(Stdio::null());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().expect("imagegate runs");
+        let run = Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        };
+        assert!(
+            !run.stderr.contains("panicked"),
+            "imagegate panicked:\n{}",
+            run.stderr
+        );
+        run
+    }
+}
+
+/// A Deployment with one container per image, images written exactly as given.
+pub fn deployment(name: &str, images: &[&str]) -> String {
+    let mut s = format!(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {name}\nspec:\n  template:\n    spec:\n      containers:\n"
+    );
+    for (i, image) in images.iter().enumerate() {
+        s.push_str(&format!("      - name: c{i}\n        image: {image}\n"));
+    }
+    s
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// How the registry authenticates.
+pub enum Auth {
+    Anonymous,
+    Htpasswd { user: String, password: String },
+    Token(Arc<TokenIssuer>),
+}
+
+/// A running `docker-registry` process, stopped on drop.
+pub struct Registry {
+    child: Child,
+    pub port: u16,
+    pub host: String,
+    auth: Auth,
+    log: Arc<Mutex<Vec<String>>>,
+    _dir: tempfile::TempDir,
+    http: reqwest::blocking::Client,
+}
+
+fn registry_binary() -> PathBuf {
+    for candidate in ["/usr/bin/docker-registry", "/usr/local/bin/docker-registry"] {
+        if Path::new(candidate).exists() {
+            return candidate.into();
+        }
+    }
+    panic!(
+        "the real registry is needed and `docker-registry` is not installed: \
+         run `apt-get install -y docker-registry` (the README's test command does this)"
+    );
+}
+
+impl Registry {
+    pub fn anonymous() -> Registry {
+        Registry::start(Auth::Anonymous)
+    }
+
+    pub fn htpasswd(user: &str, password: &str) -> Registry {
+        Registry::start(Auth::Htpasswd {
+            user: user.into(),
+            password: password.into(),
+        })
+    }
+
+    pub fn token(issuer: Arc<TokenIssuer>) -> Registry {
+        Registry::start(Auth::Token(issuer))
+    }
+
+    pub fn start(auth: Auth) -> Registry {
+        let bin = registry_binary();
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let auth_yaml = match &auth {
+            Auth::Anonymous => String::new(),
+            Auth::Htpasswd { user, password } => {
+                let hash = bcrypt::hash(password, 4).unwrap();
+                let path = dir.path().join("htpasswd");
+                std::fs::write(&path, format!("{user}:{hash}\n")).unwrap();
+                format!(
+                    "auth:\n  htpasswd:\n    realm: imagegate-test\n    path: {}\n",
+                    path.display()
+                )
+            }
+            Auth::Token(issuer) => {
+                let bundle = dir.path().join("issuer.pem");
+                std::fs::write(&bundle, &issuer.cert_pem).unwrap();
+                format!(
+                    "auth:\n  token:\n    realm: {}\n    service: {}\n    issuer: {}\n    rootcertbundle: {}\n",
+                    issuer.realm(),
+                    TokenIssuer::SERVICE,
+                    TokenIssuer::ISSUER,
+                    bundle.display()
+                )
+            }
+        };
+        let config = format!(
+            "version: 0.1\nlog:\n  level: info\n  formatter: json\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n{auth_yaml}",
+            dir.path().join("data").display()
+        );
+        let config_path = dir.path().join("config.yml");
+        std::fs::write(&config_path, config).unwrap();
+        let mut child = Command::new(&bin)
+            .arg("serve")
+            .arg(&config_path)
+            .env_clear()
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
+        let log = Arc::new(Mutex::new(Vec::new()));
+        for stream in [
+            Box::new(child.stdout.take().unwrap()) as Box<dyn Read + Send>,
+            Box::new(child.stderr.take().unwrap()),
+        ] {
+            let log = log.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                    log.lock().unwrap().push(line);
+                }
+            });
+        }
+        let http = reqwest::blocking::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .unwrap();
+        let mut registry = Registry {
+            child,
+            port,
+            host: format!("127.0.0.1:{port}"),
+            auth,
+            log,
+            _dir: dir,
+            http,
+        };
+        registry.wait_ready();
+        registry
+    }
+
+    fn wait_ready(&mut self) {
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(15) {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!(
+                    "docker-registry exited ({status}) before it was ready:\n{}",
+                    self.log.lock().unwrap().join("\n")
+                );
+            }
+            if let Ok(r) = self.http.get(format!("http://{}/v2/", self.host)).send()
+                && matches!(r.status().as_u16(), 200 | 401)
+            {
+                self.log.lock().unwrap().clear();
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!(
+            "docker-registry did not become ready on {} within 15 s:\n{}",
+            self.host,
+            self.log.lock().unwrap().join("\n")
+        );
+    }
+
+    /// Requests the registry has logged, as (method, uri), since the last call to
+    /// [`Registry::reset_log`]. Waits briefly for the log to settle.
+    pub fn requests(&self) -> Vec<(String, String)> {
+        std::thread::sleep(Duration::from_millis(300));
+        self.log
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|v| {
+                // Requests refused by auth are logged as "error authorizing context" only.
+                v["msg"].as_str().is_some_and(|m| {
+                    m.starts_with("response completed")
+                        || m.starts_with("error authorizing context")
+                })
+            })
+            .map(|v| {
+                (
+                    v["http.request.method"].as_str().unwrap_or("").to_string(),
+                    v["http.request.uri"].as_str().unwrap_or("").to_string(),
+                )
+            })
+            .collect()
+    }
+
+    pub fn reset_log(&self) {
+        std::thread::sleep(Duration::from_millis(200));
+        self.log.lock().unwrap().clear();
+    }
+
+    fn push_auth(&self, repo: &str) -> Option<String> {
+        match &self.auth {
+            Auth::Anonymous => None,
+            Auth::Htpasswd { user, password } => Some(format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+            )),
+            Auth::Token(issuer) => Some(format!(
+                "Bearer {}",
+                issuer.sign(&[(repo.to_string(), vec!["pull", "push"])])
+            )),
+        }
+    }
+
+    fn with_auth(
+        &self,
+        req: reqwest::blocking::RequestBuilder,
+        repo: &str,
+    ) -> reqwest::blocking::RequestBuilder {
+        match self.push_auth(repo) {
+            Some(a) => req.header("Authorization", a),
+            None => req,
+        }
+    }
+
+    /// Uploads a blob and returns its digest.
+    pub fn push_blob(&self, repo: &str, data: &[u8]) -> String {
+        let digest = sha256(data);
+        let start = self
+            .with_auth(
+                self.http
+                    .post(format!("http://{}/v2/{repo}/blobs/uploads/", self.host)),
+                repo,
+            )
+            .send()
+            .unwrap();
+        assert_eq!(
+            start.status().as_u16(),
+            202,
+            "blob upload start: {:?}",
+            start.text()
+        );
+        let location = start.headers()["location"].to_str().unwrap().to_string();
+        let url = if location.starts_with("http") {
+            location
+        } else {
+            format!("http://{}{location}", self.host)
+        };
+        let sep = if url.contains('?') { '&' } else { '?' };
+        let put = self
+            .with_auth(self.http.put(format!("{url}{sep}digest={digest}")), repo)
+            .header("Content-Type", "application/octet-stream")
+            .body(data.to_vec())
+            .send()
+            .unwrap();
+        assert_eq!(put.status().as_u16(), 201, "blob upload: {:?}", put.text());
+        digest
+    }
+
+    /// Puts a manifest under a tag (or digest) and returns its digest.
+    pub fn push_manifest(
+        &self,
+        repo: &str,
+        reference: &str,
+        media_type: &str,
+        body: &str,
+    ) -> String {
+        let r = self
+            .with_auth(
+                self.http.put(format!(
+                    "http://{}/v2/{repo}/manifests/{reference}",
+                    self.host
+                )),
+                repo,
+            )
+            .header("Content-Type", media_type)
+            .body(body.to_string())
+            .send()
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 201, "manifest put: {:?}", r.text());
+        sha256(body.as_bytes())
+    }
+
+    /// Pushes a single-platform image (Docker v2 or OCI manifest) and returns its digest.
+    pub fn push_image(&self, repo: &str, tag: &str, media_type: &str) -> String {
+        self.push_image_seeded(repo, tag, media_type, "linux", "amd64", tag)
+    }
+
+    pub fn push_image_seeded(
+        &self,
+        repo: &str,
+        tag: &str,
+        media_type: &str,
+        os: &str,
+        arch: &str,
+        seed: &str,
+    ) -> String {
+        let (config_type, layer_type) = if media_type == OCI_MANIFEST {
+            (
+                "application/vnd.oci.image.config.v1+json",
+                "application/vnd.oci.image.layer.v1.tar+gzip",
+            )
+        } else {
+            (
+                "application/vnd.docker.container.image.v1+json",
+                "application/vnd.docker.image.rootfs.diff.tar.gzip",
+            )
+        };
+        let config = serde_json::json!({
+            "architecture": arch, "os": os,
+            "config": { "Labels": { "seed": seed } },
+            "rootfs": { "type": "layers", "diff_ids": [] }
+        })
+        .to_string();
+        let layer = format!("layer {repo} {seed} {arch}").into_bytes();
+        let config_digest = self.push_blob(repo, config.as_bytes());
+        let layer_digest = self.push_blob(repo, &layer);
+        let manifest = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": media_type,
+            "config": { "mediaType": config_type, "digest": config_digest, "size": config.len() },
+            "layers": [ { "mediaType": layer_type, "digest": layer_digest, "size": layer.len() } ]
+        })
+        .to_string();
+        self.push_manifest(repo, tag, media_type, &manifest)
+    }
+
+    /// Pushes an OCI index over one image per platform and returns the index digest.
+    pub fn push_index(&self, repo: &str, tag: &str, platforms: &[(&str, &str)]) -> String {
+        let mut manifests = Vec::new();
+        for (os, arch) in platforms {
+            let body_digest = self.push_image_seeded(
+                repo,
+                &format!("{tag}-{os}-{arch}"),
+                OCI_MANIFEST,
+                os,
+                arch,
+                tag,
+            );
+            let size = self.manifest_size(repo, &body_digest);
+            manifests.push(serde_json::json!({
+                "mediaType": OCI_MANIFEST, "digest": body_digest, "size": size,
+                "platform": { "os": os, "architecture": arch }
+            }));
+        }
+        let index = serde_json::json!({
+            "schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": manifests
+        })
+        .to_string();
+        self.push_manifest(repo, tag, OCI_INDEX, &index)
+    }
+
+    fn manifest_size(&self, repo: &str, digest: &str) -> u64 {
+        let r = self
+            .with_auth(
+                self.http
+                    .get(format!("http://{}/v2/{repo}/manifests/{digest}", self.host)),
+                repo,
+            )
+            .header("Accept", OCI_MANIFEST)
+            .send()
+            .unwrap();
+        r.bytes().unwrap().len() as u64
+    }
+
+    /// A HEAD with a chosen Accept header, straight to the registry (for fixture checks).
+    pub fn head_status(&self, repo: &str, reference: &str, accept: &str) -> u16 {
+        self.with_auth(
+            self.http.head(format!(
+                "http://{}/v2/{repo}/manifests/{reference}",
+                self.host
+            )),
+            repo,
+        )
+        .header("Accept", accept)
+        .send()
+        .unwrap()
+        .status()
+        .as_u16()
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn sha256(data: &[u8]) -> String {
+    let digest = Sha256::digest(data);
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    format!("sha256:{hex}")
+}
+
+/// A token issuer for distribution's `auth: token` mode: it signs ES256 JWTs with a
+/// certificate generated here, which the registry trusts through its root bundle.
+pub struct TokenIssuer {
+    pub cert_pem: String,
+    cert_der_b64: String,
+    key: jsonwebtoken::EncodingKey,
+    port: u16,
+    /// Repositories anyone may pull (by prefix).
+    public: Vec<String>,
+    /// username → password of accounts that may pull everything.
+    users: HashMap<String, String>,
+    pub requests: AtomicUsize,
+    /// The scopes asked for, one entry per token request.
+    pub scopes: Mutex<Vec<Vec<String>>>,
+}
+
+impl TokenIssuer {
+    pub const SERVICE: &'static str = "imagegate-test";
+    pub const ISSUER: &'static str = "imagegate-test-issuer";
+
+    /// Starts the issuer's HTTP server on loopback.
+    pub fn start(public: &[&str], users: &[(&str, &str)]) -> Arc<TokenIssuer> {
+        let key_pair = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["imagegate-token-issuer".to_string()])
+            .unwrap()
+            .self_signed(&key_pair)
+            .unwrap();
+        let server = tiny_http::Server::http("127.0.0.1:0").unwrap();
+        let port = server.server_addr().to_ip().unwrap().port();
+        let issuer = Arc::new(TokenIssuer {
+            cert_pem: cert.pem(),
+            cert_der_b64: base64::engine::general_purpose::STANDARD.encode(cert.der()),
+            key: jsonwebtoken::EncodingKey::from_ec_pem(key_pair.serialize_pem().as_bytes())
+                .unwrap(),
+            port,
+            public: public.iter().map(|s| s.to_string()).collect(),
+            users: users
+                .iter()
+                .map(|(u, p)| (u.to_string(), p.to_string()))
+                .collect(),
+            requests: AtomicUsize::new(0),
+            scopes: Mutex::new(Vec::new()),
+        });
+        let served = issuer.clone();
+        std::thread::spawn(move || {
+            for request in server.incoming_requests() {
+                let response = served.answer(&request);
+                let _ = request.respond(response);
+            }
+        });
+        issuer
+    }
+
+    pub fn realm(&self) -> String {
+        format!("http://127.0.0.1:{}/token", self.port)
+    }
+
+    fn answer(
+        &self,
+        request: &tiny_http::Request,
+    ) -> tiny_http::Response<std::io::Cursor<Vec<u8>>> {
+        self.requests.fetch_add(1, Ordering::SeqCst);
+        let url = reqwest::Url::parse(&format!("http://x{}", request.url())).unwrap();
+        let scopes: Vec<String> = url
+            .query_pairs()
+            .filter(|(k, _)| k == "scope")
+            .map(|(_, v)| v.into_owned())
+            .collect();
+        self.scopes.lock().unwrap().push(scopes.clone());
+        let authorized_user = request
+            .headers()
+            .iter()
+            .find(|h| h.field.equiv("Authorization"))
+            .map(|h| h.value.as_str().to_string());
+        let mut is_user = false;
+        if let Some(auth) = authorized_user {
+            let decoded = auth
+                .strip_prefix("Basic ")
+                .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
+                .and_then(|b| String::from_utf8(b).ok())
+                .unwrap_or_default();
+            let (u, p) = decoded.split_once(':').unwrap_or(("", ""));
+            if self.users.get(u).map(String::as_str) != Some(p) {
+                return tiny_http::Response::from_string(
+                    "{\"errors\":[{\"code\":\"UNAUTHORIZED\"}]}",
+                )
+                .with_status_code(401);
+            }
+            is_user = true;
+        }
+        // Grant the intersection of what was asked and what is allowed, as real token
+        // services do: a repository the caller may not pull gets an empty grant, not an error.
+        let mut access = Vec::new();
+        for scope in scopes {
+            let parts: Vec<&str> = scope.split(':').collect();
+            if parts.len() == 3 && parts[0] == "repository" {
+                let repo = parts[1];
+                if is_user || self.public.iter().any(|p| repo.starts_with(p.as_str())) {
+                    access.push((repo.to_string(), vec!["pull"]));
+                }
+            }
+        }
+        let token = self.sign(&access);
+        let body = serde_json::json!({ "token": token, "expires_in": 300 }).to_string();
+        tiny_http::Response::from_string(body).with_header(
+            "Content-Type: application/json"
+                .parse::<tiny_http::Header>()
+                .unwrap(),
+        )
+    }
+
+    /// Signs a token granting the given actions per repository.
+    pub fn sign(&self, access: &[(String, Vec<&str>)]) -> String {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let claims = serde_json::json!({
+            "iss": Self::ISSUER,
+            "sub": "test",
+            "aud": Self::SERVICE,
+            "exp": now + 300,
+            "nbf": now - 10,
+            "iat": now,
+            "jti": format!("{now}-{}", self.requests.load(Ordering::SeqCst)),
+            "access": access.iter().map(|(name, actions)| serde_json::json!({
+                "type": "repository", "name": name, "actions": actions
+            })).collect::<Vec<_>>()
+        });
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+        header.x5c = Some(vec![self.cert_der_b64.clone()]);
+        jsonwebtoken::encode(&header, &claims, &self.key).unwrap()
+    }
+}
