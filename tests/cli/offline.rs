@@ -1,7 +1,7 @@
 //! `check --all --offline`: the fast local lint, with no registry. Exercises file walking,
 //! globs, .gitignore, the bundled fixtures and the exit codes (issue 2).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::harness::*;
 
