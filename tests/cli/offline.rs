@@ -5,10 +5,8 @@ use std::path::{Path, PathBuf};
 
 use crate::harness::*;
 
-fn fixtures() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("fixtures")
-        .leak()
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")
 }
 
 #[test]
