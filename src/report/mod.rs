@@ -80,7 +80,9 @@ pub fn repo_path(path: &Path, ctx: &Context) -> String {
     let mut parts: Vec<String> = Vec::new();
     for c in joined.components() {
         match c {
-            std::path::Component::CurDir => {}
+            std::path::Component::CurDir
+            | std::path::Component::RootDir
+            | std::path::Component::Prefix(_) => {}
             std::path::Component::ParentDir => {
                 if parts.last().is_some_and(|p| p != "..") {
                     parts.pop();
@@ -92,8 +94,8 @@ pub fn repo_path(path: &Path, ctx: &Context) -> String {
         }
     }
     let s = parts.join("/");
-    if joined.is_absolute() && !s.starts_with('/') {
-        format!("/{}", s.trim_start_matches('/'))
+    if joined.has_root() {
+        format!("/{s}")
     } else {
         s
     }
