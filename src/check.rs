@@ -81,6 +81,10 @@ pub struct Report {
     /// Findings about files rather than references (invalid YAML, skipped templates).
     pub file_findings: Vec<Finding>,
     pub summary: Summary,
+    /// What a diff check compared.
+    pub git: Option<crate::git::Range>,
+    /// The repository root, when known, for repository-relative paths.
+    pub repo_root: Option<std::path::PathBuf>,
 }
 
 impl Report {
@@ -468,6 +472,8 @@ mod tests {
             entries,
             file_findings: vec![],
             summary: Summary::default(),
+            git: None,
+            repo_root: None,
         };
         assert_eq!(report(e.clone()).exit_code(), 1);
         let undecided: Vec<Entry> = e

@@ -9,7 +9,7 @@ pub const EXIT_CODES: &str = "\
 Exit codes:
   0  every reference resolves
   1  at least one error finding (not found, invalid reference, malformed manifest)
-  2  imagegate could not run (bad flags, unreadable path, bad config)
+  2  imagegate could not run (bad flags, unreadable path, bad config, missing history)
   3  at least one reference could not be decided (unreachable registry, rate limit,
      401/403 that may mean missing or no access) and nothing definite failed
 Every non-zero code fails a CI job: nothing undecided is ever reported as a pass.";
@@ -23,9 +23,38 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Find image references in YAML manifests and check that each one exists.
+    /// Find image references in YAML manifests and check that each one exists. Without
+    /// --all, only what the change adds against its merge base is checked.
     #[command(after_help = EXIT_CODES)]
     Check(CheckArgs),
+    /// Run as git's pre-push hook: reads git's pre-push lines on stdin and checks what the
+    /// push adds. Exits non-zero to block the push.
+    #[command(name = "pre-push", after_help = EXIT_CODES)]
+    PrePush(PrePushArgs),
+    /// Install or remove imagegate's git pre-push hook.
+    #[command(subcommand)]
+    Hook(HookCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum HookCommand {
+    /// Write the pre-push hook (honours core.hooksPath).
+    Install {
+        /// Replace a pre-push hook that imagegate did not write.
+        #[arg(long)]
+        force: bool,
+        /// Keep an existing pre-push hook and run it before imagegate.
+        #[arg(long, conflicts_with = "force")]
+        chain: bool,
+        /// The repository (default: discovered from the working directory).
+        #[arg(long, value_name = "DIR")]
+        repo: Option<PathBuf>,
+    },
+    /// Remove imagegate's pre-push hook (restoring a chained one).
+    Uninstall {
+        #[arg(long, value_name = "DIR")]
+        repo: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -44,10 +73,69 @@ pub struct CheckArgs {
     #[arg(long)]
     pub all: bool,
 
-    /// Files or directories to check (default: the current directory).
+    /// With --all: files or directories to check (default: the current directory).
     #[arg(value_name = "PATH")]
     pub paths: Vec<PathBuf>,
 
+    #[command(flatten)]
+    pub diff: DiffArgs,
+
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+/// How a diff check finds what changed.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DiffArgs {
+    /// The repository (default: discovered from the working directory).
+    #[arg(long, value_name = "DIR", conflicts_with = "all")]
+    pub repo: Option<PathBuf>,
+
+    /// Compare against the merge base with this revision (default: the CI's base, else the
+    /// upstream default branch).
+    #[arg(long, value_name = "REV", conflicts_with = "all")]
+    pub base: Option<String>,
+
+    /// The revision to check.
+    #[arg(
+        long,
+        value_name = "REV",
+        default_value = "HEAD",
+        conflicts_with = "all"
+    )]
+    pub head: String,
+
+    /// Check every reference in the changed files, not only the new or changed ones.
+    #[arg(long, conflicts_with = "all")]
+    pub all_refs: bool,
+
+    /// Include uncommitted changes, staged and unstaged (default outside CI).
+    #[arg(long, overrides_with = "no_worktree", conflicts_with = "all")]
+    pub worktree: bool,
+
+    /// Check committed changes only (default in CI).
+    #[arg(long, conflicts_with = "all")]
+    pub no_worktree: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct PrePushArgs {
+    /// The remote's name, as git passes it.
+    pub remote: String,
+    /// The remote's URL, as git passes it.
+    pub url: Option<String>,
+
+    /// Check every reference in the changed files, not only the new or changed ones.
+    #[arg(long)]
+    pub all_refs: bool,
+
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+/// Options shared by every command that checks references.
+#[derive(Debug, Clone, clap::Args)]
+pub struct CommonArgs {
     /// Only check files matching this glob (repeatable; default: *.yaml and *.yml).
     #[arg(long, value_name = "GLOB")]
     pub include: Vec<String>,
@@ -90,7 +178,7 @@ pub struct CheckArgs {
     #[arg(short, long, conflicts_with = "verbose")]
     pub quiet: bool,
 
-    /// Say more: every reference checked, registry notes and request counts.
+    /// Say more: the base chosen, every reference checked, registry notes, request counts.
     #[arg(short, long, action = clap::ArgAction::Count)]
     pub verbose: u8,
 }

@@ -27,6 +27,14 @@ pub enum Error {
     #[diagnostic(code(imagegate::setup))]
     Setup(String),
 
+    #[error("{0}")]
+    #[diagnostic(code(imagegate::git))]
+    Git(String),
+
+    #[error("{0}")]
+    #[diagnostic(code(imagegate::hook))]
+    Hook(String),
+
     #[error("cannot write the report: {0}")]
     #[diagnostic(code(imagegate::output))]
     Output(#[source] std::io::Error),

@@ -4,9 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
-use globset::GlobSet;
-
 use crate::error::Error;
+use crate::settings::Settings;
 
 /// A walk problem that is about the input, not the tool: reported as a finding.
 #[derive(Debug)]
@@ -18,8 +17,7 @@ pub struct WalkProblem {
 /// Files to check, in a stable order, plus the problems met on the way.
 pub fn collect(
     paths: &[PathBuf],
-    include: &GlobSet,
-    exclude: &GlobSet,
+    settings: &Settings,
 ) -> Result<(Vec<PathBuf>, Vec<WalkProblem>), Error> {
     let mut files = Vec::new();
     let mut problems = Vec::new();
@@ -30,7 +28,7 @@ pub fn collect(
         })?;
         if meta.is_file() {
             // A file named on the command line is checked whatever its name.
-            if !exclude.is_match(display(root)) {
+            if !settings.exclude.is_match(display(root)) {
                 files.push(display(root));
             }
             continue;
@@ -48,7 +46,7 @@ pub fn collect(
                     }
                     let path = entry.path();
                     let relative = path.strip_prefix(root).unwrap_or(path);
-                    if include.is_match(relative) && !exclude.is_match(relative) {
+                    if settings.wanted(relative) {
                         files.push(display(path));
                     }
                 }

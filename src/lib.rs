@@ -1,31 +1,37 @@
 //! imagegate: finds every container image reference in Kubernetes YAML and proves that each
 //! one exists in its registry, before a merge deploys it.
 //!
-//! The pipeline runs one way: cli → settings → files → manifest (sources, occurrences) →
-//! unique references → resolve → check (findings) → report. See ARCHITECTURE.md.
+//! The pipeline runs one way: cli → settings → files or git → manifest (sources,
+//! occurrences) → unique references → resolve → check (findings) → report. See
+//! ARCHITECTURE.md.
 
 pub mod check;
 pub mod cli;
 pub mod error;
 pub mod files;
 pub mod finding;
+pub mod git;
+pub mod hook;
 pub mod image_ref;
 pub mod manifest;
+pub mod prepush;
 pub mod report;
 pub mod resolve;
 pub mod settings;
 pub mod source;
 
+use std::collections::HashSet;
 use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use rayon::prelude::*;
 
-use crate::cli::{CheckArgs, Cli, Command};
+use crate::cli::{Cli, Command};
 use crate::error::Error;
 use crate::finding::{Code, Finding, Location};
-use crate::manifest::FileScan;
-use crate::settings::{Settings, Verbosity};
+use crate::manifest::{FileScan, ImageValue};
+use crate::settings::{DiffSettings, Mode, Settings, Verbosity};
 use crate::source::SourceFile;
 
 /// Files larger than this are not read (a manifest this big is not a manifest).
@@ -34,19 +40,165 @@ const MAX_FILE_BYTES: u64 = 64 << 20;
 /// Runs a command line and returns the exit code.
 pub fn run(cli: Cli, out: &mut dyn Write) -> Result<i32, Error> {
     match cli.command {
-        Command::Check(args) => check(&args, out),
+        Command::Check(args) => {
+            let settings = Settings::from_check(&args)?;
+            let report = check(&settings)?;
+            render(&settings, &report, out)?;
+            Ok(report.exit_code())
+        }
+        Command::PrePush(args) => prepush::run(&args, std::io::stdin().lock(), out),
+        Command::Hook(cmd) => hook::run(&cmd, out),
     }
 }
 
-fn check(args: &CheckArgs, out: &mut dyn Write) -> Result<i32, Error> {
-    let started = Instant::now();
-    let settings = Settings::from_check(args)?;
-    let (paths, problems) = files::collect(&settings.paths, &settings.include, &settings.exclude)?;
+/// Renders a report in the settings' format.
+pub fn render(
+    settings: &Settings,
+    report: &check::Report,
+    out: &mut dyn Write,
+) -> Result<(), Error> {
+    let repo_root = report
+        .repo_root
+        .clone()
+        .or_else(|| settings::find_repo_root(&settings.cwd));
+    let root_prefix = repo_root
+        .as_deref()
+        .and_then(|r| settings.cwd.strip_prefix(r).ok())
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    let ctx = report::Context {
+        color: settings.color,
+        verbosity: settings.verbosity,
+        root_prefix,
+        repo_root,
+    };
+    report::render(settings.format, report, &ctx, out).map_err(Error::Output)
+}
 
-    let scans: Vec<FileScan> = paths
-        .par_iter()
+/// A file to check: on disk (read in parallel), or a changed file read from git.
+enum Input {
+    OnDisk(PathBuf),
+    Changed {
+        display: PathBuf,
+        new: Vec<u8>,
+        old: Option<Vec<u8>>,
+    },
+}
+
+/// Runs the whole check for the settings' mode.
+pub fn check(settings: &Settings) -> Result<check::Report, Error> {
+    match &settings.mode {
+        Mode::All { paths } => {
+            let started = Instant::now();
+            let (paths, problems) = files::collect(paths, settings)?;
+            let inputs = paths.into_iter().map(Input::OnDisk).collect();
+            build_report(settings, inputs, problems, false, started)
+        }
+        Mode::Diff(diff) => check_diff(settings, diff),
+    }
+}
+
+/// Checks what a change adds against its merge base.
+pub fn check_diff(settings: &Settings, diff: &DiffSettings) -> Result<check::Report, Error> {
+    let repo = git::Repo::open(&settings.cwd.join(&diff.repo)).map_err(git_error)?;
+    let base = repo
+        .choose_base(diff.base.as_deref(), &settings::env)
+        .map_err(git_error)?;
+    check_against(settings, &repo, base, diff)
+}
+
+/// Checks `diff.head` against the merge base with a chosen base.
+pub fn check_against(
+    settings: &Settings,
+    repo: &git::Repo,
+    base: git::BaseChoice,
+    diff: &DiffSettings,
+) -> Result<check::Report, Error> {
+    let started = Instant::now();
+    let range = repo
+        .range(base, &diff.head, diff.worktree)
+        .map_err(git_error)?;
+    if let Some(fetched) = &range.fetched
+        && settings.verbosity != Verbosity::Quiet
+    {
+        eprintln!("imagegate: {fetched} to find the merge base");
+    }
+    if settings.verbosity == Verbosity::Verbose {
+        eprintln!(
+            "imagegate: checking {} ({}){} against merge base {} of `{}`, chosen from {}",
+            range.head_rev,
+            short(&range.head),
+            if range.worktree {
+                " with uncommitted changes"
+            } else {
+                ""
+            },
+            short(&range.merge_base),
+            range.base.rev,
+            range.base.reason
+        );
+    }
+    let changed = repo
+        .changed_files(&range, &|p| settings.wanted(p))
+        .map_err(git_error)?;
+    let root = repo.root().to_path_buf();
+    let inputs = changed
+        .into_iter()
+        .map(|c| Input::Changed {
+            display: display_path(&root, &c.path, &settings.cwd),
+            new: c.new,
+            old: c.old,
+        })
+        .collect();
+    let mut report = build_report(settings, inputs, Vec::new(), diff.all_refs, started)?;
+    report.git = Some(range);
+    report.repo_root = Some(root);
+    Ok(report)
+}
+
+fn short(sha: &str) -> &str {
+    &sha[..sha.len().min(12)]
+}
+
+pub fn git_error(e: git::GitError) -> Error {
+    Error::Git(e.to_string())
+}
+
+/// A repository path as the user sees it from the working directory.
+fn display_path(root: &Path, rel: &Path, cwd: &Path) -> PathBuf {
+    let abs = root.join(rel);
+    let cwd = cwd.canonicalize().unwrap_or_else(|_| cwd.to_path_buf());
+    let abs_canon = root
+        .canonicalize()
+        .map(|r| r.join(rel))
+        .unwrap_or_else(|_| abs.clone());
+    abs_canon
+        .strip_prefix(&cwd)
+        .map(Path::to_path_buf)
+        .unwrap_or(abs)
+}
+
+fn build_report(
+    settings: &Settings,
+    inputs: Vec<Input>,
+    problems: Vec<files::WalkProblem>,
+    all_refs: bool,
+    started: Instant,
+) -> Result<check::Report, Error> {
+    let file_count = inputs.len();
+    let scans: Vec<FileScan> = inputs
+        .into_par_iter()
         .enumerate()
-        .map(|(id, path)| read_and_scan(id, path))
+        .map(|(id, input)| match input {
+            Input::OnDisk(path) => read_and_scan(id, &path),
+            Input::Changed { display, new, old } => {
+                let mut scan = manifest::scan(id, &display, new);
+                if let Some(old) = old.filter(|_| !all_refs) {
+                    keep_changed(&mut scan, &display, old);
+                }
+                scan
+            }
+        })
         .collect();
     let mut sources = Vec::with_capacity(scans.len() + problems.len());
     let mut occurrences = Vec::new();
@@ -62,8 +214,8 @@ fn check(args: &CheckArgs, out: &mut dyn Write) -> Result<i32, Error> {
         file_findings.push(unreadable(file, p.message));
     }
 
-    let resolutions = if settings.offline {
-        None
+    let (resolved, counts) = if settings.offline {
+        (None, None)
     } else {
         let refs: Vec<_> = occurrences
             .iter()
@@ -73,34 +225,33 @@ fn check(args: &CheckArgs, out: &mut dyn Write) -> Result<i32, Error> {
             })
             .collect();
         let unique = check::unique_requests(refs.iter());
-        Some(resolve_online(&settings, unique)?)
-    };
-    let (resolved, counts) = match resolutions {
-        Some((map, counts)) => (Some(map), Some(counts)),
-        None => (None, None),
+        let (map, counts) = resolve_online(settings, unique)?;
+        (Some(map), Some(counts))
     };
     let entries = check::entries(occurrences, resolved.as_ref());
-    let mut summary = check::summarise(&entries, &file_findings, paths.len());
+    let mut summary = check::summarise(&entries, &file_findings, file_count);
     summary.offline = settings.offline;
     summary.requests = counts;
     summary.duration = started.elapsed();
-    let report = check::Report {
+    Ok(check::Report {
         sources,
         entries,
         file_findings,
         summary,
-    };
-    let ctx = report::Context {
-        color: settings.color,
-        verbosity: settings.verbosity,
-        root_prefix: settings.root_prefix.clone(),
-        repo_root: settings.repo_root.clone(),
-    };
-    report::render(settings.format, &report, &ctx, out).map_err(Error::Output)?;
-    Ok(report.exit_code())
+        git: None,
+        repo_root: None,
+    })
 }
 
-fn read_and_scan(id: usize, path: &std::path::Path) -> FileScan {
+/// Keeps only the occurrences whose value is new in this file: an untouched reference, or
+/// one that only moved, is not checked.
+fn keep_changed(scan: &mut FileScan, display: &Path, old: Vec<u8>) {
+    let before = manifest::scan(usize::MAX, display, old);
+    let seen: HashSet<&ImageValue> = before.occurrences.iter().map(|o| &o.value).collect();
+    scan.occurrences.retain(|o| !seen.contains(&o.value));
+}
+
+fn read_and_scan(id: usize, path: &Path) -> FileScan {
     let read = std::fs::metadata(path).and_then(|m| {
         if m.len() > MAX_FILE_BYTES {
             Err(std::io::Error::other(format!(

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use globset::{Glob, GlobSet, GlobSetBuilder};
 
-use crate::cli::{CheckArgs, Format};
+use crate::cli::{CheckArgs, CommonArgs, Format};
 use crate::error::Error;
 
 /// How much to print.
@@ -17,9 +17,27 @@ pub enum Verbosity {
     Verbose,
 }
 
+/// What to check.
+#[derive(Debug, Clone)]
+pub enum Mode {
+    /// Every file under these paths.
+    All { paths: Vec<PathBuf> },
+    /// What a change adds against its merge base.
+    Diff(DiffSettings),
+}
+
+#[derive(Debug, Clone)]
+pub struct DiffSettings {
+    pub repo: PathBuf,
+    pub base: Option<String>,
+    pub head: String,
+    pub all_refs: bool,
+    pub worktree: bool,
+}
+
 #[derive(Debug)]
 pub struct Settings {
-    pub paths: Vec<PathBuf>,
+    pub mode: Mode,
     pub include: GlobSet,
     pub exclude: GlobSet,
     pub offline: bool,
@@ -31,49 +49,87 @@ pub struct Settings {
     pub insecure: Vec<String>,
     pub verbosity: Verbosity,
     pub color: bool,
-    /// The working directory relative to the repository root, for repository-relative
-    /// paths in CI annotations. Empty outside a repository or at its root.
-    pub root_prefix: PathBuf,
-    pub repo_root: Option<PathBuf>,
+    pub cwd: PathBuf,
 }
 
 pub const DEFAULT_INCLUDE: [&str; 2] = ["*.yaml", "*.yml"];
 
+/// An environment variable, when set and not empty.
+pub fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+/// Whether this runs in CI (the `CI` variable every major CI sets).
+pub fn in_ci() -> bool {
+    env("CI").is_some_and(|v| v != "false" && v != "0")
+        || env("GITHUB_ACTIONS").as_deref() == Some("true")
+        || env("GITLAB_CI").as_deref() == Some("true")
+}
+
 impl Settings {
     pub fn from_check(args: &CheckArgs) -> Result<Settings, Error> {
-        if !args.all {
-            return Err(Error::Usage(
-                "checking only what a change adds (against its merge base) is not in this build yet; \
-                 pass --all to check every reference under PATH"
-                    .into(),
-            ));
-        }
-        if args.concurrency == 0 || args.registry_concurrency == 0 {
+        let mode = if args.all {
+            Mode::All {
+                paths: if args.paths.is_empty() {
+                    vec![PathBuf::from(".")]
+                } else {
+                    args.paths.clone()
+                },
+            }
+        } else {
+            if !args.paths.is_empty() {
+                return Err(Error::Usage(
+                    "PATH arguments go with --all; a diff check takes the repository from --repo"
+                        .into(),
+                ));
+            }
+            let d = &args.diff;
+            let head = env("PRE_COMMIT_TO_REF")
+                .filter(|_| d.head == "HEAD" && d.base.is_none())
+                .unwrap_or_else(|| d.head.clone());
+            if d.worktree && head != "HEAD" {
+                return Err(Error::Usage(
+                    "--worktree only makes sense with --head HEAD".into(),
+                ));
+            }
+            let worktree = d.worktree || (!d.no_worktree && !in_ci() && head == "HEAD");
+            Mode::Diff(DiffSettings {
+                repo: d.repo.clone().unwrap_or_else(|| PathBuf::from(".")),
+                base: d.base.clone(),
+                head,
+                all_refs: d.all_refs,
+                worktree,
+            })
+        };
+        Settings::new(&args.common, mode)
+    }
+
+    pub fn new(common: &CommonArgs, mode: Mode) -> Result<Settings, Error> {
+        if common.concurrency == 0 || common.registry_concurrency == 0 {
             return Err(Error::Usage(
                 "--concurrency and --registry-concurrency must be at least 1".into(),
             ));
         }
-        if args.timeout == 0 || args.deadline == 0 {
+        if common.timeout == 0 || common.deadline == 0 {
             return Err(Error::Usage(
                 "--timeout and --deadline must be at least 1 second".into(),
             ));
         }
-        let include: Vec<String> = if args.include.is_empty() {
+        let include: Vec<String> = if common.include.is_empty() {
             DEFAULT_INCLUDE.iter().map(|s| s.to_string()).collect()
         } else {
-            args.include.clone()
+            common.include.clone()
         };
-        let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-        let format = args
+        let format = common
             .format
             .unwrap_or(if env("GITHUB_ACTIONS").as_deref() == Some("true") {
                 Format::Github
             } else {
                 Format::Human
             });
-        let verbosity = if args.quiet {
+        let verbosity = if common.quiet {
             Verbosity::Quiet
-        } else if args.verbose > 0 {
+        } else if common.verbose > 0 {
             Verbosity::Verbose
         } else {
             Verbosity::Normal
@@ -85,32 +141,26 @@ impl Settings {
             path: ".".into(),
             source: e,
         })?;
-        let repo_root = find_repo_root(&cwd);
-        let root_prefix = repo_root
-            .as_deref()
-            .and_then(|r| cwd.strip_prefix(r).ok())
-            .map(Path::to_path_buf)
-            .unwrap_or_default();
         Ok(Settings {
-            paths: if args.paths.is_empty() {
-                vec![PathBuf::from(".")]
-            } else {
-                args.paths.clone()
-            },
+            mode,
             include: globs(&include)?,
-            exclude: globs(&args.exclude)?,
-            offline: args.offline,
+            exclude: globs(&common.exclude)?,
+            offline: common.offline,
             format,
-            concurrency: args.concurrency,
-            registry_concurrency: args.registry_concurrency,
-            timeout: Duration::from_secs(args.timeout),
-            deadline: Duration::from_secs(args.deadline),
-            insecure: args.insecure_registry.clone(),
+            concurrency: common.concurrency,
+            registry_concurrency: common.registry_concurrency,
+            timeout: Duration::from_secs(common.timeout),
+            deadline: Duration::from_secs(common.deadline),
+            insecure: common.insecure_registry.clone(),
             verbosity,
             color,
-            root_prefix,
-            repo_root,
+            cwd,
         })
+    }
+
+    /// Whether a path (relative to the walk root or the repository) is to be checked.
+    pub fn wanted(&self, relative: &Path) -> bool {
+        self.include.is_match(relative) && !self.exclude.is_match(relative)
     }
 }
 
@@ -129,7 +179,7 @@ fn globs(patterns: &[String]) -> Result<GlobSet, Error> {
 }
 
 /// The nearest directory at or above `dir` that holds `.git`.
-fn find_repo_root(dir: &Path) -> Option<PathBuf> {
+pub fn find_repo_root(dir: &Path) -> Option<PathBuf> {
     dir.ancestors()
         .find(|d| d.join(".git").exists())
         .map(Path::to_path_buf)

@@ -10,7 +10,7 @@ use crate::finding::{Code, Finding, Location};
 use crate::source::SourceFile;
 
 /// How an image field's value was written.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum ImageValue {
     /// A YAML string: the reference as written.
     Text(String),

@@ -12,6 +12,16 @@ use crate::finding::{Code, Finding, Severity};
 #[derive(Serialize)]
 struct Document<'a> {
     version: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    base: Option<&'a crate::git::BaseChoice>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    merge_base: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    head: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    worktree: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fetched: Option<&'a str>,
     references: Vec<Reference<'a>>,
     files: Vec<FileFinding<'a>>,
     summary: &'a Summary,
@@ -87,8 +97,14 @@ pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
             }
         })
         .collect();
+    let git = report.git.as_ref();
     let doc = Document {
         version: 1,
+        base: git.map(|g| &g.base),
+        merge_base: git.map(|g| g.merge_base.as_str()),
+        head: git.map(|g| g.head.as_str()),
+        worktree: git.map(|g| g.worktree),
+        fetched: git.and_then(|g| g.fetched.as_deref()),
         references,
         files,
         summary: &report.summary,

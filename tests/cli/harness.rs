@@ -99,10 +99,12 @@ impl Workdir {
             .env("HOME", self.dir.path())
             .env("NO_COLOR", "1")
             .env("RUST_BACKTRACE", "1")
-            .env_remove("GITHUB_ACTIONS")
-            .env_remove("GITLAB_CI")
-            .env_remove("REGISTRY_AUTH_FILE")
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .env("GIT_CONFIG_NOSYSTEM", "1")
             .stdin(Stdio::null());
+        for var in CI_VARIABLES {
+            cmd.env_remove(var);
+        }
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -119,6 +121,48 @@ impl Workdir {
         );
         run
     }
+}
+
+/// Variables that change imagegate's behaviour in CI; tests start without them.
+pub const CI_VARIABLES: [&str; 14] = [
+    "CI",
+    "GITHUB_ACTIONS",
+    "GITHUB_BASE_REF",
+    "GITHUB_EVENT_BEFORE",
+    "GITHUB_EVENT_NAME",
+    "GITHUB_EVENT_PATH",
+    "GITHUB_STEP_SUMMARY",
+    "GITLAB_CI",
+    "CI_MERGE_REQUEST_DIFF_BASE_SHA",
+    "CI_MERGE_REQUEST_TARGET_BRANCH_NAME",
+    "CI_COMMIT_BEFORE_SHA",
+    "PRE_COMMIT_FROM_REF",
+    "PRE_COMMIT_TO_REF",
+    "REGISTRY_AUTH_FILE",
+];
+
+/// Runs git in `dir` with a fixed identity and no user or system config; panics on failure.
+pub fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_AUTHOR_NAME", "Test")
+        .env("GIT_AUTHOR_EMAIL", "test@example.com")
+        .env("GIT_COMMITTER_NAME", "Test")
+        .env("GIT_COMMITTER_EMAIL", "test@example.com")
+        .env("GIT_AUTHOR_DATE", "2026-01-01T00:00:00Z")
+        .env("GIT_COMMITTER_DATE", "2026-01-01T00:00:00Z")
+        .stdin(Stdio::null())
+        .output()
+        .expect("git runs");
+    assert!(
+        out.status.success(),
+        "git {args:?} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
 /// A Deployment with one container per image, images written exactly as given.
@@ -512,6 +556,8 @@ pub struct TokenIssuer {
     cert_der_b64: String,
     key: jsonwebtoken::EncodingKey,
     port: u16,
+    /// Where clients are told to fetch tokens, when not straight from `port` (a proxy).
+    pub realm_override: Mutex<Option<String>>,
     /// Repositories anyone may pull (by prefix).
     public: Vec<String>,
     /// username → password of accounts that may pull everything.
@@ -540,6 +586,7 @@ impl TokenIssuer {
             key: jsonwebtoken::EncodingKey::from_ec_pem(key_pair.serialize_pem().as_bytes())
                 .unwrap(),
             port,
+            realm_override: Mutex::new(None),
             public: public.iter().map(|s| s.to_string()).collect(),
             users: users
                 .iter()
@@ -559,7 +606,15 @@ impl TokenIssuer {
     }
 
     pub fn realm(&self) -> String {
-        format!("http://127.0.0.1:{}/token", self.port)
+        self.realm_override
+            .lock()
+            .unwrap()
+            .clone()
+            .unwrap_or_else(|| format!("http://127.0.0.1:{}/token", self.port))
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
     }
 
     fn answer(

@@ -1,0 +1,335 @@
+//! Network benchmark: imagegate against the real registry (Debian's docker-registry, token
+//! auth) behind a delaying TCP proxy, beside the seed's method (a shell loop of
+//! `skopeo inspect --raw`, sequential and with `xargs -P 16`), measured in the same run.
+//!
+//! Run: `cargo bench --bench network`. Knobs (environment):
+//!   BENCH_TAGS (1000), BENCH_REPOS (200), BENCH_MISSING_PCT (10), BENCH_DELAY_MS (25, each
+//!   way), BENCH_RUNS (5), BENCH_PEERS (1: also time skopeo; 0: imagegate only),
+//!   BENCH_SEQ_SAMPLE (100: the sequential loop is timed on this many refs and scaled).
+//!
+//! It prints medians, ratios against the peers, the floor and the requests the registry and
+//! the token service saw. Everything runs on loopback.
+
+#[path = "../tests/cli/harness.rs"]
+mod harness;
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::Command;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use harness::*;
+
+fn env(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// A TCP proxy that delays every chunk by `delay` in each direction, preserving order and
+/// pipelining (it models latency, not bandwidth).
+fn delaying_proxy(target: String, delay: Duration) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for client in listener.incoming().map_while(Result::ok) {
+            let Ok(server) = TcpStream::connect(&target) else {
+                continue;
+            };
+            let _ = client.set_nodelay(true);
+            let _ = server.set_nodelay(true);
+            pump(
+                client.try_clone().unwrap(),
+                server.try_clone().unwrap(),
+                delay,
+            );
+            pump(server, client, delay);
+        }
+    });
+    port
+}
+
+fn pump(mut from: TcpStream, to: TcpStream, delay: Duration) {
+    let (tx, rx) = mpsc::channel::<(Instant, Vec<u8>)>();
+    std::thread::spawn(move || {
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            match from.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    if tx
+                        .send((Instant::now() + delay, buf[..n].to_vec()))
+                        .is_err()
+                    {
+                        break;
+                    }
+                }
+            }
+        }
+    });
+    std::thread::spawn(move || {
+        let mut to = to;
+        for (due, bytes) in rx {
+            let now = Instant::now();
+            if due > now {
+                std::thread::sleep(due - now);
+            }
+            if to.write_all(&bytes).is_err() {
+                break;
+            }
+        }
+        let _ = to.shutdown(std::net::Shutdown::Write);
+    });
+}
+
+fn median(mut xs: Vec<f64>) -> f64 {
+    xs.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    xs[xs.len() / 2]
+}
+
+fn time(mut f: impl FnMut()) -> f64 {
+    let start = Instant::now();
+    f();
+    start.elapsed().as_secs_f64()
+}
+
+fn main() {
+    let tags = env("BENCH_TAGS", 1000);
+    let repos = env("BENCH_REPOS", 200).max(1);
+    let missing_pct = env("BENCH_MISSING_PCT", 10);
+    let delay = Duration::from_millis(env("BENCH_DELAY_MS", 25) as u64);
+    let runs = env("BENCH_RUNS", 5).max(1);
+    let peers = env("BENCH_PEERS", 1) == 1;
+    let seq_sample = env("BENCH_SEQ_SAMPLE", 100);
+    let concurrency = 32usize;
+
+    let issuer = TokenIssuer::start(&["bench/"], &[]);
+    // The token service sits behind the same delay as the registry.
+    let token_proxy = delaying_proxy(format!("127.0.0.1:{}", issuer.port()), delay);
+    *issuer.realm_override.lock().unwrap() = Some(format!("http://127.0.0.1:{token_proxy}/token"));
+    let reg = Registry::token(issuer.clone());
+    eprintln!("pushing {tags} tags across {repos} repositories …");
+    let per_repo = tags.div_ceil(repos);
+    let mut pushed = 0;
+    for r in 0..repos {
+        let repo = format!("bench/app{r}");
+        for t in 0..per_repo {
+            if pushed == tags {
+                break;
+            }
+            reg.push_image_seeded(
+                &repo,
+                &format!("v{t}"),
+                DOCKER_MANIFEST,
+                "linux",
+                "amd64",
+                "same",
+            );
+            pushed += 1;
+        }
+    }
+    let proxy = delaying_proxy(reg.host.clone(), delay);
+    let host = format!("127.0.0.1:{proxy}");
+    let mut images = Vec::new();
+    let mut n = 0;
+    'outer: for r in 0..repos {
+        for t in 0..per_repo {
+            if n == tags {
+                break 'outer;
+            }
+            images.push(format!("{host}/bench/app{r}:v{t}"));
+            n += 1;
+        }
+    }
+    let missing = tags * missing_pct / 100;
+    for i in 0..missing {
+        images.push(format!("{host}/bench/app{}:v{}-typo", i % repos, i));
+    }
+
+    let w = Workdir::new();
+    for (i, chunk) in images.chunks(10).enumerate() {
+        let refs: Vec<&str> = chunk.iter().map(String::as_str).collect();
+        w.write(
+            &format!("manifests/d{i}.yaml"),
+            &deployment(&format!("d{i}"), &refs),
+        );
+    }
+    std::fs::write(w.path().join("images.txt"), images.join("\n") + "\n").unwrap();
+
+    // Round trip through the proxy, measured: a small GET /v2/ on a fresh connection,
+    // median of 10.
+    let rtt = median(
+        (0..10)
+            .map(|_| {
+                time(|| {
+                    let mut s = TcpStream::connect(("127.0.0.1", proxy)).unwrap();
+                    s.write_all(b"GET /v2/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                        .unwrap();
+                    let mut b = Vec::new();
+                    let _ = s.read_to_end(&mut b);
+                })
+            })
+            .collect(),
+    ); // connecting to the proxy is local; the request and its answer cross the delay once each
+    let unique = images.len();
+
+    let bin = env!("CARGO_BIN_EXE_imagegate");
+    let mut ig = Vec::new();
+    let mut counts = None;
+    for _ in 0..runs {
+        issuer.requests.store(0, Ordering::SeqCst);
+        reg.reset_log();
+        let mut out = None;
+        ig.push(time(|| {
+            out = Some(
+                Command::new(bin)
+                    .args([
+                        "check",
+                        "--all",
+                        "--format",
+                        "json",
+                        "--concurrency",
+                        &concurrency.to_string(),
+                        "--registry-concurrency",
+                        &concurrency.to_string(),
+                        "manifests",
+                    ])
+                    .current_dir(w.path())
+                    .env("DOCKER_CONFIG", &w.docker_config)
+                    .output()
+                    .unwrap(),
+            )
+        }));
+        let out = out.unwrap();
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json report");
+        let want = if missing > 0 { 1 } else { 0 };
+        assert_eq!(
+            out.status.code(),
+            Some(want),
+            "exit code: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(json["summary"]["not_found"].as_u64(), Some(missing as u64));
+        assert_eq!(json["summary"]["ok"].as_u64(), Some(tags as u64));
+        let reqs = reg.requests();
+        let at_server = |m: &str, p: &str| {
+            reqs.iter()
+                .filter(|(mm, u)| mm == m && u.contains(p))
+                .count()
+        };
+        counts = Some((
+            reqs.iter()
+                .filter(|(m, u)| m == "GET" && u == "/v2/")
+                .count(),
+            issuer.requests.load(Ordering::SeqCst),
+            at_server("HEAD", "/manifests/"),
+            at_server("GET", "/manifests/"),
+        ));
+    }
+    let ig_median = median(ig.clone());
+    let (pings, tokens, heads, gets) = counts.unwrap();
+    println!(
+        "imagegate network benchmark ({} unique refs: {tags} tags in {repos} repos + {missing} missing; delay {} ms each way)",
+        unique,
+        delay.as_millis()
+    );
+    println!(
+        "measured round trip through the proxy: {:.1} ms",
+        rtt * 1000.0
+    );
+    println!(
+        "imagegate check --all: median {:.3} s over {runs} runs {:?}",
+        ig_median,
+        ig.iter()
+            .map(|x| (x * 1000.0).round() / 1000.0)
+            .collect::<Vec<_>>()
+    );
+    println!(
+        "requests at the server: {pings} /v2/ pings, {tokens} token requests, {heads} manifest HEADs, {gets} manifest GETs"
+    );
+    // Floor: connection and token round trips (TCP connect, ping, token, HEAD) + the HEAD
+    // waves, each wave a round trip.
+    let floor = rtt * (3.0 + (unique as f64 / concurrency as f64).ceil());
+    println!(
+        "floor = RTT x (3 + ceil({unique}/{concurrency})) = {:.3} s; imagegate / floor = {:.2}",
+        floor,
+        ig_median / floor
+    );
+
+    if !peers {
+        return;
+    }
+    let skopeo =
+        which("skopeo").expect("skopeo is needed for the peer runs: apt-get install -y skopeo");
+    let sample: Vec<&String> = images.iter().take(seq_sample.min(images.len())).collect();
+    let seq_script = format!(
+        "while read -r ref; do {skopeo} inspect --raw --tls-verify=false \"docker://$ref\" >/dev/null 2>&1 || true; done"
+    );
+    let seq_input = sample
+        .iter()
+        .map(|s| s.as_str())
+        .collect::<Vec<_>>()
+        .join("\n")
+        + "\n";
+    let mut seq = Vec::new();
+    for _ in 0..runs.min(3) {
+        seq.push(
+            time(|| {
+                let mut child = Command::new("bash")
+                    .arg("-c")
+                    .arg(&seq_script)
+                    .stdin(std::process::Stdio::piped())
+                    .spawn()
+                    .unwrap();
+                child
+                    .stdin
+                    .take()
+                    .unwrap()
+                    .write_all(seq_input.as_bytes())
+                    .unwrap();
+                child.wait().unwrap();
+            }) * unique as f64
+                / sample.len() as f64,
+        );
+    }
+    let par_script = format!(
+        "xargs -P 16 -I{{}} sh -c '{skopeo} inspect --raw --tls-verify=false docker://{{}} >/dev/null 2>&1 || true' < images.txt"
+    );
+    let mut par = Vec::new();
+    for _ in 0..runs {
+        par.push(time(|| {
+            Command::new("bash")
+                .arg("-c")
+                .arg(&par_script)
+                .current_dir(w.path())
+                .status()
+                .unwrap();
+        }));
+    }
+    let (seq_m, par_m) = (median(seq), median(par));
+    println!(
+        "skopeo sequential loop: median {:.1} s (timed on {} refs, scaled to {unique})",
+        seq_m,
+        sample.len()
+    );
+    println!("skopeo xargs -P 16: median {:.2} s", par_m);
+    println!(
+        "ratios: sequential/imagegate = {:.0}x, parallel/imagegate = {:.1}x",
+        seq_m / ig_median,
+        par_m / ig_median
+    );
+}
+
+fn which(name: &str) -> Option<String> {
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {name}"))
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+}

@@ -1,0 +1,492 @@
+//! Git, through git2: opens the repository, chooses the base, computes the merge base and
+//! the changed paths, and reads blobs straight from the object database at both sides. It
+//! knows nothing about YAML. It never passes silently: a shallow clone, a missing base or
+//! unrelated histories are errors that name the fix.
+//!
+//! One step uses the git CLI instead of git2: fetching a missing base into a shallow clone.
+//! CI checkouts keep their credentials where only the CLI reads them (actions/checkout puts
+//! the token in `http.<url>.extraheader`, which libgit2 ignores), and it avoids linking
+//! OpenSSL for a step most runs never take.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use git2::{Delta, DiffFindOptions, DiffOptions, FileMode, Oid, Repository};
+
+/// The hint every history problem ends with.
+const FIX_HINT: &str = "in GitHub Actions set `fetch-depth: 0` on actions/checkout; in GitLab CI set \
+`GIT_DEPTH: 0`; locally run `git fetch origin <base branch>` (or `git fetch --unshallow`)";
+
+#[derive(Debug, thiserror::Error)]
+pub enum GitError {
+    #[error(
+        "not inside a git repository ({dir}): run imagegate in a checkout, pass --repo DIR, or use --all"
+    )]
+    NotARepo { dir: PathBuf },
+    #[error(
+        "no base to compare against: none of {tried} exists{shallow}. Pass --base REV; {FIX_HINT}"
+    )]
+    NoBase {
+        tried: String,
+        shallow: &'static str,
+    },
+    #[error("the base `{rev}` ({reason}) does not exist in this clone{shallow}. {FIX_HINT}")]
+    BaseNotFound {
+        rev: String,
+        reason: String,
+        shallow: &'static str,
+    },
+    #[error("the head `{rev}` does not exist: {message}")]
+    HeadNotFound { rev: String, message: String },
+    #[error(
+        "no merge base between `{base}` and `{head}`: the clone is shallow and its history stops before the point where they diverged. {FIX_HINT}"
+    )]
+    ShallowHistory { base: String, head: String },
+    #[error(
+        "`{base}` and `{head}` have unrelated histories (no merge base); pass the right --base"
+    )]
+    Unrelated { base: String, head: String },
+    #[error("git: {0}")]
+    Git(#[from] git2::Error),
+}
+
+/// The chosen base and why it was chosen.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct BaseChoice {
+    pub rev: String,
+    pub reason: String,
+}
+
+/// What a diff check compares.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Range {
+    pub base: BaseChoice,
+    pub merge_base: String,
+    pub head: String,
+    pub head_rev: String,
+    pub worktree: bool,
+    /// What was fetched to make the comparison possible, if anything.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fetched: Option<String>,
+}
+
+/// A file that changed, with its text at both sides.
+#[derive(Debug)]
+pub struct ChangedFile {
+    /// Path at head, relative to the repository root.
+    pub path: PathBuf,
+    /// Path at the merge base when the file was renamed or copied.
+    pub old_path: Option<PathBuf>,
+    pub new: Vec<u8>,
+    /// Content at the merge base; `None` for an added file.
+    pub old: Option<Vec<u8>>,
+}
+
+pub struct Repo {
+    repo: Repository,
+    root: PathBuf,
+}
+
+impl Repo {
+    /// Discovers the repository from `dir` (or the working directory).
+    pub fn open(dir: &Path) -> Result<Repo, GitError> {
+        let repo = Repository::discover(dir).map_err(|_| GitError::NotARepo {
+            dir: dir.to_path_buf(),
+        })?;
+        let root = repo
+            .workdir()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| repo.path().to_path_buf());
+        Ok(Repo { repo, root })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn is_shallow(&self) -> bool {
+        self.repo.is_shallow()
+    }
+
+    fn exists(&self, rev: &str) -> bool {
+        self.repo
+            .revparse_single(rev)
+            .and_then(|o| o.peel_to_commit())
+            .is_ok()
+    }
+
+    fn commit(&self, rev: &str) -> Result<Oid, git2::Error> {
+        Ok(self.repo.revparse_single(rev)?.peel_to_commit()?.id())
+    }
+
+    /// Chooses the base: `--base`, then the CI's own variables, then the upstream default
+    /// branch. `env` reads an environment variable (non-empty values only).
+    pub fn choose_base(
+        &self,
+        explicit: Option<&str>,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<BaseChoice, GitError> {
+        let choice = |rev: String, reason: &str| BaseChoice {
+            rev,
+            reason: reason.to_string(),
+        };
+        if let Some(b) = explicit {
+            return Ok(choice(b.to_string(), "--base"));
+        }
+        if let Some(r) = env("PRE_COMMIT_FROM_REF") {
+            return Ok(choice(
+                r,
+                "PRE_COMMIT_FROM_REF (pre-commit, pre-push stage)",
+            ));
+        }
+        if let Some(r) = env("GITHUB_BASE_REF") {
+            return Ok(choice(
+                format!("origin/{r}"),
+                "GITHUB_BASE_REF (GitHub pull request)",
+            ));
+        }
+        if let Some(before) = env("GITHUB_EVENT_BEFORE").or_else(|| github_push_before(env))
+            && !is_zero(&before)
+        {
+            return Ok(choice(
+                before,
+                "the push's `before` commit (GitHub push event)",
+            ));
+        }
+        if let Some(sha) = env("CI_MERGE_REQUEST_DIFF_BASE_SHA") {
+            return Ok(choice(
+                sha,
+                "CI_MERGE_REQUEST_DIFF_BASE_SHA (GitLab merge request)",
+            ));
+        }
+        if let Some(b) = env("CI_MERGE_REQUEST_TARGET_BRANCH_NAME") {
+            return Ok(choice(
+                format!("origin/{b}"),
+                "CI_MERGE_REQUEST_TARGET_BRANCH_NAME (GitLab merge request)",
+            ));
+        }
+        if let Some(sha) = env("CI_COMMIT_BEFORE_SHA").filter(|s| !is_zero(s)) {
+            return Ok(choice(sha, "CI_COMMIT_BEFORE_SHA (GitLab push pipeline)"));
+        }
+        let candidates = [
+            "origin/HEAD",
+            "origin/main",
+            "origin/master",
+            "main",
+            "master",
+        ];
+        for c in candidates {
+            if self.exists(c) {
+                return Ok(choice(c.to_string(), "the upstream default branch"));
+            }
+        }
+        // A shallow or single-branch clone may simply not have fetched it.
+        if let Some((branch, note)) = self.fetch_default_branch() {
+            let rev = format!("origin/{branch}");
+            if self.exists(&rev) {
+                return Ok(BaseChoice {
+                    rev,
+                    reason: format!("the upstream default branch ({note})"),
+                });
+            }
+        }
+        Err(GitError::NoBase {
+            tried: candidates.join(", "),
+            shallow: self.shallow_note(),
+        })
+    }
+
+    fn shallow_note(&self) -> &'static str {
+        if self.is_shallow() {
+            " and the clone is shallow"
+        } else {
+            ""
+        }
+    }
+
+    /// Resolves base and head and computes their merge base, fetching what a shallow clone
+    /// lacks where that can be done safely.
+    pub fn range(
+        &self,
+        base: BaseChoice,
+        head_rev: &str,
+        worktree: bool,
+    ) -> Result<Range, GitError> {
+        let head = self.commit(head_rev).map_err(|e| GitError::HeadNotFound {
+            rev: head_rev.to_string(),
+            message: e.message().to_string(),
+        })?;
+        let mut fetched = None;
+        let base_oid = match self.commit(&base.rev) {
+            Ok(oid) => oid,
+            Err(_) => {
+                let note = self
+                    .fetch_missing(&base.rev)
+                    .ok_or_else(|| GitError::BaseNotFound {
+                        rev: base.rev.clone(),
+                        reason: base.reason.clone(),
+                        shallow: self.shallow_note(),
+                    })?;
+                fetched = Some(note);
+                self.commit(&base.rev).map_err(|_| GitError::BaseNotFound {
+                    rev: base.rev.clone(),
+                    reason: base.reason.clone(),
+                    shallow: self.shallow_note(),
+                })?
+            }
+        };
+        let merge_base = match self.repo.merge_base(base_oid, head) {
+            Ok(m) => m,
+            Err(_) if self.is_shallow() => {
+                let (m, note) = self
+                    .deepen_until_merge_base(base_oid, head)
+                    .ok_or_else(|| GitError::ShallowHistory {
+                        base: base.rev.clone(),
+                        head: head_rev.to_string(),
+                    })?;
+                fetched = Some(match fetched {
+                    Some(f) => format!("{f}; {note}"),
+                    None => note,
+                });
+                m
+            }
+            Err(_) => {
+                return Err(GitError::Unrelated {
+                    base: base.rev.clone(),
+                    head: head_rev.to_string(),
+                });
+            }
+        };
+        Ok(Range {
+            base,
+            merge_base: merge_base.to_string(),
+            head: head.to_string(),
+            head_rev: head_rev.to_string(),
+            worktree,
+            fetched,
+        })
+    }
+
+    /// Runs `git fetch` in the repository; true when it succeeded.
+    fn git_fetch(&self, args: &[&str]) -> bool {
+        Command::new("git")
+            .arg("-C")
+            .arg(&self.root)
+            .args(["fetch", "--quiet", "--no-tags"])
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    }
+
+    fn has_origin(&self) -> bool {
+        self.repo.find_remote("origin").is_ok()
+    }
+
+    /// Fetches a missing `origin/<branch>` base with a bounded depth.
+    fn fetch_missing(&self, rev: &str) -> Option<String> {
+        let branch = rev.strip_prefix("origin/")?;
+        if !self.has_origin() {
+            return None;
+        }
+        let refspec = format!("+refs/heads/{branch}:refs/remotes/origin/{branch}");
+        let depth = if self.is_shallow() {
+            "--depth=50"
+        } else {
+            "--no-write-fetch-head"
+        };
+        self.git_fetch(&[depth, "origin", &refspec]).then(|| {
+            format!(
+                "fetched `{rev}` from origin{}",
+                if self.is_shallow() { " (depth 50)" } else { "" }
+            )
+        })
+    }
+
+    /// Learns origin's default branch (`git ls-remote --symref`) and fetches it.
+    fn fetch_default_branch(&self) -> Option<(String, String)> {
+        if !self.has_origin() {
+            return None;
+        }
+        let out = Command::new("git")
+            .arg("-C")
+            .arg(&self.root)
+            .args(["ls-remote", "--symref", "origin", "HEAD"])
+            .stdin(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .output()
+            .ok()?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        let branch = text
+            .lines()
+            .find_map(|l| l.strip_prefix("ref: refs/heads/"))
+            .and_then(|l| l.split_whitespace().next())?
+            .to_string();
+        let note = self.fetch_missing(&format!("origin/{branch}"))?;
+        Some((branch, note))
+    }
+
+    /// Deepens a shallow clone step by step until the merge base appears.
+    fn deepen_until_merge_base(&self, base: Oid, head: Oid) -> Option<(Oid, String)> {
+        if !self.has_origin() {
+            return None;
+        }
+        for (args, what) in [
+            (
+                &["--deepen=50", "origin"][..],
+                "deepened the shallow clone by 50 commits",
+            ),
+            (
+                &["--deepen=500", "origin"][..],
+                "deepened the shallow clone by 550 commits",
+            ),
+            (
+                &["--unshallow", "origin"][..],
+                "fetched the full history (--unshallow)",
+            ),
+        ] {
+            if !self.git_fetch(args) {
+                return None;
+            }
+            // The object database changed on disk; a fresh handle sees the new commits.
+            let fresh = Repository::open(self.repo.path()).ok()?;
+            if let Ok(m) = fresh.merge_base(base, head) {
+                return Some((m, what.to_string()));
+            }
+        }
+        None
+    }
+
+    /// The files that changed between the merge base and head (or the working tree), with
+    /// their contents. `wanted` filters by path at head. Deleted files, submodules and
+    /// symbolic links are passed over.
+    pub fn changed_files(
+        &self,
+        range: &Range,
+        wanted: &dyn Fn(&Path) -> bool,
+    ) -> Result<Vec<ChangedFile>, GitError> {
+        // Reopen: a fetch may have added objects since this handle was made.
+        let repo = Repository::open(self.repo.path())?;
+        let base_tree = repo
+            .find_commit(Oid::from_str(&range.merge_base)?)?
+            .tree()?;
+        let mut opts = DiffOptions::new();
+        opts.ignore_submodules(true).include_typechange(true);
+        let mut diff = if range.worktree {
+            opts.include_untracked(true).recurse_untracked_dirs(true);
+            repo.diff_tree_to_workdir_with_index(Some(&base_tree), Some(&mut opts))?
+        } else {
+            let head_tree = repo.find_commit(Oid::from_str(&range.head)?)?.tree()?;
+            repo.diff_tree_to_tree(Some(&base_tree), Some(&head_tree), Some(&mut opts))?
+        };
+        let mut find = DiffFindOptions::new();
+        find.renames(true).copies(true).for_untracked(true);
+        diff.find_similar(Some(&mut find))?;
+        let mut out = Vec::new();
+        for delta in diff.deltas() {
+            if !matches!(
+                delta.status(),
+                Delta::Added
+                    | Delta::Modified
+                    | Delta::Renamed
+                    | Delta::Copied
+                    | Delta::Untracked
+                    | Delta::Typechange
+            ) {
+                continue;
+            }
+            let new_file = delta.new_file();
+            if !matches!(new_file.mode(), FileMode::Blob | FileMode::BlobExecutable) {
+                continue; // submodule, symbolic link, tree
+            }
+            let Some(path) = new_file.path().map(Path::to_path_buf) else {
+                continue;
+            };
+            if !wanted(&path) {
+                continue;
+            }
+            let new = if range.worktree {
+                match read_worktree_file(&self.root, &path) {
+                    Some(bytes) => bytes,
+                    None => continue,
+                }
+            } else {
+                repo.find_blob(new_file.id())?.content().to_vec()
+            };
+            let old_file = delta.old_file();
+            let old = if old_file.id().is_zero() || delta.status() == Delta::Added {
+                None
+            } else {
+                repo.find_blob(old_file.id())
+                    .ok()
+                    .map(|b| b.content().to_vec())
+            };
+            let old_path = old_file
+                .path()
+                .filter(|p| *p != path.as_path())
+                .map(Path::to_path_buf);
+            out.push(ChangedFile {
+                path,
+                old_path,
+                new,
+                old,
+            });
+        }
+        Ok(out)
+    }
+
+    /// The merge base of a commit with the remote's default branch (for new branches).
+    pub fn remote_default_base(&self, remote: &str) -> Option<String> {
+        [
+            format!("{remote}/HEAD"),
+            format!("{remote}/main"),
+            format!("{remote}/master"),
+        ]
+        .into_iter()
+        .find(|r| self.exists(r))
+    }
+
+    pub fn has_commit(&self, sha: &str) -> bool {
+        Oid::from_str(sha)
+            .ok()
+            .and_then(|o| self.repo.find_commit(o).ok())
+            .is_some()
+    }
+
+    /// Where hooks live: `core.hooksPath` when set, else `.git/hooks`.
+    pub fn hooks_dir(&self) -> PathBuf {
+        let configured = self
+            .repo
+            .config()
+            .ok()
+            .and_then(|c| c.get_path("core.hooksPath").ok());
+        match configured {
+            Some(p) if p.is_absolute() => p,
+            Some(p) => self.root.join(p),
+            None => self.repo.path().join("hooks"),
+        }
+    }
+}
+
+/// A working-tree file, read only when it is a regular file inside the repository.
+fn read_worktree_file(root: &Path, rel: &Path) -> Option<Vec<u8>> {
+    let full = root.join(rel);
+    let meta = std::fs::symlink_metadata(&full).ok()?;
+    meta.is_file().then(|| std::fs::read(&full).ok()).flatten()
+}
+
+fn is_zero(sha: &str) -> bool {
+    !sha.is_empty() && sha.bytes().all(|b| b == b'0')
+}
+
+/// The `before` commit of a GitHub push event, from the event payload.
+fn github_push_before(env: &dyn Fn(&str) -> Option<String>) -> Option<String> {
+    if env("GITHUB_EVENT_NAME").as_deref() != Some("push") {
+        return None;
+    }
+    let payload = std::fs::read(env("GITHUB_EVENT_PATH")?).ok()?;
+    let v: serde_json::Value = serde_json::from_slice(&payload).ok()?;
+    v["before"].as_str().map(str::to_string)
+}
