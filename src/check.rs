@@ -45,6 +45,136 @@ pub struct Entry {
     pub status: Status,
     pub digest: Option<String>,
     pub finding: Option<Finding>,
+    /// Existing tags close to a tag that was not found, best first.
+    pub suggestions: Vec<String>,
+    /// In a diff check, what the field held at the merge base when this entry fails.
+    pub previous: Option<Previous>,
+}
+
+/// The value a failing reference had at the merge base, and whether it resolves.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Previous {
+    pub image: String,
+    /// `ok`, `not-found`, … as for references; `None` when it was not checked (offline).
+    pub status: Option<Status>,
+}
+
+/// A repository's tags, or `None` when the repository does not exist.
+pub type TagLists = HashMap<(String, String), Option<Vec<String>>>;
+
+/// Whether an entry fails (an error or undecided finding about its reference).
+pub fn fails(e: &Entry) -> bool {
+    e.finding
+        .as_ref()
+        .is_some_and(|f| f.severity() <= Severity::Undecided)
+}
+
+/// The repositories whose tag lists would explain a not-found tag.
+pub fn repositories_to_list(entries: &[Entry]) -> Vec<ImageRef> {
+    let mut set = BTreeSet::new();
+    for e in entries {
+        if let (Status::NotFound, Some(r)) = (e.status, &e.reference)
+            && r.digest.is_none()
+        {
+            set.insert(ImageRef {
+                tag: None,
+                digest: None,
+                ..r.clone()
+            });
+        }
+    }
+    set.into_iter().collect()
+}
+
+/// The merge-base values of failing entries, to be resolved too.
+pub fn previous_to_resolve(entries: &[Entry]) -> Vec<ImageRef> {
+    let refs: Vec<ImageRef> = entries
+        .iter()
+        .filter(|e| fails(e))
+        .filter_map(|e| e.occurrence.previous.as_deref())
+        .filter_map(|p| ImageRef::parse(p).ok())
+        .collect();
+    unique_requests(refs.iter())
+}
+
+/// Adds did-you-mean tags and the merge-base value to failing entries.
+pub fn annotate(
+    entries: &mut [Entry],
+    tags: &TagLists,
+    resolutions: Option<&HashMap<ImageRef, Resolution>>,
+) {
+    for e in entries.iter_mut() {
+        if !fails(e) {
+            continue;
+        }
+        let written = e.written.clone();
+        if let (Status::NotFound, Some(r)) = (e.status, e.reference.clone())
+            && r.digest.is_none()
+            && let Some(listed) = tags.get(&(r.domain.clone(), r.path.clone()))
+            && let Some(finding) = e.finding.as_mut()
+        {
+            let repo = format!("{}/{}", r.domain, r.path);
+            match listed {
+                None => {
+                    finding.message =
+                        format!("`{written}` not found: the repository {repo} does not exist");
+                    finding.hint = Some("check the repository name for typos".into());
+                }
+                Some(all) => {
+                    let tag = r.pull_reference();
+                    e.suggestions = crate::suggest::nearby(tag, all);
+                    if let Some(best) = e.suggestions.first() {
+                        let list: Vec<String> =
+                            e.suggestions.iter().map(|t| format!("`{t}`")).collect();
+                        finding.message = format!(
+                            "`{tag}` not found in {repo}; existing tags nearby: {}",
+                            list.join(", ")
+                        );
+                        finding.hint = Some(format!("did you mean {repo}:{best}?"));
+                    }
+                }
+            }
+        }
+        if let Some(previous) = e.occurrence.previous.clone() {
+            let status = ImageRef::parse(&previous).ok().and_then(|p| {
+                let res = resolutions?.get(&p.pulled())?;
+                Some(status_of(res))
+            });
+            let state = match status {
+                Some(Status::Ok) => "exists",
+                Some(Status::NotFound) => "does not exist either",
+                Some(_) => "could not be checked",
+                None => "not checked",
+            };
+            let advice = if status == Some(Status::Ok) {
+                ": to roll back, restore that value"
+            } else {
+                ""
+            };
+            if let Some(finding) = e.finding.as_mut() {
+                let line = format!("was `{previous}` at the merge base ({state}){advice}");
+                finding.hint = Some(match finding.hint.take() {
+                    Some(h) => format!("{h}; {line}"),
+                    None => line,
+                });
+            }
+            e.previous = Some(Previous {
+                image: previous,
+                status,
+            });
+        }
+    }
+}
+
+fn status_of(res: &Resolution) -> Status {
+    match res {
+        Resolution::Found(_) => Status::Ok,
+        Resolution::NotFound => Status::NotFound,
+        Resolution::Denied(_) => Status::NotFoundOrDenied,
+        Resolution::Unreachable(_) => Status::Unreachable,
+        Resolution::RateLimited(_) => Status::RateLimited,
+        Resolution::RegistryError(_) => Status::RegistryError,
+    }
 }
 
 /// Counts for the summary line and the JSON summary.
@@ -217,6 +347,8 @@ pub fn entries(
                 status,
                 digest,
                 finding,
+                suggestions: Vec::new(),
+                previous: None,
             }
         })
         .collect()
@@ -389,6 +521,7 @@ mod tests {
             },
             value: ImageValue::Text(text.into()),
             context: "Pod/x containers[a]".into(),
+            previous: None,
         }
     }
 
@@ -418,6 +551,7 @@ mod tests {
             Resolution::Found(Found {
                 digest: Some(d.into()),
                 media_type: None,
+                size: None,
             })
         };
         let mut map = HashMap::new();

@@ -34,6 +34,35 @@ pub enum Command {
     /// Install or remove imagegate's git pre-push hook.
     #[command(subcommand)]
     Hook(HookCommand),
+    /// Show what a reference resolves to: canonical form, registry endpoint, where the
+    /// credentials come from, digest, media type, size and, for an index, its platforms.
+    #[command(after_help = EXIT_CODES)]
+    Inspect(InspectArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct InspectArgs {
+    /// Image references, as they would be written in a manifest.
+    #[arg(value_name = "REF", required = true)]
+    pub refs: Vec<String>,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value = "human")]
+    pub format: InspectFormat,
+
+    /// Timeout for one request, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 15)]
+    pub timeout: u64,
+
+    /// Speak plain HTTP to this registry (HOST or HOST:PORT, repeatable).
+    #[arg(long = "insecure-registry", value_name = "HOST[:PORT]")]
+    pub insecure_registry: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum InspectFormat {
+    Human,
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -147,6 +176,10 @@ pub struct CommonArgs {
     /// Parse and lint only: YAML, extraction and reference grammar, no registry requests.
     #[arg(long)]
     pub offline: bool,
+
+    /// Do not list a repository's tags to suggest the ones nearest a tag that was not found.
+    #[arg(long)]
+    pub no_suggest: bool,
 
     /// Output format on stdout (default: github under GitHub Actions, else human).
     #[arg(long, value_enum)]

@@ -13,6 +13,7 @@ pub mod finding;
 pub mod git;
 pub mod hook;
 pub mod image_ref;
+pub mod inspect;
 pub mod manifest;
 pub mod prepush;
 pub mod report;
@@ -20,7 +21,7 @@ pub mod resolve;
 pub mod settings;
 pub mod source;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -48,6 +49,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<i32, Error> {
         }
         Command::PrePush(args) => prepush::run(&args, std::io::stdin().lock(), out),
         Command::Hook(cmd) => hook::run(&cmd, out),
+        Command::Inspect(args) => inspect::run(&args, out),
     }
 }
 
@@ -214,21 +216,36 @@ fn build_report(
         file_findings.push(unreadable(file, p.message));
     }
 
-    let (resolved, counts) = if settings.offline {
-        (None, None)
+    let refs: Vec<_> = occurrences
+        .iter()
+        .filter_map(|o| match check::classify(o) {
+            check::Classified::Ref(r) => Some(r),
+            _ => None,
+        })
+        .collect();
+    let unique = check::unique_requests(refs.iter());
+    let online = if settings.offline || unique.is_empty() {
+        None
     } else {
-        let refs: Vec<_> = occurrences
-            .iter()
-            .filter_map(|o| match check::classify(o) {
-                check::Classified::Ref(r) => Some(r),
-                _ => None,
-            })
-            .collect();
-        let unique = check::unique_requests(refs.iter());
-        let (map, counts) = resolve_online(settings, unique)?;
-        (Some(map), Some(counts))
+        Some(Online::new(settings)?)
     };
-    let entries = check::entries(occurrences, resolved.as_ref());
+    let mut resolved = online.as_ref().map(|o| o.resolve(unique, true));
+    let mut entries = check::entries(occurrences, resolved.as_ref());
+    let mut tags = check::TagLists::new();
+    if let (Some(online), Some(map)) = (&online, resolved.as_mut()) {
+        if settings.suggest {
+            tags = online.tag_lists(check::repositories_to_list(&entries));
+        }
+        let previous: Vec<_> = check::previous_to_resolve(&entries)
+            .into_iter()
+            .filter(|r| !map.contains_key(r))
+            .collect();
+        if !previous.is_empty() {
+            map.extend(online.resolve(previous, false));
+        }
+    }
+    check::annotate(&mut entries, &tags, resolved.as_ref());
+    let counts = online.as_ref().map(|o| o.finish());
     let mut summary = check::summarise(&entries, &file_findings, file_count);
     summary.offline = settings.offline;
     summary.requests = counts;
@@ -245,10 +262,21 @@ fn build_report(
 
 /// Keeps only the occurrences whose value is new in this file: an untouched reference, or
 /// one that only moved, is not checked.
+/// Each kept occurrence remembers what the same field held at the merge base.
 fn keep_changed(scan: &mut FileScan, display: &Path, old: Vec<u8>) {
     let before = manifest::scan(usize::MAX, display, old);
     let seen: HashSet<&ImageValue> = before.occurrences.iter().map(|o| &o.value).collect();
+    let was: HashMap<&str, &ImageValue> = before
+        .occurrences
+        .iter()
+        .map(|o| (o.context.as_str(), &o.value))
+        .collect();
     scan.occurrences.retain(|o| !seen.contains(&o.value));
+    for o in &mut scan.occurrences {
+        if let Some(ImageValue::Text(previous)) = was.get(o.context.as_str()) {
+            o.previous = Some(previous.clone());
+        }
+    }
 }
 
 fn read_and_scan(id: usize, path: &Path) -> FileScan {
@@ -287,26 +315,19 @@ fn unreadable(file: usize, message: String) -> Finding {
     }
 }
 
-type Resolved = (
-    std::collections::HashMap<image_ref::ImageRef, resolve::Resolution>,
-    resolve::RequestCounts,
-);
+/// The registry side of a run: one runtime and one client for every request it makes.
+struct Online {
+    runtime: tokio::runtime::Runtime,
+    client: resolve::Client,
+    verbosity: Verbosity,
+}
 
-fn resolve_online(
-    settings: &Settings,
-    unique: Vec<image_ref::ImageRef>,
-) -> Result<Resolved, Error> {
-    if unique.is_empty() {
-        return Ok((Default::default(), Default::default()));
-    }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Error::Setup(format!("could not start the async runtime: {e}")))?;
-    let verbose = settings.verbosity == Verbosity::Verbose;
-    let total = unique.len() as u64;
-    let show_progress = settings.verbosity != Verbosity::Quiet;
-    runtime.block_on(async {
+impl Online {
+    fn new(settings: &Settings) -> Result<Online, Error> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| Error::Setup(format!("could not start the async runtime: {e}")))?;
         let opts = resolve::Options {
             concurrency: settings.concurrency,
             per_registry: settings.registry_concurrency,
@@ -314,25 +335,69 @@ fn resolve_online(
             deadline: tokio::time::Instant::now() + settings.deadline,
             deadline_secs: settings.deadline.as_secs(),
             insecure: settings.insecure.clone(),
-            verbose,
+            verbose: settings.verbosity == Verbosity::Verbose,
         };
         let client = resolve::Client::new(opts).map_err(Error::Setup)?;
-        let bar = progress_bar(total, show_progress);
-        let tick = || bar.inc(1);
-        let map = resolve::resolve_all(&client, unique, &tick).await;
-        bar.finish_and_clear();
-        let counts = client.counts();
-        if verbose {
+        Ok(Online {
+            runtime,
+            client,
+            verbosity: settings.verbosity,
+        })
+    }
+
+    /// Resolves references, with a progress bar for the main pass.
+    fn resolve(
+        &self,
+        refs: Vec<image_ref::ImageRef>,
+        progress: bool,
+    ) -> HashMap<image_ref::ImageRef, resolve::Resolution> {
+        let total = refs.len() as u64;
+        let wanted = progress && self.verbosity != Verbosity::Quiet;
+        self.runtime.block_on(async {
+            let bar = progress_bar(total, wanted);
+            let tick = || bar.inc(1);
+            let map = resolve::resolve_all(&self.client, refs, &tick).await;
+            bar.finish_and_clear();
+            map
+        })
+    }
+
+    /// Tag lists of repositories (at most five pages each); refusals just give nothing.
+    fn tag_lists(&self, repos: Vec<image_ref::ImageRef>) -> check::TagLists {
+        use futures::StreamExt;
+        let concurrency = self.client.options().concurrency.max(1);
+        self.runtime.block_on(async {
+            futures::stream::iter(repos)
+                .map(|r| async move {
+                    let listed = self.client.tags(&r, 5).await;
+                    ((r.domain.clone(), r.path.clone()), listed)
+                })
+                .buffer_unordered(concurrency)
+                .filter_map(|(key, listed)| async move { listed.ok().map(|l| (key, l)) })
+                .collect()
+                .await
+        })
+    }
+
+    /// Request counts, printed in verbose mode.
+    fn finish(&self) -> resolve::RequestCounts {
+        let counts = self.client.counts();
+        if self.verbosity == Verbosity::Verbose {
             eprintln!(
-                "imagegate: {} registry pings, {} token requests, {} manifest HEADs, {} retries",
-                counts.pings, counts.tokens, counts.heads, counts.retries
+                "imagegate: {} registry pings, {} token requests, {} manifest HEADs, {} tag lists, {} manifest GETs, {} retries",
+                counts.pings,
+                counts.tokens,
+                counts.heads,
+                counts.tag_lists,
+                counts.gets,
+                counts.retries
             );
-            for (host, remaining) in client.rate_limits() {
+            for (host, remaining) in self.client.rate_limits() {
                 eprintln!("imagegate: {host} ratelimit-remaining: {remaining}");
             }
         }
-        Ok((map, counts))
-    })
+        counts
+    }
 }
 
 /// A progress bar on stderr, drawn only when stderr is a terminal and the run is long.
@@ -354,3 +419,4 @@ fn progress_bar(total: u64, wanted: bool) -> indicatif::ProgressBar {
     }
     bar
 }
+pub mod suggest;

@@ -160,6 +160,7 @@ fn pod_spec(doc: &Document, spec: NodeId, file: usize, label: &str, out: &mut Ve
                         },
                         value: ImageValue::Empty,
                         context,
+                        previous: None,
                     });
                 }
             }
@@ -211,6 +212,7 @@ fn occurrence(doc: &Document, node: NodeId, file: usize, context: String) -> Occ
         location,
         value,
         context,
+        previous: None,
     }
 }
 

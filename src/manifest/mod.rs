@@ -30,6 +30,8 @@ pub struct Occurrence {
     pub value: ImageValue,
     /// Which object and field, e.g. `Deployment/web containers[app]`.
     pub context: String,
+    /// In a diff check: what the same field held at the merge base, when it changed.
+    pub previous: Option<String>,
 }
 
 /// What one file holds.

@@ -43,6 +43,10 @@ struct Reference<'a> {
     code: Option<Code>,
     severity: Option<Severity>,
     context: &'a str,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    suggestions: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    previous: Option<&'a crate::check::Previous>,
 }
 
 #[derive(Serialize)]
@@ -78,6 +82,8 @@ pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
                 code: f.map(|f| f.code),
                 severity: f.map(Finding::severity),
                 context: &e.occurrence.context,
+                suggestions: &e.suggestions,
+                previous: e.previous.as_ref(),
             }
         })
         .collect();

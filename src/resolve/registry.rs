@@ -29,6 +29,8 @@ application/vnd.oci.artifact.manifest.v1+json";
 
 /// The largest body imagegate reads from a registry (token answers are a few KB).
 const MAX_BODY: usize = 1 << 20;
+/// Tags asked for per page of a tag list.
+const TAGS_PAGE: usize = 200;
 /// How long a credential helper may take.
 const HELPER_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -38,6 +40,8 @@ pub struct Stats {
     pub pings: AtomicUsize,
     pub tokens: AtomicUsize,
     pub heads: AtomicUsize,
+    pub gets: AtomicUsize,
+    pub tag_lists: AtomicUsize,
     pub retries: AtomicUsize,
 }
 
@@ -47,6 +51,8 @@ pub struct RequestCounts {
     pub pings: usize,
     pub tokens: usize,
     pub heads: usize,
+    pub gets: usize,
+    pub tag_lists: usize,
     pub retries: usize,
 }
 
@@ -76,6 +82,51 @@ pub struct Client {
 pub struct Found {
     pub digest: Option<String>,
     pub media_type: Option<String>,
+    pub size: Option<u64>,
+}
+
+/// What a request to one repository carries.
+struct Authorized {
+    host: Arc<Host>,
+    header: Option<String>,
+    with_credentials: bool,
+    note: Option<String>,
+}
+
+/// Classifies a 401/403 (undecided) or any other unexpected status.
+fn refused(auth: &Authorized, status: StatusCode, what: &str) -> Resolution {
+    match status.as_u16() {
+        401 | 403 => {
+            let who = if auth.with_credentials {
+                "with the credentials from the Docker config"
+            } else {
+                "anonymously"
+            };
+            with_note(
+                Resolution::Denied(format!(
+                    "{} answered {} {who}: the image does not exist or needs credentials",
+                    auth.host.domain,
+                    describe_status(status)
+                )),
+                auth.note.as_deref(),
+            )
+        }
+        _ => final_status(status, what),
+    }
+}
+
+/// The `rel="next"` target of a `Link` header.
+fn next_link(header: &str) -> Option<String> {
+    header.split(',').find_map(|part| {
+        let (target, params) = part.split_once(';')?;
+        params.contains("rel=\"next\"").then(|| {
+            target
+                .trim()
+                .trim_start_matches('<')
+                .trim_end_matches('>')
+                .to_string()
+        })
+    })
 }
 
 impl Client {
@@ -104,6 +155,8 @@ impl Client {
             pings: self.stats.pings.load(Ordering::Relaxed),
             tokens: self.stats.tokens.load(Ordering::Relaxed),
             heads: self.stats.heads.load(Ordering::Relaxed),
+            gets: self.stats.gets.load(Ordering::Relaxed),
+            tag_lists: self.stats.tag_lists.load(Ordering::Relaxed),
             retries: self.stats.retries.load(Ordering::Relaxed),
         }
     }
@@ -147,8 +200,8 @@ impl Client {
             .clone()
     }
 
-    /// Resolves one reference by what it pulls (its digest, else its tag).
-    pub async fn resolve(&self, r: &ImageRef) -> Result<Found, Resolution> {
+    /// The host, its auth header for a repository, and a note about credentials.
+    async fn authorize(&self, r: &ImageRef) -> Result<Authorized, Resolution> {
         let host = self.host(r);
         let challenge = host
             .challenge
@@ -156,7 +209,7 @@ impl Client {
             .await
             .clone()?;
         let (credential, note) = self.credential(&host).await;
-        let authorization = match &challenge {
+        let header = match &challenge {
             Challenge::None => None,
             Challenge::Basic => credential.as_ref().map(Credential::basic_header),
             Challenge::Bearer { realm, service } => {
@@ -173,24 +226,45 @@ impl Client {
                 Some(format!("Bearer {token}"))
             }
         };
+        Ok(Authorized {
+            with_credentials: header.is_some() && credential.is_some(),
+            host,
+            header,
+            note,
+        })
+    }
+
+    /// Where a registry's credentials come from (never the secret).
+    pub async fn credential_source(&self, r: &ImageRef) -> &'static str {
+        let host = self.host(r);
+        match self.credential(&host).await {
+            (Some(_), _) => "Docker config (docker login)",
+            (None, _) => "anonymous",
+        }
+    }
+
+    /// The URL base actually used for a reference's registry (`https://ghcr.io`).
+    pub fn endpoint(&self, r: &ImageRef) -> String {
+        self.host(r).base.clone()
+    }
+
+    /// Resolves one reference by what it pulls (its digest, else its tag): one HEAD.
+    pub async fn resolve(&self, r: &ImageRef) -> Result<Found, Resolution> {
+        let auth = self.authorize(r).await?;
         let url = format!(
             "{}/v2/{}/manifests/{}",
-            host.base,
+            auth.host.base,
             r.path,
             r.pull_reference()
         );
-        let _permit = host.limit.acquire().await;
         let response = self
-            .send(&host, &self.stats.heads, || {
-                let req = self
-                    .http
-                    .request(Method::HEAD, &url)
-                    .header(ACCEPT, MANIFEST_ACCEPT);
-                match &authorization {
-                    Some(a) => req.header(AUTHORIZATION, a),
-                    None => req,
-                }
-            })
+            .request(
+                &auth,
+                &self.stats.heads,
+                Method::HEAD,
+                &url,
+                Some(MANIFEST_ACCEPT),
+            )
             .await?;
         let status = response.status();
         let header = |name: &str| {
@@ -204,25 +278,106 @@ impl Client {
             200 => Ok(Found {
                 digest: header("docker-content-digest").filter(|d| !d.is_empty()),
                 media_type: header(CONTENT_TYPE.as_str()),
+                size: header("content-length").and_then(|v| v.parse().ok()),
             }),
             404 => Err(Resolution::NotFound),
-            401 | 403 => {
-                let who = if authorization.is_some() && credential.is_some() {
-                    "with the credentials from the Docker config"
-                } else {
-                    "anonymously"
-                };
-                Err(with_note(
-                    Resolution::Denied(format!(
-                        "{} {status_text} {who}: the image does not exist or needs credentials",
-                        host.domain,
-                        status_text = describe_status(status)
-                    )),
-                    note.as_deref(),
-                ))
-            }
-            _ => Err(final_status(status, "manifest HEAD")),
+            _ => Err(refused(&auth, status, "manifest HEAD")),
         }
+    }
+
+    /// Fetches a manifest's body (a GET): only where a user asks for more than existence.
+    pub async fn manifest(&self, r: &ImageRef) -> Result<Vec<u8>, Resolution> {
+        let auth = self.authorize(r).await?;
+        let url = format!(
+            "{}/v2/{}/manifests/{}",
+            auth.host.base,
+            r.path,
+            r.pull_reference()
+        );
+        let response = self
+            .request(
+                &auth,
+                &self.stats.gets,
+                Method::GET,
+                &url,
+                Some(MANIFEST_ACCEPT),
+            )
+            .await?;
+        match response.status().as_u16() {
+            200 => read_limited(response).await.map_err(|e| {
+                Resolution::RegistryError(format!("the manifest could not be read: {e}"))
+            }),
+            404 => Err(Resolution::NotFound),
+            _ => Err(refused(&auth, response.status(), "manifest GET")),
+        }
+    }
+
+    /// Lists a repository's tags, following `Link` pagination for at most `max_pages`
+    /// pages. `Ok(None)` means the repository does not exist (404).
+    pub async fn tags(
+        &self,
+        r: &ImageRef,
+        max_pages: usize,
+    ) -> Result<Option<Vec<String>>, Resolution> {
+        let auth = self.authorize(r).await?;
+        let mut url = format!("{}/v2/{}/tags/list?n={TAGS_PAGE}", auth.host.base, r.path);
+        let mut tags = Vec::new();
+        for _ in 0..max_pages {
+            let response = self
+                .request(&auth, &self.stats.tag_lists, Method::GET, &url, None)
+                .await?;
+            match response.status().as_u16() {
+                200 => {}
+                404 => return Ok(None),
+                _ => return Err(refused(&auth, response.status(), "tag list")),
+            }
+            let next = response
+                .headers()
+                .get(reqwest::header::LINK)
+                .and_then(|v| v.to_str().ok())
+                .and_then(next_link);
+            let body = read_limited(response).await.map_err(|e| {
+                Resolution::RegistryError(format!("the tag list could not be read: {e}"))
+            })?;
+            #[derive(serde::Deserialize)]
+            struct TagList {
+                #[serde(default)]
+                tags: Option<Vec<String>>,
+            }
+            let page: TagList = serde_json::from_slice(&body).map_err(|_| {
+                Resolution::RegistryError("the tag list is not the JSON the API defines".into())
+            })?;
+            tags.extend(page.tags.unwrap_or_default());
+            match next {
+                Some(link) if link.starts_with('/') => url = format!("{}{link}", auth.host.base),
+                Some(link) if link.starts_with(&auth.host.base) => url = link,
+                _ => break,
+            }
+        }
+        Ok(Some(tags))
+    }
+
+    /// Sends one request with the host's permit and the reference's authorization.
+    async fn request(
+        &self,
+        auth: &Authorized,
+        counter: &AtomicUsize,
+        method: Method,
+        url: &str,
+        accept: Option<&str>,
+    ) -> Result<Response, Resolution> {
+        let _permit = auth.host.limit.acquire().await;
+        self.send(&auth.host, counter, || {
+            let mut req = self.http.request(method.clone(), url);
+            if let Some(a) = accept {
+                req = req.header(ACCEPT, a);
+            }
+            match &auth.header {
+                Some(h) => req.header(AUTHORIZATION, h),
+                None => req,
+            }
+        })
+        .await
     }
 
     /// `GET /v2/`, once per host, to learn how it wants to be authenticated.

@@ -10,12 +10,27 @@ use std::time::{Duration, Instant};
 
 use crate::harness::*;
 
-/// What the scripted server sends for the n-th manifest request (0-based).
-type Script = dyn Fn(usize) -> Reply + Send + Sync;
+/// What the scripted server sends for the n-th manifest request (0-based), given the
+/// request line; other requests (tag lists) get n = usize::MAX.
+type Script = dyn Fn(usize, &str) -> Reply + Send + Sync;
+
+fn response(code: u16, headers: &[(&'static str, String)], body: &str) -> String {
+    let mut s = format!(
+        "HTTP/1.1 {code} Scripted\r\nContent-Length: {}\r\nConnection: close\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        s.push_str(&format!("{k}: {v}\r\n"));
+    }
+    s.push_str("\r\n");
+    s.push_str(body);
+    s
+}
 
 #[derive(Clone)]
 enum Reply {
     Status(u16, Vec<(&'static str, String)>),
+    Body(u16, Vec<(&'static str, String)>, String),
     /// Accept, read the request, never answer.
     Hang,
     Raw(Vec<u8>),
@@ -60,21 +75,21 @@ fn serve(mut stream: TcpStream, script: &Script, n: &AtomicUsize, times: &Mutex<
         }
     }
     let head = String::from_utf8_lossy(&buf).to_string();
+    let line = head.lines().next().unwrap_or("").to_string();
     let reply = if head.contains("/manifests/") {
         times.lock().unwrap().push(Instant::now());
-        script(n.fetch_add(1, Ordering::SeqCst))
+        script(n.fetch_add(1, Ordering::SeqCst), &line)
+    } else if head.contains("/tags/list") {
+        script(usize::MAX, &line)
     } else {
         Reply::Status(200, vec![])
     };
     match reply {
         Reply::Status(code, headers) => {
-            let mut s =
-                format!("HTTP/1.1 {code} Scripted\r\nContent-Length: 0\r\nConnection: close\r\n");
-            for (k, v) in headers {
-                s.push_str(&format!("{k}: {v}\r\n"));
-            }
-            s.push_str("\r\n");
-            let _ = stream.write_all(s.as_bytes());
+            let _ = stream.write_all(response(code, &headers, "").as_bytes());
+        }
+        Reply::Body(code, headers, body) => {
+            let _ = stream.write_all(response(code, &headers, &body).as_bytes());
         }
         Reply::Hang => std::thread::sleep(Duration::from_secs(60)),
         Reply::Raw(bytes) => {
@@ -104,7 +119,7 @@ fn check(reg: &FakeRegistry, extra: &[&str]) -> (Run, String) {
 
 #[test]
 fn retry_after_is_honoured_on_429() {
-    let reg = FakeRegistry::start(Box::new(|n| {
+    let reg = FakeRegistry::start(Box::new(|n, _| {
         if n == 0 {
             Reply::Status(429, vec![("Retry-After", "1".into())])
         } else {
@@ -125,7 +140,7 @@ fn retry_after_is_honoured_on_429() {
 
 #[test]
 fn a_500_then_200_is_retried_to_success() {
-    let reg = FakeRegistry::start(Box::new(|n| {
+    let reg = FakeRegistry::start(Box::new(|n, _| {
         if n == 0 {
             Reply::Status(500, vec![])
         } else {
@@ -143,7 +158,7 @@ fn a_500_then_200_is_retried_to_success() {
 
 #[test]
 fn a_429_storm_ends_rate_limited_and_undecided() {
-    let reg = FakeRegistry::start(Box::new(|_| {
+    let reg = FakeRegistry::start(Box::new(|_, _| {
         Reply::Status(429, vec![("Retry-After", "0".into())])
     }));
     let (run, image) = check(&reg, &[]);
@@ -155,7 +170,7 @@ fn a_429_storm_ends_rate_limited_and_undecided() {
 
 #[test]
 fn a_registry_that_never_answers_cannot_hang_the_tool() {
-    let reg = FakeRegistry::start(Box::new(|_| Reply::Hang));
+    let reg = FakeRegistry::start(Box::new(|_, _| Reply::Hang));
     let start = Instant::now();
     let (run, image) = check(&reg, &["--timeout", "1", "--deadline", "3"]);
     assert_eq!(run.code, 3, "{}", run.stdout);
@@ -168,7 +183,7 @@ fn a_registry_that_never_answers_cannot_hang_the_tool() {
 
 #[test]
 fn garbage_replies_are_undecided_not_a_crash() {
-    let reg = FakeRegistry::start(Box::new(|_| {
+    let reg = FakeRegistry::start(Box::new(|_, _| {
         Reply::Raw(b"\x00\xffNOT HTTP AT ALL\r\n\r\n".to_vec())
     }));
     let (run, image) = check(&reg, &["--timeout", "2"]);
@@ -178,7 +193,7 @@ fn garbage_replies_are_undecided_not_a_crash() {
 
 #[test]
 fn an_unexpected_status_is_a_registry_error() {
-    let reg = FakeRegistry::start(Box::new(|_| Reply::Status(418, vec![])));
+    let reg = FakeRegistry::start(Box::new(|_, _| Reply::Status(418, vec![])));
     let (run, image) = check(&reg, &[]);
     assert_eq!(run.code, 3);
     assert_eq!(run.statuses()[&image], "registry-error");
@@ -186,7 +201,7 @@ fn an_unexpected_status_is_a_registry_error() {
 
 #[test]
 fn a_200_without_digest_still_proves_existence() {
-    let reg = FakeRegistry::start(Box::new(|_| Reply::Status(200, vec![])));
+    let reg = FakeRegistry::start(Box::new(|_, _| Reply::Status(200, vec![])));
     let (run, image) = check(&reg, &[]);
     assert_eq!(run.code, 0);
     assert_eq!(run.statuses()[&image], "ok");
@@ -202,4 +217,63 @@ fn a_refused_connection_is_unreachable() {
     let run = w.run(&["check", "--all", "--format", "json", "--deadline", "10"]);
     assert_eq!(run.code, 3);
     assert_eq!(run.statuses()[&image], "unreachable");
+}
+
+#[test]
+fn a_refused_tag_list_just_means_no_suggestion() {
+    // Issue 8: a registry that refuses the tag list gets no suggestion, never an error.
+    let reg = FakeRegistry::start(Box::new(|_, line| {
+        let code = if line.contains("/tags/list") {
+            403
+        } else {
+            404
+        };
+        Reply::Status(code, vec![])
+    }));
+    let (run, image) = check(&reg, &[]);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    assert_eq!(run.statuses()[&image], "not-found");
+    let r = &run.json()["references"][0];
+    assert!(r["suggestions"].is_null(), "{r}");
+    assert_eq!(
+        run.json()["summary"]["requests"]["tag_lists"].as_u64(),
+        Some(1)
+    );
+}
+
+#[test]
+fn tag_lists_follow_link_pagination() {
+    // Issue 8. Debian's distribution 2.8 ignores `n` and returns every tag in one page, so
+    // the Link pagination of newer registries (distribution 3, GHCR, Harbor) is scripted.
+    let reg = FakeRegistry::start(Box::new(|_, line| {
+        if !line.contains("/tags/list") {
+            Reply::Status(404, vec![])
+        } else if line.contains("last=") {
+            Reply::Body(
+                200,
+                vec![],
+                r#"{"name":"fault/app","tags":["2.0.0","2.0.1"]}"#.into(),
+            )
+        } else {
+            Reply::Body(
+                200,
+                vec![(
+                    "Link",
+                    "</v2/fault/app/tags/list?n=200&last=1.9.9>; rel=\"next\"".into(),
+                )],
+                r#"{"name":"fault/app","tags":["0.1","1.9.9"]}"#.into(),
+            )
+        }
+    }));
+    let w = Workdir::new();
+    let image = format!("{}/fault/app:2.0.2", reg.host);
+    w.write("a.yaml", &deployment("a", &[&image]));
+    let run = w.run(&["check", "--all", "--format", "json"]);
+    assert_eq!(run.code, 1);
+    let json = run.json();
+    assert_eq!(
+        json["references"][0]["suggestions"][0], "2.0.1",
+        "from page 2: {json}"
+    );
+    assert_eq!(json["summary"]["requests"]["tag_lists"].as_u64(), Some(2));
 }

@@ -6,3 +6,4 @@ mod faults;
 mod harness;
 mod offline;
 mod registry;
+mod verdicts;

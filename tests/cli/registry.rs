@@ -10,6 +10,13 @@ fn count(reqs: &[(String, String)], method: &str, path_part: &str) -> usize {
         .count()
 }
 
+/// `GET /v2/` pings.
+fn pings(reqs: &[(String, String)]) -> usize {
+    reqs.iter()
+        .filter(|(m, u)| m == "GET" && u == "/v2/")
+        .count()
+}
+
 #[test]
 fn existing_missing_and_digest_references_get_the_right_verdicts() {
     let reg = Registry::anonymous();
@@ -62,11 +69,7 @@ fn existing_missing_and_digest_references_get_the_right_verdicts() {
     let reqs = reg.requests();
     assert_eq!(count(&reqs, "GET", "/manifests/"), 0, "{reqs:?}");
     assert_eq!(count(&reqs, "HEAD", "/manifests/"), 5, "{reqs:?}");
-    assert_eq!(
-        count(&reqs, "GET", "/v2/"),
-        1,
-        "one ping per host: {reqs:?}"
-    );
+    assert_eq!(pings(&reqs), 1, "one ping per host: {reqs:?}");
 }
 
 #[test]
@@ -118,7 +121,7 @@ fn fifty_occurrences_of_one_reference_cost_one_head() {
     assert_eq!(run.json()["summary"]["unique"].as_u64(), Some(1));
     let reqs = reg.requests();
     assert_eq!(count(&reqs, "HEAD", "/manifests/"), 1, "{reqs:?}");
-    assert_eq!(count(&reqs, "GET", "/v2/"), 1, "{reqs:?}");
+    assert_eq!(pings(&reqs), 1, "{reqs:?}");
     assert_eq!(reqs.len(), 2, "nothing else: {reqs:?}");
 }
 
@@ -211,7 +214,7 @@ fn token_auth_shares_one_token_per_repository() {
         "one anonymous token per repository"
     );
     let reqs = reg.requests();
-    assert_eq!(count(&reqs, "GET", "/v2/"), 1, "{reqs:?}");
+    assert_eq!(pings(&reqs), 1, "{reqs:?}");
     assert_eq!(count(&reqs, "HEAD", "/manifests/"), 3, "{reqs:?}");
 
     // A private repository, anonymously: the token service grants nothing and the
