@@ -94,6 +94,28 @@ pub enum Format {
     Json,
     /// GitHub Actions workflow commands that annotate the PR diff.
     Github,
+    /// A GitLab Code Quality report.
+    Gitlab,
+    /// SARIF 2.1.0, for GitHub code scanning.
+    Sarif,
+    /// JUnit XML, for GitLab test reports and Jenkins.
+    Junit,
+    /// A Markdown summary, for $GITHUB_STEP_SUMMARY and merge request comments.
+    Markdown,
+}
+
+/// `FORMAT=PATH`, for `--report`.
+pub fn parse_report(s: &str) -> Result<(Format, PathBuf), String> {
+    let (format, path) = s
+        .split_once('=')
+        .ok_or_else(|| format!("expected FORMAT=PATH, got `{s}`"))?;
+    let format = Format::from_str(format, true).map_err(|_| {
+        format!("unknown format `{format}` (human, json, github, gitlab, sarif, junit, markdown)")
+    })?;
+    if path.is_empty() {
+        return Err("the report path is empty".into());
+    }
+    Ok((format, PathBuf::from(path)))
 }
 
 #[derive(Debug, clap::Args)]
@@ -184,6 +206,11 @@ pub struct CommonArgs {
     /// Output format on stdout (default: github under GitHub Actions, else human).
     #[arg(long, value_enum)]
     pub format: Option<Format>,
+
+    /// Also write a report in FORMAT to PATH (repeatable), e.g.
+    /// `--report gitlab=gl-code-quality-report.json --report junit=report.xml`.
+    #[arg(long, value_name = "FORMAT=PATH", value_parser = parse_report)]
+    pub report: Vec<(Format, PathBuf)>,
 
     /// Requests in flight at once, over all registries.
     #[arg(long, value_name = "N", default_value_t = 32)]

@@ -74,7 +74,41 @@ pub fn render(
         root_prefix,
         repo_root,
     };
-    report::render(settings.format, report, &ctx, out).map_err(Error::Output)
+    report::render(settings.format, report, &ctx, out).map_err(Error::Output)?;
+    for (format, path) in &settings.reports {
+        write_report(*format, report, &ctx, path, false)?;
+    }
+    if let Some(path) = &settings.step_summary {
+        write_report(cli::Format::Markdown, report, &ctx, path, true)?;
+    }
+    Ok(())
+}
+
+/// Writes (or appends) one report to a file.
+fn write_report(
+    format: cli::Format,
+    report: &check::Report,
+    ctx: &report::Context,
+    path: &Path,
+    append: bool,
+) -> Result<(), Error> {
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .append(append)
+        .truncate(!append)
+        .open(path)
+        .map_err(|e| Error::Path {
+            path: path.to_path_buf(),
+            source: e,
+        })?;
+    let mut w = std::io::BufWriter::new(file);
+    report::render(format, report, ctx, &mut w)
+        .and_then(|()| w.flush())
+        .map_err(|e| Error::Path {
+            path: path.to_path_buf(),
+            source: e,
+        })
 }
 
 /// A file to check: on disk (read in parallel), or a changed file read from git.

@@ -43,6 +43,10 @@ pub struct Settings {
     pub offline: bool,
     pub suggest: bool,
     pub format: Format,
+    /// Extra reports: format and path.
+    pub reports: Vec<(Format, PathBuf)>,
+    /// Where to append a Markdown summary (`$GITHUB_STEP_SUMMARY` under GitHub Actions).
+    pub step_summary: Option<PathBuf>,
     pub concurrency: usize,
     pub registry_concurrency: usize,
     pub timeout: Duration,
@@ -148,6 +152,10 @@ impl Settings {
             exclude: globs(&common.exclude)?,
             offline: common.offline,
             suggest: !common.no_suggest,
+            reports: common.report.clone(),
+            step_summary: env("GITHUB_STEP_SUMMARY")
+                .filter(|_| env("GITHUB_ACTIONS").as_deref() == Some("true"))
+                .map(PathBuf::from),
             format,
             concurrency: common.concurrency,
             registry_concurrency: common.registry_concurrency,

@@ -2,8 +2,14 @@
 //! come only from the source store.
 
 pub mod github;
+pub mod gitlab;
 pub mod human;
 pub mod json;
+pub mod junit;
+pub mod markdown;
+pub mod sarif;
+#[cfg(test)]
+mod snapshot_tests;
 
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -34,6 +40,10 @@ pub fn render(
         Format::Human => human::render(report, ctx, out),
         Format::Json => json::render(report, out),
         Format::Github => github::render(report, ctx, out),
+        Format::Gitlab => gitlab::render(report, ctx, out),
+        Format::Sarif => sarif::render(report, ctx, out),
+        Format::Junit => junit::render(report, ctx, out),
+        Format::Markdown => markdown::render(report, ctx, out),
     }
 }
 

@@ -67,11 +67,26 @@ impl Credential {
     }
 }
 
-/// Where the credentials for a registry came from (never the secret itself).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CredentialSource {
-    Anonymous,
-    DockerConfig,
+/// Credentials for a domain and where they came from (a name, never the secret): the
+/// Docker config first, then CI conveniences (`GITHUB_TOKEN` for ghcr.io). Blocking.
+pub fn lookup(domain: &str) -> Result<Option<(Credential, &'static str)>, String> {
+    if let Some(c) = lookup_docker_config(domain)? {
+        return Ok(Some((c, "Docker config (docker login)")));
+    }
+    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    if domain == "ghcr.io"
+        && let Some(token) = env("GITHUB_TOKEN")
+    {
+        let username = env("GITHUB_ACTOR").unwrap_or_else(|| "github-actions".into());
+        return Ok(Some((
+            Credential {
+                username,
+                password: token,
+            },
+            "GITHUB_TOKEN",
+        )));
+    }
+    Ok(None)
 }
 
 /// The key Docker uses for a registry domain in `config.json`.

@@ -64,7 +64,7 @@ struct Host {
     limit: Semaphore,
     paused_until: Mutex<Option<Instant>>,
     challenge: OnceCell<Result<Challenge, Resolution>>,
-    credential: OnceCell<(Option<Credential>, Option<String>)>,
+    credential: OnceCell<(Option<Credential>, &'static str, Option<String>)>,
     tokens: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Option<TokenResult>>>>>,
     ratelimit_remaining: Mutex<Option<String>>,
 }
@@ -98,7 +98,7 @@ fn refused(auth: &Authorized, status: StatusCode, what: &str) -> Resolution {
     match status.as_u16() {
         401 | 403 => {
             let who = if auth.with_credentials {
-                "with the credentials from the Docker config"
+                "with credentials"
             } else {
                 "anonymously"
             };
@@ -208,7 +208,7 @@ impl Client {
             .get_or_init(|| self.ping(&host))
             .await
             .clone()?;
-        let (credential, note) = self.credential(&host).await;
+        let (credential, _, note) = self.credential(&host).await;
         let header = match &challenge {
             Challenge::None => None,
             Challenge::Basic => credential.as_ref().map(Credential::basic_header),
@@ -237,10 +237,7 @@ impl Client {
     /// Where a registry's credentials come from (never the secret).
     pub async fn credential_source(&self, r: &ImageRef) -> &'static str {
         let host = self.host(r);
-        match self.credential(&host).await {
-            (Some(_), _) => "Docker config (docker login)",
-            (None, _) => "anonymous",
-        }
+        self.credential(&host).await.1
     }
 
     /// The URL base actually used for a reference's registry (`https://ghcr.io`).
@@ -403,28 +400,27 @@ impl Client {
         }
     }
 
-    async fn credential(&self, host: &Host) -> (Option<Credential>, Option<String>) {
+    /// The host's credentials (looked up once, off the runtime, with a timeout), where
+    /// they came from, and a note when the lookup failed.
+    async fn credential(&self, host: &Host) -> (Option<Credential>, &'static str, Option<String>) {
         host.credential
             .get_or_init(|| async {
                 let domain = host.domain.clone();
-                let lookup =
-                    tokio::task::spawn_blocking(move || auth::lookup_docker_config(&domain));
+                let lookup = tokio::task::spawn_blocking(move || auth::lookup(&domain));
+                let failed = |note: String| {
+                    self.opts.verbose_note(&note);
+                    (None, "anonymous", Some(note))
+                };
                 match tokio::time::timeout(HELPER_TIMEOUT, lookup).await {
-                    Ok(Ok(Ok(c))) => (c, None),
-                    Ok(Ok(Err(note))) => {
-                        self.opts.verbose_note(&note);
-                        (None, Some(note))
-                    }
-                    Ok(Err(_)) => (None, Some("the credential lookup failed".into())),
-                    Err(_) => {
-                        let note = format!(
-                            "the credential helper for {} took longer than {}s",
-                            host.domain,
-                            HELPER_TIMEOUT.as_secs()
-                        );
-                        self.opts.verbose_note(&note);
-                        (None, Some(note))
-                    }
+                    Ok(Ok(Ok(Some((c, source))))) => (Some(c), source, None),
+                    Ok(Ok(Ok(None))) => (None, "anonymous", None),
+                    Ok(Ok(Err(note))) => failed(note),
+                    Ok(Err(_)) => failed("the credential lookup failed".into()),
+                    Err(_) => failed(format!(
+                        "the credential helper for {} took longer than {}s",
+                        host.domain,
+                        HELPER_TIMEOUT.as_secs()
+                    )),
                 }
             })
             .await
@@ -524,7 +520,7 @@ impl Client {
                 "the token service of {} refused {} for {repo} ({})",
                 host.domain,
                 if credential.is_some() {
-                    "the credentials from the Docker config"
+                    "the configured credentials"
                 } else {
                     "anonymous access"
                 },
