@@ -31,6 +31,8 @@ pub enum Status {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Classified {
     Ref(ImageRef),
+    /// Some tag of a repository must satisfy a version range.
+    Range(ImageRef, String),
     Variable,
     Invalid(Finding),
 }
@@ -95,6 +97,74 @@ pub fn previous_to_resolve(entries: &[Entry]) -> Vec<ImageRef> {
         .filter_map(|p| ImageRef::parse(p).ok())
         .collect();
     unique_requests(refs.iter())
+}
+
+/// The repositories whose tags decide version ranges.
+pub fn range_repositories(entries: &[Entry]) -> Vec<ImageRef> {
+    let mut set = BTreeSet::new();
+    for e in entries {
+        if let Classified::Range(r, _) = classify(&e.occurrence) {
+            set.insert(r);
+        }
+    }
+    set.into_iter().collect()
+}
+
+/// Decides version-range entries from their repositories' tag lists (`None` offline).
+pub fn resolve_ranges(entries: &mut [Entry], tags: Option<&TagLists>) {
+    for e in entries.iter_mut() {
+        let Classified::Range(repo, constraint) = classify(&e.occurrence) else {
+            continue;
+        };
+        let Some(tags) = tags else { continue };
+        let name = format!("{}/{}", repo.domain, repo.path);
+        let finding = |code: Code, message: String, hint: &str| Finding {
+            code,
+            message,
+            hint: Some(hint.to_string()),
+            location: Some(e.occurrence.location),
+            image: Some(e.written.clone()),
+        };
+        match tags.get(&(repo.domain.clone(), repo.path.clone())) {
+            None => {
+                e.status = Status::RegistryError;
+                e.finding = Some(finding(
+                    Code::RegistryError,
+                    format!("the tags of {name} could not be listed to decide `{constraint}`"),
+                    "retry; if the registry needs credentials, log in",
+                ));
+            }
+            Some(None) => {
+                e.status = Status::NotFound;
+                e.finding = Some(finding(
+                    Code::NotFound,
+                    format!(
+                        "`{}` not found: the repository {name} does not exist",
+                        e.written
+                    ),
+                    "check the repository URL and the chart name",
+                ));
+            }
+            Some(Some(list)) => match crate::suggest::best_match(&constraint, list) {
+                Some(tag) => {
+                    e.status = Status::Ok;
+                    e.reference = Some(ImageRef {
+                        tag: Some(tag),
+                        ..repo.clone()
+                    });
+                }
+                None => {
+                    e.status = Status::NotFound;
+                    e.suggestions = crate::suggest::nearby(&constraint, list);
+                    e.finding = Some(finding(
+                        Code::NotFound,
+                        format!("no tag of {name} satisfies `{constraint}`"),
+                        "check the version range against the published versions",
+                    ));
+                }
+            },
+        }
+    }
 }
 
 /// Adds did-you-mean tags and the merge-base value to failing entries.
@@ -270,6 +340,20 @@ pub fn classify(o: &Occurrence) -> Classified {
                 Some(written.clone()),
             )
         }
+        ImageValue::Range {
+            repository,
+            constraint,
+        } => match ImageRef::parse(repository) {
+            Ok(r) if r.tag.is_none() && r.digest.is_none() => {
+                Classified::Range(r, constraint.clone())
+            }
+            _ => invalid(
+                Code::InvalidReference,
+                format!("`{repository}` is not a valid repository"),
+                "check the repository URL",
+                Some(repository.clone()),
+            ),
+        },
         ImageValue::Text(text) if has_variable(text) => Classified::Variable,
         ImageValue::Text(text) => match ImageRef::parse(text) {
             Ok(r) => Classified::Ref(r),
@@ -314,6 +398,10 @@ pub fn entries(
             let written = match &o.value {
                 ImageValue::Text(t) => t.clone(),
                 ImageValue::NonString { written, .. } => written.clone(),
+                ImageValue::Range {
+                    repository,
+                    constraint,
+                } => format!("{repository}:{constraint}"),
                 ImageValue::Empty => String::new(),
             };
             let (reference, status, digest, finding) = match classify(&o) {
@@ -332,6 +420,8 @@ pub fn entries(
                         image: Some(written.clone()),
                     }),
                 ),
+                // Resolved against the tag list later, by `resolve_ranges`.
+                Classified::Range(..) => (None, Status::Skipped, None, None),
                 Classified::Ref(r) => {
                     let (status, digest, finding) = match resolutions {
                         None => (Status::Skipped, None, None),

@@ -199,6 +199,10 @@ pub struct CommonArgs {
     #[arg(long)]
     pub offline: bool,
 
+    /// Treat references with unresolved variables as errors, not warnings.
+    #[arg(long)]
+    pub strict: bool,
+
     /// Do not list a repository's tags to suggest the ones nearest a tag that was not found.
     #[arg(long)]
     pub no_suggest: bool,

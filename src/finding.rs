@@ -14,6 +14,9 @@ pub enum Code {
     NonStringImage,
     EmptyImage,
     UnresolvedVariable,
+    /// An unresolved variable under `--strict`: an error.
+    #[serde(rename = "unresolved-variable")]
+    UnresolvedVariableStrict,
     Unreachable,
     RateLimited,
     RegistryError,
@@ -22,6 +25,7 @@ pub enum Code {
     UnreadableFile,
     HelmTemplate,
     BinaryFile,
+    Skipped,
 }
 
 impl Code {
@@ -32,7 +36,7 @@ impl Code {
             Code::InvalidReference => "invalid-reference",
             Code::NonStringImage => "non-string-image",
             Code::EmptyImage => "empty-image",
-            Code::UnresolvedVariable => "unresolved-variable",
+            Code::UnresolvedVariable | Code::UnresolvedVariableStrict => "unresolved-variable",
             Code::Unreachable => "unreachable",
             Code::RateLimited => "rate-limited",
             Code::RegistryError => "registry-error",
@@ -41,6 +45,7 @@ impl Code {
             Code::UnreadableFile => "unreadable-file",
             Code::HelmTemplate => "helm-template",
             Code::BinaryFile => "binary-file",
+            Code::Skipped => "skipped",
         }
     }
 
@@ -51,13 +56,14 @@ impl Code {
             | Code::NonStringImage
             | Code::EmptyImage
             | Code::InvalidYaml
+            | Code::UnresolvedVariableStrict
             | Code::UnreadableFile => Severity::Error,
             Code::NotFoundOrDenied
             | Code::Unreachable
             | Code::RateLimited
             | Code::RegistryError => Severity::Undecided,
             Code::UnresolvedVariable | Code::TagDigestMismatch => Severity::Warning,
-            Code::HelmTemplate | Code::BinaryFile => Severity::Note,
+            Code::HelmTemplate | Code::BinaryFile | Code::Skipped => Severity::Note,
         }
     }
 
@@ -85,7 +91,7 @@ impl Code {
                 "YAML typed the image as a number, boolean or collection, which mangles it."
             }
             Code::EmptyImage => "The image field is empty.",
-            Code::UnresolvedVariable => {
+            Code::UnresolvedVariable | Code::UnresolvedVariableStrict => {
                 "The reference holds a variable or template that imagegate cannot resolve."
             }
             Code::Unreachable => "The registry could not be reached in time.",
@@ -100,6 +106,9 @@ impl Code {
             Code::UnreadableFile => "The file could not be read.",
             Code::HelmTemplate => "The file is a Helm template and is not checked as YAML.",
             Code::BinaryFile => "The file is binary and is not checked.",
+            Code::Skipped => {
+                "A reference was not checked: a remote resource, a non-OCI chart, or a source outside the checked files."
+            }
         }
     }
 }

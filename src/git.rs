@@ -452,6 +452,56 @@ impl Repo {
         Ok(out)
     }
 
+    /// Repository paths of every kustomization file at head: from the index when head is
+    /// the checked-out commit (no tree walk), else from head's tree.
+    pub fn kustomization_paths(&self, range: &Range) -> Vec<PathBuf> {
+        let wanted = |p: &Path| crate::manifest::kustomize::is_kustomization_file(p);
+        let head_is_checked_out = self
+            .repo
+            .head()
+            .ok()
+            .and_then(|h| h.target())
+            .is_some_and(|oid| oid.to_string() == range.head);
+        if range.worktree || head_is_checked_out {
+            if let Ok(index) = self.repo.index() {
+                return index
+                    .iter()
+                    .filter_map(|e| String::from_utf8(e.path).ok())
+                    .map(PathBuf::from)
+                    .filter(|p| wanted(p))
+                    .collect();
+            }
+        }
+        let mut out = Vec::new();
+        if let Ok(tree) = Oid::from_str(&range.head)
+            .and_then(|o| self.repo.find_commit(o))
+            .and_then(|c| c.tree())
+        {
+            let _ = tree.walk(git2::TreeWalkMode::PreOrder, |dir, entry| {
+                if let Ok(name) = entry.name() {
+                    let p = PathBuf::from(format!("{dir}{name}"));
+                    if wanted(&p) {
+                        out.push(p);
+                    }
+                }
+                git2::TreeWalkResult::Ok
+            });
+        }
+        out
+    }
+
+    /// A reader of files as they are at `commit`.
+    pub fn reader_at(&self, commit: &str) -> Option<TreeReader> {
+        let repo = Repository::open(self.repo.path()).ok()?;
+        let tree = repo
+            .find_commit(Oid::from_str(commit).ok()?)
+            .ok()?
+            .tree()
+            .ok()?
+            .id();
+        Some(TreeReader { repo, tree })
+    }
+
     /// The merge base of a commit with the remote's default branch (for new branches).
     pub fn remote_default_base(&self, remote: &str) -> Option<String> {
         [
@@ -528,6 +578,23 @@ fn changed_paths(
         }
     }
     Ok(())
+}
+
+/// Reads files from a commit's tree, straight from the object database.
+pub struct TreeReader {
+    repo: Repository,
+    tree: Oid,
+}
+
+impl crate::manifest::kustomize::Reader for TreeReader {
+    fn read(&self, path: &Path) -> Option<Vec<u8>> {
+        let tree = self.repo.find_tree(self.tree).ok()?;
+        let entry = tree.get_path(path).ok()?;
+        if !matches!(entry.filemode(), 0o100644 | 0o100755) {
+            return None;
+        }
+        Some(self.repo.find_blob(entry.id()).ok()?.content().to_vec())
+    }
 }
 
 /// A working-tree file, read only when it is a regular file inside the repository.

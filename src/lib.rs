@@ -16,6 +16,7 @@ pub mod image_ref;
 pub mod inspect;
 pub mod manifest;
 pub mod prepush;
+pub mod project;
 pub mod report;
 pub mod resolve;
 pub mod settings;
@@ -31,6 +32,7 @@ use rayon::prelude::*;
 use crate::cli::{Cli, Command};
 use crate::error::Error;
 use crate::finding::{Code, Finding, Location};
+use crate::manifest::kustomize::Reader;
 use crate::manifest::{FileScan, ImageValue};
 use crate::settings::{DiffSettings, Mode, Settings, Verbosity};
 use crate::source::SourceFile;
@@ -111,14 +113,53 @@ fn write_report(
         })
 }
 
-/// A file to check: on disk (read in parallel), or a changed file read from git.
+/// A file to check: on disk (read in parallel), or a changed file read from git. Both know
+/// their path in the repository (or under the walk root), for joins across files.
 enum Input {
-    OnDisk(PathBuf),
+    OnDisk {
+        path: PathBuf,
+        repo_path: PathBuf,
+    },
     Changed {
         display: PathBuf,
+        repo_path: PathBuf,
         new: Vec<u8>,
         old: Option<Vec<u8>>,
     },
+}
+
+/// How the joins across files read files that are not being checked.
+struct Sides {
+    head: Box<dyn Reader>,
+    /// In a diff: the merge base, to tell new derived references from old ones.
+    base: Option<Box<dyn Reader>>,
+    /// In a diff: every kustomization at head, to find the overlays of a changed base.
+    kustomizations: Vec<PathBuf>,
+    changed: HashSet<PathBuf>,
+    /// Where repository paths start, for showing extra files.
+    root: PathBuf,
+}
+
+/// Reads files under a root directory, never outside it.
+struct DiskReader {
+    root: PathBuf,
+}
+
+impl Reader for DiskReader {
+    fn read(&self, path: &Path) -> Option<Vec<u8>> {
+        if path
+            .components()
+            .any(|c| matches!(c, std::path::Component::ParentDir))
+            || path.is_absolute()
+        {
+            return None;
+        }
+        let full = self.root.join(path);
+        let meta = std::fs::metadata(&full).ok()?;
+        (meta.is_file() && meta.len() <= MAX_FILE_BYTES)
+            .then(|| std::fs::read(&full).ok())
+            .flatten()
+    }
 }
 
 /// Runs the whole check for the settings' mode.
@@ -127,8 +168,29 @@ pub fn check(settings: &Settings) -> Result<check::Report, Error> {
         Mode::All { paths } => {
             let started = Instant::now();
             let (paths, problems) = files::collect(paths, settings)?;
-            let inputs = paths.into_iter().map(Input::OnDisk).collect();
-            build_report(settings, inputs, problems, false, started)
+            let root =
+                settings::find_repo_root(&settings.cwd).unwrap_or_else(|| settings.cwd.clone());
+            let root = root.canonicalize().unwrap_or(root);
+            let inputs = paths
+                .into_iter()
+                .map(|path| {
+                    let abs = settings.cwd.join(&path);
+                    let abs = abs.canonicalize().unwrap_or(abs);
+                    let repo_path = abs
+                        .strip_prefix(&root)
+                        .map(Path::to_path_buf)
+                        .unwrap_or(abs);
+                    Input::OnDisk { path, repo_path }
+                })
+                .collect();
+            let sides = Sides {
+                head: Box::new(DiskReader { root: root.clone() }),
+                base: None,
+                kustomizations: Vec::new(),
+                changed: HashSet::new(),
+                root,
+            };
+            build_report(settings, inputs, problems, false, sides, started)
         }
         Mode::Diff(diff) => check_diff(settings, diff),
     }
@@ -178,15 +240,46 @@ pub fn check_against(
         .changed_files(&range, &|p| settings.wanted(p))
         .map_err(git_error)?;
     let root = repo.root().to_path_buf();
+    let changed_paths: HashSet<PathBuf> = changed
+        .iter()
+        .flat_map(|c| std::iter::once(c.path.clone()).chain(c.old_path.clone()))
+        .collect();
     let inputs = changed
         .into_iter()
         .map(|c| Input::Changed {
             display: display_path(&root, &c.path, &settings.cwd),
+            repo_path: c.path,
             new: c.new,
             old: c.old,
         })
         .collect();
-    let mut report = build_report(settings, inputs, Vec::new(), diff.all_refs, started)?;
+    let head: Box<dyn Reader> = if range.worktree {
+        Box::new(DiskReader { root: root.clone() })
+    } else {
+        Box::new(
+            repo.reader_at(&range.head)
+                .ok_or_else(|| Error::Git("cannot read head's tree".into()))?,
+        )
+    };
+    let base: Box<dyn Reader> = Box::new(
+        repo.reader_at(&range.merge_base)
+            .ok_or_else(|| Error::Git("cannot read the merge base's tree".into()))?,
+    );
+    // Finding the overlays of a changed base needs every kustomization; only look when a
+    // changed file could be a kustomize resource.
+    let kustomizations = if changed_paths.is_empty() {
+        Vec::new()
+    } else {
+        repo.kustomization_paths(&range)
+    };
+    let sides = Sides {
+        head,
+        base: Some(base),
+        kustomizations,
+        changed: changed_paths,
+        root: root.clone(),
+    };
+    let mut report = build_report(settings, inputs, Vec::new(), diff.all_refs, sides, started)?;
     report.git = Some(range);
     report.repo_root = Some(root);
     Ok(report)
@@ -219,31 +312,101 @@ fn build_report(
     inputs: Vec<Input>,
     problems: Vec<files::WalkProblem>,
     all_refs: bool,
+    sides: Sides,
     started: Instant,
 ) -> Result<check::Report, Error> {
     let file_count = inputs.len();
-    let scans: Vec<FileScan> = inputs
+    let scanned: Vec<(FileScan, Option<FileScan>, PathBuf)> = inputs
         .into_par_iter()
         .enumerate()
         .map(|(id, input)| match input {
-            Input::OnDisk(path) => read_and_scan(id, &path),
-            Input::Changed { display, new, old } => {
-                let mut scan = manifest::scan(id, &display, new);
-                if let Some(old) = old.filter(|_| !all_refs) {
-                    keep_changed(&mut scan, &display, old);
-                }
-                scan
+            Input::OnDisk { path, repo_path } => (read_and_scan(id, &path), None, repo_path),
+            Input::Changed {
+                display,
+                repo_path,
+                new,
+                old,
+            } => {
+                let old_scan = old.map(|o| manifest::scan(id, &display, o));
+                (manifest::scan(id, &display, new), old_scan, repo_path)
             }
         })
         .collect();
-    let mut sources = Vec::with_capacity(scans.len() + problems.len());
+    let mut scans = Vec::with_capacity(scanned.len());
+    let mut old_scans = Vec::with_capacity(scanned.len());
+    let mut repo_paths = Vec::with_capacity(scanned.len());
+    for (head, old, path) in scanned {
+        scans.push(head);
+        old_scans.push(old);
+        repo_paths.push(path);
+    }
+
+    // Joins across files, on the unfiltered scans.
+    let mut joined = project::join(
+        &project::Scanned {
+            scans: scans.iter().map(Some).collect(),
+            repo_paths: &repo_paths,
+        },
+        sides.head.as_ref(),
+        &sides.kustomizations,
+        &sides.changed,
+        scans.len(),
+    );
+    if let Some(base) = sides.base.as_deref().filter(|_| !all_refs) {
+        // A derived reference the merge base already produced is not the change's.
+        let before = project::join(
+            &project::Scanned {
+                scans: old_scans.iter().map(Option::as_ref).collect(),
+                repo_paths: &repo_paths,
+            },
+            base,
+            &sides.kustomizations,
+            &sides.changed,
+            scans.len(),
+        );
+        let key = |extra: &[(PathBuf, String)], o: &manifest::Occurrence| {
+            let f = o.location.file;
+            let path = repo_paths.get(f).cloned().or_else(|| {
+                f.checked_sub(repo_paths.len())
+                    .and_then(|i| extra.get(i))
+                    .map(|(p, _)| p.clone())
+            });
+            (path, o.context.clone(), o.value.clone())
+        };
+        let seen: HashSet<_> = before
+            .occurrences
+            .iter()
+            .map(|o| key(&before.extra_sources, o))
+            .collect();
+        let extra = joined.extra_sources.clone();
+        joined
+            .occurrences
+            .retain(|o| !seen.contains(&key(&extra, o)));
+    }
+
+    let mut sources = Vec::with_capacity(scans.len() + joined.extra_sources.len() + problems.len());
     let mut occurrences = Vec::new();
     let mut file_findings = Vec::new();
-    for scan in scans {
+    for (mut scan, old) in scans.into_iter().zip(old_scans) {
+        if let Some(old) = old.filter(|_| !all_refs) {
+            keep_changed(&mut scan, &old);
+        }
+        scan.occurrences.retain(|o| {
+            !(joined.substituted.contains(&o.location)
+                && matches!(&o.value, ImageValue::Text(t) if t.contains("${")))
+        });
         sources.push(scan.source);
         occurrences.extend(scan.occurrences);
         file_findings.extend(scan.findings);
     }
+    for (path, text) in joined.extra_sources {
+        sources.push(SourceFile::new(
+            display_path(&sides.root, &path, &settings.cwd),
+            text,
+        ));
+    }
+    occurrences.extend(joined.occurrences);
+    file_findings.extend(joined.findings);
     for p in problems {
         let file = sources.len();
         sources.push(SourceFile::new(p.path, ""));
@@ -258,13 +421,34 @@ fn build_report(
         })
         .collect();
     let unique = check::unique_requests(refs.iter());
-    let online = if settings.offline || unique.is_empty() {
+    let ranges: Vec<image_ref::ImageRef> = occurrences
+        .iter()
+        .filter_map(|o| match check::classify(o) {
+            check::Classified::Range(r, _) => Some(r),
+            _ => None,
+        })
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let online = if settings.offline || (unique.is_empty() && ranges.is_empty()) {
         None
     } else {
         Some(Online::new(settings)?)
     };
     let mut resolved = online.as_ref().map(|o| o.resolve(unique, true));
     let mut entries = check::entries(occurrences, resolved.as_ref());
+    if let Some(online) = &online
+        && !ranges.is_empty()
+    {
+        check::resolve_ranges(&mut entries, Some(&online.tag_lists(ranges)));
+    }
+    if settings.strict {
+        for f in entries.iter_mut().filter_map(|e| e.finding.as_mut()) {
+            if f.code == Code::UnresolvedVariable {
+                f.code = Code::UnresolvedVariableStrict;
+            }
+        }
+    }
     let mut tags = check::TagLists::new();
     if let (Some(online), Some(map)) = (&online, resolved.as_mut()) {
         if settings.suggest {
@@ -297,8 +481,7 @@ fn build_report(
 /// Keeps only the occurrences whose value is new in this file: an untouched reference, or
 /// one that only moved, is not checked.
 /// Each kept occurrence remembers what the same field held at the merge base.
-fn keep_changed(scan: &mut FileScan, display: &Path, old: Vec<u8>) {
-    let before = manifest::scan(usize::MAX, display, old);
+fn keep_changed(scan: &mut FileScan, before: &FileScan) {
     let seen: HashSet<&ImageValue> = before.occurrences.iter().map(|o| &o.value).collect();
     let was: HashMap<&str, &ImageValue> = before
         .occurrences
@@ -331,6 +514,7 @@ fn read_and_scan(id: usize, path: &Path) -> FileScan {
             source: SourceFile::new(path.to_path_buf(), ""),
             occurrences: Vec::new(),
             findings: vec![unreadable(id, e.to_string())],
+            flux: Default::default(),
         },
     }
 }

@@ -42,6 +42,7 @@ pub struct Settings {
     pub exclude: GlobSet,
     pub offline: bool,
     pub suggest: bool,
+    pub strict: bool,
     pub format: Format,
     /// Extra reports: format and path.
     pub reports: Vec<(Format, PathBuf)>,
@@ -57,7 +58,7 @@ pub struct Settings {
     pub cwd: PathBuf,
 }
 
-pub const DEFAULT_INCLUDE: [&str; 2] = ["*.yaml", "*.yml"];
+pub const DEFAULT_INCLUDE: [&str; 4] = ["*.yaml", "*.yml", "Kustomization", "**/Kustomization"];
 
 /// An environment variable, when set and not empty.
 pub fn env(name: &str) -> Option<String> {
@@ -152,6 +153,7 @@ impl Settings {
             exclude: globs(&common.exclude)?,
             offline: common.offline,
             suggest: !common.no_suggest,
+            strict: common.strict,
             reports: common.report.clone(),
             step_summary: env("GITHUB_STEP_SUMMARY")
                 .filter(|_| env("GITHUB_ACTIONS").as_deref() == Some("true"))

@@ -86,6 +86,12 @@ impl SourceFile {
         Position { line, column }
     }
 
+    /// Byte offset where a 1-based line starts.
+    pub fn line_start(&self, line: usize) -> Option<usize> {
+        line.checked_sub(1)
+            .and_then(|i| self.line_starts.get(i).copied())
+    }
+
     /// Number of characters in a byte range (for end columns).
     pub fn char_len(&self, start: usize, end: usize) -> usize {
         self.text

@@ -36,6 +36,48 @@ pub fn nearby(missing: &str, tags: &[String]) -> Vec<String> {
         .collect()
 }
 
+/// The highest tag that satisfies a Helm/Flux version constraint (`*`, `6.x`,
+/// `>=1.0.0 <2.0.0`, `^1.2`, `~1.2`, alternatives with `||`). An exact tag match wins first.
+/// Tags carry SemVer build metadata as `_` (Helm's OCI convention).
+pub fn best_match(constraint: &str, tags: &[String]) -> Option<String> {
+    let c = constraint.trim();
+    if tags.iter().any(|t| t == c) {
+        return Some(c.to_string());
+    }
+    let reqs: Vec<semver::VersionReq> = c
+        .split("||")
+        .filter_map(|alt| {
+            let alt = alt.trim();
+            if alt.is_empty() || alt == "*" || alt == "x" {
+                return semver::VersionReq::parse("*").ok();
+            }
+            // Masterminds separates comparators with spaces (or commas); semver wants commas.
+            let mut parts: Vec<String> = Vec::new();
+            for tok in alt.split([' ', ',']).filter(|t| !t.is_empty()) {
+                match parts.last_mut() {
+                    Some(last)
+                        if matches!(last.as_str(), ">" | ">=" | "<" | "<=" | "=" | "~" | "^") =>
+                    {
+                        last.push_str(tok)
+                    }
+                    _ => parts.push(tok.trim_start_matches('v').to_string()),
+                }
+            }
+            semver::VersionReq::parse(&parts.join(", ")).ok()
+        })
+        .collect();
+    if reqs.is_empty() {
+        return None;
+    }
+    tags.iter()
+        .filter_map(|t| {
+            let v = Version::parse(&t.trim_start_matches('v').replace('_', "+")).ok()?;
+            reqs.iter().any(|r| r.matches(&v)).then_some((v, t))
+        })
+        .max_by(|a, b| a.0.cmp(&b.0))
+        .map(|(_, t)| t.clone())
+}
+
 /// A tag read as a version: `v1.2.3`, `1.2.3-rc.1`, `1.2` (as 1.2.0), `1` (as 1.0.0).
 fn version(tag: &str) -> Option<Version> {
     let t = tag.strip_prefix('v').unwrap_or(tag);
@@ -92,6 +134,29 @@ mod tests {
         assert_eq!(nearby("lates", &t), ["latest"]);
         assert_eq!(nearby("stabel", &t), ["stable"]);
         assert!(nearby("completely-different", &t).is_empty());
+    }
+
+    #[test]
+    fn version_ranges_pick_the_highest_match() {
+        let t = tags(&[
+            "5.9.0",
+            "6.0.0",
+            "6.5.4",
+            "6.6.0-rc.1",
+            "7.0.0",
+            "1.2.3_build.4",
+        ]);
+        assert_eq!(best_match(">=6.0.0 <7.0.0", &t).as_deref(), Some("6.5.4"));
+        assert_eq!(best_match("6.x", &t).as_deref(), Some("6.5.4"));
+        assert_eq!(best_match("*", &t).as_deref(), Some("7.0.0"));
+        assert_eq!(best_match("^5.0 || ^7.0", &t).as_deref(), Some("7.0.0"));
+        assert_eq!(best_match("~1.2.3", &t).as_deref(), Some("1.2.3_build.4"));
+        assert_eq!(best_match(">=8", &t), None);
+        assert_eq!(
+            best_match("6.6.0-rc.1", &t).as_deref(),
+            Some("6.6.0-rc.1"),
+            "exact tag"
+        );
     }
 
     #[test]

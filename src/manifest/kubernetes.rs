@@ -238,6 +238,7 @@ mod tests {
                     ImageValue::Text(s) => s.clone(),
                     ImageValue::Empty => "<empty>".into(),
                     ImageValue::NonString { typed_as, .. } => format!("<{typed_as}>"),
+                    ImageValue::Range { .. } => "<range>".into(),
                 };
                 (p.line, p.column, v)
             })

@@ -1,7 +1,11 @@
 //! Turns one file's bytes into the image occurrences it holds, plus findings about the file
 //! itself (invalid YAML, binary data, Helm templates). One submodule per family of inputs.
 
+pub mod argocd;
+pub mod flux;
 pub mod kubernetes;
+pub mod kustomize;
+pub mod values;
 pub mod yaml;
 
 use std::path::{Component, Path};
@@ -20,6 +24,12 @@ pub enum ImageValue {
     NonString {
         written: String,
         typed_as: &'static str,
+    },
+    /// A version range that some tag of a repository must satisfy (Flux `semver`, chart
+    /// version ranges).
+    Range {
+        repository: String,
+        constraint: String,
     },
 }
 
@@ -40,6 +50,8 @@ pub struct FileScan {
     pub source: SourceFile,
     pub occurrences: Vec<Occurrence>,
     pub findings: Vec<Finding>,
+    /// Flux objects that other files' objects refer to.
+    pub flux: flux::FluxFacts,
 }
 
 /// Scans a file's bytes. Never fails: every problem with the input is a finding.
@@ -62,6 +74,7 @@ pub fn scan(file: usize, path: &Path, bytes: Vec<u8>) -> FileScan {
             source,
             occurrences: Vec::new(),
             findings,
+            flux: Default::default(),
         };
     }
     let text = match String::from_utf8(bytes) {
@@ -86,6 +99,7 @@ pub fn scan(file: usize, path: &Path, bytes: Vec<u8>) -> FileScan {
                 source,
                 occurrences: Vec::new(),
                 findings,
+                flux: Default::default(),
             };
         }
     };
@@ -107,11 +121,19 @@ pub fn scan(file: usize, path: &Path, bytes: Vec<u8>) -> FileScan {
             source,
             occurrences: Vec::new(),
             findings,
+            flux: Default::default(),
         };
     }
     let mut occurrences = Vec::new();
+    let mut facts = flux::FluxFacts::default();
+    let is_kustomization = kustomize::is_kustomization_file(path);
     for doc in &parsed.documents {
         kubernetes::extract(doc, file, &mut occurrences);
+        flux::extract(doc, file, &mut occurrences, &mut facts);
+        argocd::extract(doc, &source, file, &mut occurrences);
+        if is_kustomization {
+            kustomize::extract_local(doc, file, &mut occurrences);
+        }
     }
     if let Some(err) = parsed.error {
         findings.push(Finding {
@@ -130,6 +152,7 @@ pub fn scan(file: usize, path: &Path, bytes: Vec<u8>) -> FileScan {
         source,
         occurrences,
         findings,
+        flux: facts,
     }
 }
 

@@ -1,0 +1,153 @@
+//! Argo CD Applications: images in `spec.source(s).helm` (`valuesObject`, the `values`
+//! string, and `parameters` such as `image.tag`), and the image overrides of
+//! `spec.source(s).kustomize.images`.
+
+use super::values::{self, Values};
+use super::yaml::{self, Document, NodeId, Style};
+use super::{ImageValue, Occurrence};
+use crate::finding::Location;
+use crate::source::SourceFile;
+
+pub fn extract(doc: &Document, source: &SourceFile, file: usize, out: &mut Vec<Occurrence>) {
+    let Some(root) = doc.root else { return };
+    let is_app = doc.get(root, "kind").and_then(|n| doc.str(n)) == Some("Application")
+        && doc
+            .get(root, "apiVersion")
+            .and_then(|n| doc.str(n))
+            .is_some_and(|a| a.starts_with("argoproj.io/"));
+    if !is_app {
+        return;
+    }
+    let name = doc
+        .get_path(root, &["metadata", "name"])
+        .and_then(|n| doc.str(n))
+        .unwrap_or("");
+    let label = format!("Application/{name}");
+    let mut sources: Vec<NodeId> = doc
+        .get_path(root, &["spec", "source"])
+        .into_iter()
+        .collect();
+    if let Some(list) = doc.get_path(root, &["spec", "sources"]) {
+        sources.extend_from_slice(doc.items(list));
+    }
+    for s in sources {
+        if let Some(helm) = doc.get(s, "helm") {
+            helm_source(doc, source, helm, file, &label, out);
+        }
+        if let Some(images) = doc.get_path(s, &["kustomize", "images"]) {
+            for &item in doc.items(images) {
+                let Some(text) = doc.str(item) else { continue };
+                // `name=newName:tag`, `name=newName`, or `name:tag`.
+                let reference = text.split_once('=').map_or(text, |(_, new)| new);
+                let n = doc.node(item);
+                out.push(Occurrence {
+                    location: Location {
+                        file,
+                        start: n.start,
+                        end: n.end,
+                    },
+                    value: ImageValue::Text(reference.to_string()),
+                    context: format!("{label} kustomize.images"),
+                    previous: None,
+                });
+            }
+        }
+    }
+}
+
+fn helm_source(
+    doc: &Document,
+    source: &SourceFile,
+    helm: NodeId,
+    file: usize,
+    label: &str,
+    out: &mut Vec<Occurrence>,
+) {
+    if let Some(obj) = doc.get(helm, "valuesObject") {
+        values::extract(
+            &Values {
+                doc,
+                root: obj,
+                file,
+                label: format!("{label} helm.valuesObject"),
+                default_tag: None,
+                shift: None,
+            },
+            out,
+        );
+    }
+    if let Some(vnode) = doc.get(helm, "values")
+        && let Some(text) = doc.str(vnode)
+    {
+        let inner = SourceFile::new("values".into(), text);
+        let parsed = yaml::parse(&inner);
+        let node = doc.node(vnode);
+        let block = matches!(
+            &node.kind,
+            super::yaml::NodeKind::Scalar {
+                style: Style::Block,
+                ..
+            }
+        );
+        let start = source.position(node.start);
+        let indent = start.column - 1;
+        // Positions inside a literal block map line by line onto the file.
+        let shift = |b: usize| -> usize {
+            if !block {
+                return node.start;
+            }
+            let p = inner.position(b);
+            let line_start = source.line_start(start.line + p.line - 1);
+            let mapped = line_start.map(|s| s + indent + (p.column - 1));
+            match mapped {
+                Some(m) if source.text.get(m..m + 1) == inner.text.get(b..b + 1) => m,
+                _ => node.start,
+            }
+        };
+        for d in &parsed.documents {
+            if let Some(root) = d.root {
+                values::extract(
+                    &Values {
+                        doc: d,
+                        root,
+                        file,
+                        label: format!("{label} helm.values"),
+                        default_tag: None,
+                        shift: Some(&shift),
+                    },
+                    out,
+                );
+            }
+        }
+    }
+    if let Some(params) = doc.get(helm, "parameters") {
+        let param = |key: &str| {
+            doc.items(params).iter().find_map(|&p| {
+                (doc.get(p, "name").and_then(|n| doc.str(n)) == Some(key))
+                    .then(|| doc.get(p, "value"))
+                    .flatten()
+            })
+        };
+        if let (Some(repo), Some(tag)) = (param("image.repository"), param("image.tag")) {
+            let registry = param("image.registry").and_then(|n| doc.scalar(n));
+            let (Some(repo_s), Some(tag_s)) = (doc.scalar(repo), doc.scalar(tag)) else {
+                return;
+            };
+            let name = match registry {
+                Some(r) if !r.is_empty() => format!("{r}/{repo_s}"),
+                _ => repo_s.to_string(),
+            };
+            let n = doc.node(tag);
+            out.push(Occurrence {
+                location: Location {
+                    file,
+                    start: n.start,
+                    end: n.end,
+                },
+                value: ImageValue::Text(format!("{name}:{tag_s}")),
+                context: format!("{label} helm.parameters image.tag"),
+                previous: None,
+            });
+        }
+    }
+}

@@ -1,0 +1,260 @@
+//! Flux objects: images in HelmRelease `spec.values`, OCI charts (a HelmRelease's chart
+//! through an OCI HelmRepository), OCIRepository artifacts, and the `postBuild.substitute`
+//! variables of Flux Kustomizations. What needs another object (a HelmRepository, a
+//! Kustomization's path) is recorded as a fact and joined in `project`.
+
+use super::values::{self, Values};
+use super::yaml::{Document, NodeId};
+use super::{ImageValue, Occurrence};
+use crate::finding::Location;
+
+/// A HelmRepository, for joining HelmRelease charts to it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HelmRepository {
+    pub name: String,
+    pub namespace: Option<String>,
+    pub url: String,
+    pub oci: bool,
+}
+
+/// A HelmRelease's chart, waiting for its HelmRepository.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChartRef {
+    pub release: String,
+    pub chart: String,
+    pub version: Option<String>,
+    pub repository: String,
+    pub namespace: Option<String>,
+    /// Where to report: the version (or the chart name when there is none).
+    pub location: Location,
+}
+
+/// A Flux Kustomization's variables, for `${VAR}` in the files under its path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Substitutions {
+    pub name: String,
+    /// `spec.path`, relative to the repository root, without `./`.
+    pub path: String,
+    pub vars: Vec<(String, String, Location)>,
+}
+
+/// What Flux objects in one document hold.
+#[derive(Debug, Default)]
+pub struct FluxFacts {
+    pub helm_repositories: Vec<HelmRepository>,
+    pub charts: Vec<ChartRef>,
+    pub substitutions: Vec<Substitutions>,
+}
+
+fn str_at<'a>(doc: &'a Document, node: NodeId, path: &[&str]) -> Option<&'a str> {
+    doc.get_path(node, path).and_then(|n| doc.str(n))
+}
+
+fn loc(doc: &Document, node: NodeId, file: usize) -> Location {
+    let n = doc.node(node);
+    Location {
+        file,
+        start: n.start,
+        end: n.end,
+    }
+}
+
+/// The OCI repository an `oci://host/path` URL names, without a trailing slash.
+pub fn oci_repository(url: &str) -> Option<String> {
+    let rest = url.strip_prefix("oci://")?;
+    let cleaned: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
+    (!cleaned.is_empty()).then(|| cleaned.join("/"))
+}
+
+/// Helm's registry client writes SemVer build metadata `+` as `_` in OCI tags.
+pub fn oci_tag(version: &str) -> String {
+    version.replace('+', "_")
+}
+
+/// Whether a chart version names one version (not a range such as `*`, `6.x`, `>=1 <2`).
+pub fn exact_version(v: &str) -> bool {
+    semver::Version::parse(v.strip_prefix('v').unwrap_or(v)).is_ok()
+}
+
+/// Extracts from one document: occurrences now, facts for later.
+pub fn extract(doc: &Document, file: usize, out: &mut Vec<Occurrence>, facts: &mut FluxFacts) {
+    let Some(root) = doc.root else { return };
+    let (Some(api), Some(kind)) = (
+        str_at(doc, root, &["apiVersion"]),
+        str_at(doc, root, &["kind"]),
+    ) else {
+        return;
+    };
+    let group = api.split_once('/').map_or("", |(g, _)| g);
+    let name = str_at(doc, root, &["metadata", "name"])
+        .unwrap_or("")
+        .to_string();
+    let namespace = str_at(doc, root, &["metadata", "namespace"]).map(str::to_string);
+    match (group, kind) {
+        ("helm.toolkit.fluxcd.io", "HelmRelease") => {
+            if let Some(v) = doc.get_path(root, &["spec", "values"]) {
+                values::extract(
+                    &Values {
+                        doc,
+                        root: v,
+                        file,
+                        label: format!("HelmRelease/{name} values"),
+                        default_tag: None,
+                        shift: None,
+                    },
+                    out,
+                );
+            }
+            if let Some(spec) = doc.get_path(root, &["spec", "chart", "spec"]) {
+                let chart = str_at(doc, spec, &["chart"]);
+                let source_kind =
+                    str_at(doc, spec, &["sourceRef", "kind"]).unwrap_or("HelmRepository");
+                let source = str_at(doc, spec, &["sourceRef", "name"]);
+                if let (Some(chart), Some(source), "HelmRepository") = (chart, source, source_kind)
+                {
+                    let version_node = doc.get(spec, "version");
+                    let at = version_node
+                        .or_else(|| doc.get(spec, "chart"))
+                        .unwrap_or(spec);
+                    facts.charts.push(ChartRef {
+                        release: name.clone(),
+                        chart: chart.to_string(),
+                        version: version_node.and_then(|n| doc.scalar(n)).map(str::to_string),
+                        repository: source.to_string(),
+                        namespace: str_at(doc, spec, &["sourceRef", "namespace"])
+                            .map(str::to_string)
+                            .or_else(|| namespace.clone()),
+                        location: loc(doc, at, file),
+                    });
+                }
+            }
+        }
+        ("source.toolkit.fluxcd.io", "HelmRepository") => {
+            if let Some(url) = str_at(doc, root, &["spec", "url"]) {
+                facts.helm_repositories.push(HelmRepository {
+                    name,
+                    namespace,
+                    url: url.to_string(),
+                    oci: str_at(doc, root, &["spec", "type"]) == Some("oci")
+                        || url.starts_with("oci://"),
+                });
+            }
+        }
+        ("source.toolkit.fluxcd.io", "OCIRepository") => {
+            let Some(url_node) = doc.get_path(root, &["spec", "url"]) else {
+                return;
+            };
+            let Some(repo) = doc.str(url_node).and_then(oci_repository) else {
+                return;
+            };
+            let context = format!("OCIRepository/{name}");
+            let reference = doc.get_path(root, &["spec", "ref"]);
+            let field = |f: &str| reference.and_then(|r| doc.get(r, f));
+            // Precedence is digest > semver > tag > latest.
+            let (value, at) = if let Some(d) = field("digest").filter(|n| doc.str(*n).is_some()) {
+                (
+                    ImageValue::Text(format!("{repo}@{}", doc.str(d).unwrap_or(""))),
+                    d,
+                )
+            } else if let Some(s) = field("semver").filter(|n| doc.str(*n).is_some()) {
+                (
+                    ImageValue::Range {
+                        repository: repo.clone(),
+                        constraint: doc.str(s).unwrap_or("").to_string(),
+                    },
+                    s,
+                )
+            } else if let Some(t) = field("tag").filter(|n| doc.scalar(*n).is_some()) {
+                (
+                    ImageValue::Text(format!("{repo}:{}", oci_tag(doc.scalar(t).unwrap_or("")))),
+                    t,
+                )
+            } else {
+                (ImageValue::Text(format!("{repo}:latest")), url_node)
+            };
+            out.push(Occurrence {
+                location: loc(doc, at, file),
+                value,
+                context,
+                previous: None,
+            });
+        }
+        ("kustomize.toolkit.fluxcd.io", "Kustomization") => {
+            let path = str_at(doc, root, &["spec", "path"]).unwrap_or("./");
+            let path = path.trim_start_matches("./").trim_matches('/').to_string();
+            let mut vars = Vec::new();
+            if let Some(subs) = doc.get_path(root, &["spec", "postBuild", "substitute"]) {
+                for &(k, v) in doc.entries(subs) {
+                    if let (Some(key), Some(value)) = (doc.scalar(k), doc.scalar(v)) {
+                        vars.push((key.to_string(), value.to_string(), loc(doc, v, file)));
+                    }
+                }
+            }
+            if !vars.is_empty() {
+                facts.substitutions.push(Substitutions { name, path, vars });
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Substitutes `${VAR}`, `${VAR:=default}` and `${VAR:-default}` as Flux's postBuild does.
+/// Returns the result and the names used, or `None` when a variable has no value.
+pub fn substitute(
+    text: &str,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Option<(String, Vec<String>)> {
+    let mut out = String::new();
+    let mut used = Vec::new();
+    let mut rest = text;
+    while let Some(i) = rest.find("${") {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 2..];
+        let end = after.find('}')?;
+        let inner = &after[..end];
+        let (name, default) = match inner.find(":=").or_else(|| inner.find(":-")) {
+            Some(j) => (&inner[..j], Some(&inner[j + 2..])),
+            None => (inner, None),
+        };
+        let value = lookup(name).or_else(|| default.map(str::to_string))?;
+        used.push(name.to_string());
+        out.push_str(&value);
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    Some((out, used))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn oci_urls_tags_and_versions() {
+        assert_eq!(
+            oci_repository("oci://ghcr.io/stefanprodan/charts/").as_deref(),
+            Some("ghcr.io/stefanprodan/charts")
+        );
+        assert_eq!(oci_repository("https://charts.example.com"), None);
+        assert_eq!(oci_tag("1.2.3+build.4"), "1.2.3_build.4");
+        assert!(exact_version("6.5.4"));
+        assert!(!exact_version("6.x"));
+        assert!(!exact_version(">=1.0.0 <2.0.0"));
+        assert!(!exact_version("*"));
+    }
+
+    #[test]
+    fn postbuild_substitution() {
+        let vars = |k: &str| (k == "TAG").then(|| "1.2.3".to_string());
+        assert_eq!(
+            substitute("ghcr.io/a:${TAG}", &vars),
+            Some(("ghcr.io/a:1.2.3".into(), vec!["TAG".into()]))
+        );
+        assert_eq!(
+            substitute("r/${REG:=docker.io}/a:${TAG}", &vars).unwrap().0,
+            "r/docker.io/a:1.2.3"
+        );
+        assert_eq!(substitute("a:${MISSING:-x}", &vars).unwrap().0, "a:x");
+        assert_eq!(substitute("a:${MISSING}", &vars), None);
+    }
+}

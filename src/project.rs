@@ -1,0 +1,271 @@
+//! Joins what single files cannot decide alone: HelmRelease charts with their OCI
+//! HelmRepository, `${VAR}` references with the postBuild variables of the Flux
+//! Kustomization that deploys them, Helm values files with their chart's `appVersion`, and
+//! kustomizations with the resources they rewrite (including the overlays of a changed base).
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+
+use crate::finding::{Code, Finding, Location};
+use crate::manifest::flux;
+use crate::manifest::kustomize::{self, Reader};
+use crate::manifest::values::{self, Values};
+use crate::manifest::{FileScan, ImageValue, Occurrence, yaml};
+use crate::source::SourceFile;
+
+/// The scanned files (`None` where a file does not exist on this side), with their
+/// repository paths, parallel to the report's sources.
+pub struct Scanned<'a> {
+    pub scans: Vec<Option<&'a FileScan>>,
+    pub repo_paths: &'a [PathBuf],
+}
+
+impl Scanned<'_> {
+    fn files(&self) -> impl Iterator<Item = (usize, &FileScan, &PathBuf)> {
+        self.scans
+            .iter()
+            .zip(self.repo_paths)
+            .enumerate()
+            .filter_map(|(i, (s, p))| s.map(|s| (i, s, p)))
+    }
+}
+
+/// What the joins add.
+#[derive(Debug, Default)]
+pub struct Joined {
+    pub occurrences: Vec<Occurrence>,
+    pub findings: Vec<Finding>,
+    /// Kustomization files outside the scanned set whose rewrites are reported (overlays of
+    /// a changed base): repository path and text.
+    pub extra_sources: Vec<(PathBuf, String)>,
+    /// Where a `${VAR}` reference was substituted, so it is no longer unresolved.
+    pub substituted: HashSet<Location>,
+}
+
+/// Runs every join. `first_extra_id` is the file id the first extra source will get.
+/// `changed` holds the repository paths of a diff's changed files (empty with `--all`).
+pub fn join(
+    scanned: &Scanned<'_>,
+    reader: &dyn Reader,
+    all_kustomizations: &[PathBuf],
+    changed: &HashSet<PathBuf>,
+    first_extra_id: usize,
+) -> Joined {
+    let mut j = Joined::default();
+    charts(scanned, &mut j);
+    substitutions(scanned, &mut j);
+    helm_values(scanned, reader, &mut j);
+    kustomizations(
+        scanned,
+        reader,
+        all_kustomizations,
+        changed,
+        first_extra_id,
+        &mut j,
+    );
+    j
+}
+
+fn note(code: Code, message: String, hint: &str, location: Location) -> Finding {
+    Finding {
+        code,
+        message,
+        hint: Some(hint.to_string()),
+        location: Some(location),
+        image: None,
+    }
+}
+
+/// HelmRelease charts → OCI artifacts `<url host/path>/<chart>:<version>`.
+fn charts(scanned: &Scanned<'_>, j: &mut Joined) {
+    let repos: Vec<&flux::HelmRepository> = scanned
+        .files()
+        .flat_map(|(_, s, _)| s.flux.helm_repositories.iter())
+        .collect();
+    for chart in scanned.files().flat_map(|(_, s, _)| s.flux.charts.iter()) {
+        let found = repos.iter().find(|r| {
+            r.name == chart.repository
+                && (r.namespace.is_none()
+                    || chart.namespace.is_none()
+                    || r.namespace == chart.namespace)
+        });
+        let Some(repo) = found else {
+            j.findings.push(note(
+                Code::Skipped,
+                format!(
+                    "HelmRelease/{} chart `{}` not checked: its HelmRepository `{}` is not among the checked files",
+                    chart.release, chart.chart, chart.repository
+                ),
+                "check the directory that holds the HelmRepository too, or use --all",
+                chart.location,
+            ));
+            continue;
+        };
+        let Some(base) = repo.oci.then(|| flux::oci_repository(&repo.url)).flatten() else {
+            j.findings.push(note(
+                Code::Skipped,
+                format!(
+                    "HelmRelease/{} chart `{}` not checked: HelmRepository `{}` is not an OCI repository",
+                    chart.release, chart.chart, repo.name
+                ),
+                "imagegate checks OCI charts; HTTP Helm repositories are skipped",
+                chart.location,
+            ));
+            continue;
+        };
+        let repository = format!("{base}/{}", chart.chart);
+        let value = match chart.version.as_deref() {
+            Some(v) if flux::exact_version(v) => {
+                ImageValue::Text(format!("{repository}:{}", flux::oci_tag(v)))
+            }
+            v => ImageValue::Range {
+                repository,
+                constraint: v.unwrap_or("*").to_string(),
+            },
+        };
+        j.occurrences.push(Occurrence {
+            location: chart.location,
+            value,
+            context: format!("HelmRelease/{} chart", chart.release),
+            previous: None,
+        });
+    }
+}
+
+/// `${VAR}` in files under a Flux Kustomization's path, resolved from its
+/// `postBuild.substitute`. What stays unresolved remains an `unresolved-variable`.
+fn substitutions(scanned: &Scanned<'_>, j: &mut Joined) {
+    let subs: Vec<&flux::Substitutions> = scanned
+        .files()
+        .flat_map(|(_, s, _)| s.flux.substitutions.iter())
+        .collect();
+    if subs.is_empty() {
+        return;
+    }
+    for (_, scan, path) in scanned.files() {
+        for o in &scan.occurrences {
+            let ImageValue::Text(text) = &o.value else {
+                continue;
+            };
+            if !text.contains("${") {
+                continue;
+            }
+            for s in subs
+                .iter()
+                .filter(|s| s.path.is_empty() || path.starts_with(&s.path))
+            {
+                let lookup = |name: &str| {
+                    s.vars
+                        .iter()
+                        .find(|(k, _, _)| k == name)
+                        .map(|(_, v, _)| v.clone())
+                };
+                if let Some((value, _used)) = flux::substitute(text, &lookup) {
+                    j.substituted.insert(o.location);
+                    j.occurrences.push(Occurrence {
+                        location: o.location,
+                        value: ImageValue::Text(value),
+                        context: format!("{} (postBuild of Kustomization/{})", o.context, s.name),
+                        previous: None,
+                    });
+                }
+            }
+        }
+    }
+}
+
+/// `values*.yaml` next to a `Chart.yaml`: images by the chart conventions, with the chart's
+/// `appVersion` as the default tag.
+fn helm_values(scanned: &Scanned<'_>, reader: &dyn Reader, j: &mut Joined) {
+    for (id, scan, path) in scanned.files() {
+        let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+            continue;
+        };
+        if !(name.starts_with("values") && (name.ends_with(".yaml") || name.ends_with(".yml"))) {
+            continue;
+        }
+        let chart_path = path.parent().unwrap_or(Path::new("")).join("Chart.yaml");
+        let Some(chart) = reader.read(&chart_path) else {
+            continue;
+        };
+        let chart_text = String::from_utf8_lossy(&chart).into_owned();
+        let chart_source = SourceFile::new(chart_path.clone(), chart_text.as_str());
+        let app_version = yaml::parse(&chart_source).documents.first().and_then(|d| {
+            let root = d.root?;
+            d.get(root, "appVersion")
+                .and_then(|n| d.scalar(n))
+                .map(str::to_string)
+        });
+        let parsed = yaml::parse(&scan.source);
+        for d in &parsed.documents {
+            let Some(root) = d.root else { continue };
+            values::extract(
+                &Values {
+                    doc: d,
+                    root,
+                    file: id,
+                    label: format!(
+                        "chart {}",
+                        chart_path.parent().unwrap_or(Path::new(".")).display()
+                    ),
+                    default_tag: app_version
+                        .clone()
+                        .map(|v| (v, "Chart.yaml appVersion".to_string())),
+                    shift: None,
+                },
+                &mut j.occurrences,
+            );
+        }
+    }
+}
+
+/// Kustomizations: every one in the checked set, plus (in a diff) every one elsewhere in
+/// the repository whose build reads a changed file.
+fn kustomizations(
+    scanned: &Scanned<'_>,
+    reader: &dyn Reader,
+    all: &[PathBuf],
+    changed: &HashSet<PathBuf>,
+    first_extra_id: usize,
+    j: &mut Joined,
+) {
+    let in_set: HashMap<&Path, usize> = scanned
+        .files()
+        .filter(|(_, _, p)| kustomize::is_kustomization_file(p))
+        .map(|(i, _, p)| (p.as_path(), i))
+        .collect();
+    for (&path, &id) in &in_set {
+        add_build(kustomize::build(path, id, reader), j);
+    }
+    if changed.is_empty() {
+        return;
+    }
+    let mut next = first_extra_id;
+    for path in all {
+        if in_set.contains_key(path.as_path()) {
+            continue;
+        }
+        let b = kustomize::build(path, next, reader);
+        if b.files.iter().any(|f| changed.contains(f)) && !b.rewritten.is_empty() {
+            let text = reader
+                .read(path)
+                .map(|b| String::from_utf8_lossy(&b).into_owned())
+                .unwrap_or_default();
+            j.extra_sources.push((path.clone(), text));
+            add_build(b, j);
+            next += 1;
+        }
+    }
+}
+
+fn add_build(b: kustomize::Build, j: &mut Joined) {
+    for (res, at) in b.remote {
+        j.findings.push(note(
+            Code::Skipped,
+            format!("remote resource `{res}` is not fetched; its images are not checked"),
+            "check that repository with imagegate too",
+            at,
+        ));
+    }
+    j.occurrences.extend(b.rewritten);
+}
