@@ -455,22 +455,29 @@ impl Repo {
     /// Repository paths of every kustomization file at head: from the index when head is
     /// the checked-out commit (no tree walk), else from head's tree.
     pub fn kustomization_paths(&self, range: &Range) -> Vec<PathBuf> {
-        let wanted = |p: &Path| crate::manifest::kustomize::is_kustomization_file(p);
+        self.paths_at_head(range, &|p: &Path| {
+            crate::manifest::kustomize::is_kustomization_file(p)
+        })
+    }
+
+    /// Repository paths at head that satisfy `wanted`: from the index when head is the
+    /// checked-out commit (no tree walk), else from head's tree.
+    pub fn paths_at_head(&self, range: &Range, wanted: &dyn Fn(&Path) -> bool) -> Vec<PathBuf> {
         let head_is_checked_out = self
             .repo
             .head()
             .ok()
             .and_then(|h| h.target())
             .is_some_and(|oid| oid.to_string() == range.head);
-        if range.worktree || head_is_checked_out {
-            if let Ok(index) = self.repo.index() {
-                return index
-                    .iter()
-                    .filter_map(|e| String::from_utf8(e.path).ok())
-                    .map(PathBuf::from)
-                    .filter(|p| wanted(p))
-                    .collect();
-            }
+        if (range.worktree || head_is_checked_out)
+            && let Ok(index) = self.repo.index()
+        {
+            return index
+                .iter()
+                .filter_map(|e| String::from_utf8(e.path).ok())
+                .map(PathBuf::from)
+                .filter(|p| wanted(p))
+                .collect();
         }
         let mut out = Vec::new();
         if let Ok(tree) = Oid::from_str(&range.head)

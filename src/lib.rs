@@ -138,6 +138,8 @@ struct Sides {
     changed: HashSet<PathBuf>,
     /// Where repository paths start, for showing extra files.
     root: PathBuf,
+    /// In a diff: the repository's other YAML files, listed only when a join needs them.
+    elsewhere: Box<dyn Fn() -> Vec<PathBuf>>,
 }
 
 /// Reads files under a root directory, never outside it.
@@ -189,6 +191,7 @@ pub fn check(settings: &Settings) -> Result<check::Report, Error> {
                 kustomizations: Vec::new(),
                 changed: HashSet::new(),
                 root,
+                elsewhere: Box::new(Vec::new),
             };
             build_report(settings, inputs, problems, false, sides, started)
         }
@@ -272,12 +275,19 @@ pub fn check_against(
     } else {
         repo.kustomization_paths(&range)
     };
+    let yaml_paths = {
+        let repo = git::Repo::open(&root).map_err(git_error)?;
+        let range = range.clone();
+        let wanted = move |p: &Path| p.extension().is_some_and(|e| e == "yaml" || e == "yml");
+        move || repo.paths_at_head(&range, &wanted)
+    };
     let sides = Sides {
         head,
         base: Some(base),
         kustomizations,
         changed: changed_paths,
         root: root.clone(),
+        elsewhere: Box::new(yaml_paths),
     };
     let mut report = build_report(settings, inputs, Vec::new(), diff.all_refs, sides, started)?;
     report.git = Some(range);
@@ -351,6 +361,7 @@ fn build_report(
         &sides.kustomizations,
         &sides.changed,
         scans.len(),
+        sides.elsewhere.as_ref(),
     );
     if let Some(base) = sides.base.as_deref().filter(|_| !all_refs) {
         // A derived reference the merge base already produced is not the change's.
@@ -363,6 +374,7 @@ fn build_report(
             &sides.kustomizations,
             &sides.changed,
             scans.len(),
+            sides.elsewhere.as_ref(),
         );
         let key = |extra: &[(PathBuf, String)], o: &manifest::Occurrence| {
             let f = o.location.file;

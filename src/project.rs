@@ -44,15 +44,18 @@ pub struct Joined {
 
 /// Runs every join. `first_extra_id` is the file id the first extra source will get.
 /// `changed` holds the repository paths of a diff's changed files (empty with `--all`).
+/// `elsewhere` lists the other YAML files of the repository, read only when a changed
+/// HelmRelease names a HelmRepository that is not among the checked files.
 pub fn join(
     scanned: &Scanned<'_>,
     reader: &dyn Reader,
     all_kustomizations: &[PathBuf],
     changed: &HashSet<PathBuf>,
     first_extra_id: usize,
+    elsewhere: &dyn Fn() -> Vec<PathBuf>,
 ) -> Joined {
     let mut j = Joined::default();
-    charts(scanned, &mut j);
+    charts(scanned, reader, elsewhere, &mut j);
     substitutions(scanned, &mut j);
     helm_values(scanned, reader, &mut j);
     kustomizations(
@@ -77,18 +80,29 @@ fn note(code: Code, message: String, hint: &str, location: Location) -> Finding 
 }
 
 /// HelmRelease charts → OCI artifacts `<url host/path>/<chart>:<version>`.
-fn charts(scanned: &Scanned<'_>, j: &mut Joined) {
-    let repos: Vec<&flux::HelmRepository> = scanned
+fn charts(
+    scanned: &Scanned<'_>,
+    reader: &dyn Reader,
+    elsewhere: &dyn Fn() -> Vec<PathBuf>,
+    j: &mut Joined,
+) {
+    let mut repos: Vec<flux::HelmRepository> = scanned
         .files()
-        .flat_map(|(_, s, _)| s.flux.helm_repositories.iter())
+        .flat_map(|(_, s, _)| s.flux.helm_repositories.iter().cloned())
         .collect();
+    let mut looked_elsewhere = false;
     for chart in scanned.files().flat_map(|(_, s, _)| s.flux.charts.iter()) {
-        let found = repos.iter().find(|r| {
+        let matches = |r: &flux::HelmRepository| {
             r.name == chart.repository
                 && (r.namespace.is_none()
                     || chart.namespace.is_none()
                     || r.namespace == chart.namespace)
-        });
+        };
+        if !repos.iter().any(matches) && !looked_elsewhere {
+            looked_elsewhere = true;
+            repos.extend(helm_repositories_elsewhere(reader, &elsewhere()));
+        }
+        let found = repos.iter().find(|r| matches(r));
         let Some(repo) = found else {
             j.findings.push(note(
                 Code::Skipped,
@@ -130,6 +144,26 @@ fn charts(scanned: &Scanned<'_>, j: &mut Joined) {
             previous: None,
         });
     }
+}
+
+/// HelmRepositories in files outside the checked set (only files that mention the kind are
+/// parsed).
+fn helm_repositories_elsewhere(
+    reader: &dyn Reader,
+    paths: &[PathBuf],
+) -> Vec<flux::HelmRepository> {
+    let mut out = Vec::new();
+    for path in paths {
+        let Some(bytes) = reader.read(path) else {
+            continue;
+        };
+        if !bytes.windows(14).any(|w| w == b"HelmRepository") {
+            continue;
+        }
+        let scan = crate::manifest::scan(usize::MAX, path, bytes);
+        out.extend(scan.flux.helm_repositories);
+    }
+    out
 }
 
 /// `${VAR}` in files under a Flux Kustomization's path, resolved from its

@@ -39,7 +39,7 @@ pub struct Substitutions {
 }
 
 /// What Flux objects in one document hold.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct FluxFacts {
     pub helm_repositories: Vec<HelmRepository>,
     pub charts: Vec<ChartRef>,

@@ -4,6 +4,7 @@
 mod ci;
 mod diff;
 mod faults;
+mod gitops;
 mod harness;
 mod offline;
 mod registry;

@@ -1,0 +1,314 @@
+//! Kustomize, Flux, Helm values and Argo CD (issue 4): the bundled Flux repository under
+//! `fixtures/flux` (clusters, apps with base and overlays three levels deep, HelmReleases on
+//! an OCI HelmRepository, OCIRepositories, postBuild variables, a Helm chart, an Argo CD
+//! Application), with every image and chart pushed to the real registry.
+
+use std::path::Path;
+
+use crate::harness::*;
+
+const PLACEHOLDER: &str = "registry.example.com:5000";
+
+/// Copies `fixtures/flux` into a new git repository, pointing it at `host`.
+fn flux_repo(host: &str) -> Workdir {
+    let w = Workdir::new();
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/flux");
+    copy(&src, w.path(), host);
+    git(w.path(), &["init", "-q", "-b", "main"]);
+    git(w.path(), &["add", "-A"]);
+    git(w.path(), &["commit", "-q", "-m", "flux repository"]);
+    git(w.path(), &["checkout", "-q", "-b", "change"]);
+    w
+}
+
+fn copy(from: &Path, to: &Path, host: &str) {
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            std::fs::create_dir_all(&target).unwrap();
+            copy(&entry.path(), &target, host);
+        } else {
+            let text = std::fs::read_to_string(entry.path()).unwrap();
+            std::fs::write(target, text.replace(PLACEHOLDER, host)).unwrap();
+        }
+    }
+}
+
+fn edit(w: &Workdir, file: &str, from: &str, to: &str) {
+    let p = w.path().join(file);
+    let text = std::fs::read_to_string(&p).unwrap();
+    assert!(text.contains(from), "{file} has no {from:?}");
+    std::fs::write(&p, text.replacen(from, to, 1)).unwrap();
+    git(w.path(), &["commit", "-q", "-am", &format!("edit {file}")]);
+}
+
+/// Every image and chart the fixture deploys.
+fn push_all(reg: &Registry) {
+    for (repo, tag) in [
+        ("acme/web", "1.0.0"),
+        ("acme/web", "1.1.0"),
+        ("acme/web", "1.2.0"),
+        ("base/api", "2.0.0"),
+        ("staging/api", "2.0.0"),
+        ("production/api", "2.0.0"),
+        ("acme/worker", "2.1.0"),
+        ("acme/podinfo", "6.5.4"),
+        ("library/redis", "7.2"),
+        ("acme/shop", "3.1.0"),
+        ("acme/storefront", "4.0.0"),
+        ("acme/sidecar", "1.0.0"),
+        ("manifests/platform", "1.0.0"),
+        ("charts/podinfo", "6.5.4"),
+        ("charts/cert-manager", "v1.13.0"),
+        ("charts/cert-manager", "v1.14.4"),
+    ] {
+        reg.push_image(repo, tag, OCI_MANIFEST);
+    }
+}
+
+/// `file:line image` of the references a JSON report lists with a status.
+fn listed(run: &Run, status: &str) -> Vec<String> {
+    let mut v: Vec<String> = run.json()["references"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["status"] == status)
+        .map(|r| {
+            format!(
+                "{}:{} {}",
+                r["file"].as_str().unwrap(),
+                r["line"],
+                r["canonical"]
+                    .as_str()
+                    .unwrap_or(r["image"].as_str().unwrap())
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn the_flux_repository_extracts_every_image_at_its_line() {
+    let w = Workdir::new();
+    copy(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/flux"),
+        w.path(),
+        PLACEHOLDER,
+    );
+    let run = w.run(&["check", "--all", "--offline", "--format", "json"]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let r = PLACEHOLDER;
+    let mut want = vec![
+        format!("apps/api/base/deployment.yaml:10 {r}/base/api:2.0.0"),
+        format!("apps/api/production/kustomization.yaml:7 {r}/production/api:2.0.0"),
+        format!("apps/api/staging/kustomization.yaml:7 {r}/staging/api:2.0.0"),
+        format!("apps/production/podinfo.yaml:11 {r}/charts/podinfo:6.5.4"),
+        format!("apps/production/podinfo.yaml:19 {r}/acme/podinfo:6.5.4"),
+        format!("apps/production/podinfo.yaml:21 {r}/library/redis:7.2"),
+        format!("apps/production/worker.yaml:10 {r}/acme/worker:2.1.0"),
+        format!("apps/web/base/deployment.yaml:10 {r}/acme/web:1.0.0"),
+        format!("apps/web/production/kustomization.yaml:7 {r}/acme/web:1.2.0"),
+        format!("apps/web/staging/kustomization.yaml:7 {r}/acme/web:1.1.0"),
+        format!("charts/shop/values.yaml:2 {r}/acme/shop:3.1.0"),
+        format!("charts/shop/values.yaml:8 {r}/library/redis:7.2"),
+        format!("clusters/production/argo-app.yaml:15 {r}/acme/storefront:4.0.0"),
+        format!("clusters/production/argo-app.yaml:18 {r}/acme/sidecar:1.0.0"),
+        format!("clusters/production/sources.yaml:21 {r}/manifests/platform:1.0.0"),
+        format!("clusters/production/sources.yaml:32 {r}/charts/cert-manager:>=1.14.0 <2.0.0"),
+    ];
+    want.sort();
+    assert_eq!(listed(&run, "skipped"), want);
+    let files = run.json()["files"].clone();
+    let notes: Vec<&str> = files
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["code"].as_str().unwrap())
+        .collect();
+    assert!(
+        notes.contains(&"skipped"),
+        "the remote resource is a note: {files}"
+    );
+    assert!(notes.contains(&"helm-template"));
+}
+
+#[test]
+fn the_whole_repository_resolves_against_the_registry() {
+    let reg = Registry::anonymous();
+    push_all(&reg);
+    let w = flux_repo(&reg.host);
+    let run = w.run(&["check", "--all", "--format", "json"]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let json = run.json();
+    let semver = json["references"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["image"].as_str().unwrap().contains(">="))
+        .unwrap()
+        .clone();
+    assert_eq!(
+        semver["canonical"].as_str().unwrap(),
+        format!("{}/charts/cert-manager:v1.14.4", reg.host),
+        "the highest tag that satisfies the range"
+    );
+    assert_eq!(json["summary"]["undecided"], 0);
+}
+
+/// Done means (issue 4): a PR that bumps a `newTag`, a HelmRelease `image.tag` or a chart
+/// `version` to something that does not exist fails at that line.
+#[test]
+fn bumps_to_missing_tags_fail_at_the_line_that_changed() {
+    let reg = Registry::anonymous();
+    push_all(&reg);
+    let w = flux_repo(&reg.host);
+    let h = &reg.host;
+    edit(
+        &w,
+        "apps/web/production/kustomization.yaml",
+        "newTag: \"1.2.0\"",
+        "newTag: \"1.3.0\"",
+    );
+    edit(
+        &w,
+        "apps/production/podinfo.yaml",
+        "tag: \"6.5.4\"",
+        "tag: \"6.5.5\"",
+    );
+    edit(
+        &w,
+        "apps/production/podinfo.yaml",
+        "version: \"6.5.4\"",
+        "version: \"6.5.9\"",
+    );
+    let run = w.run(&[
+        "check",
+        "--base",
+        "main",
+        "--no-worktree",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(
+        listed(&run, "not-found"),
+        [
+            format!("apps/production/podinfo.yaml:11 {h}/charts/podinfo:6.5.9"),
+            format!("apps/production/podinfo.yaml:19 {h}/acme/podinfo:6.5.5"),
+            format!("apps/web/production/kustomization.yaml:7 {h}/acme/web:1.3.0"),
+        ]
+    );
+    assert!(
+        listed(&run, "ok").is_empty(),
+        "nothing unchanged is re-checked: {}",
+        run.stdout
+    );
+    let gh = w.run(&[
+        "check",
+        "--base",
+        "main",
+        "--no-worktree",
+        "--format",
+        "github",
+    ]);
+    assert!(
+        gh.stdout
+            .contains("::error file=apps/web/production/kustomization.yaml,line=7,col=13,"),
+        "{}",
+        gh.stdout
+    );
+}
+
+#[test]
+fn a_broken_base_is_reported_for_each_overlay_that_deploys_it() {
+    let reg = Registry::anonymous();
+    push_all(&reg);
+    let w = flux_repo(&reg.host);
+    let h = &reg.host;
+    edit(
+        &w,
+        "apps/api/base/deployment.yaml",
+        "base/api:2.0.0",
+        "base/api:2.1.0",
+    );
+    let run = w.run(&[
+        "check",
+        "--base",
+        "main",
+        "--no-worktree",
+        "--format",
+        "json",
+        "--no-suggest",
+    ]);
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(
+        listed(&run, "not-found"),
+        [
+            format!("apps/api/base/deployment.yaml:10 {h}/base/api:2.1.0"),
+            format!("apps/api/production/kustomization.yaml:7 {h}/production/api:2.1.0"),
+            format!("apps/api/staging/kustomization.yaml:7 {h}/staging/api:2.1.0"),
+        ]
+    );
+}
+
+#[test]
+fn postbuild_variables_resolve_and_strict_makes_leftovers_errors() {
+    let reg = Registry::anonymous();
+    push_all(&reg);
+    let w = flux_repo(&reg.host);
+    edit(
+        &w,
+        "clusters/production/apps.yaml",
+        "WORKER_TAG: \"2.1.0\"",
+        "WORKER_TAG: \"2.1.0\"\n      UNUSED: x",
+    );
+    w.write(
+        "apps/production/extra.yaml",
+        &deployment(
+            "extra",
+            &[
+                &format!("{}/acme/worker:${{WORKER_TAG}}", reg.host),
+                "ghcr.io/acme/x:${UNKNOWN}",
+            ],
+        ),
+    );
+    git(w.path(), &["add", "-A"]);
+    git(w.path(), &["commit", "-q", "-m", "extra"]);
+    let run = w.run(&["check", "--all", "--format", "json"]);
+    assert_eq!(
+        run.code, 0,
+        "an unresolved variable is a warning: {}",
+        run.stdout
+    );
+    let worker = format!("{}/acme/worker:2.1.0", reg.host);
+    assert!(
+        listed(&run, "ok")
+            .iter()
+            .any(|l| l.starts_with("apps/production/extra.yaml:10") && l.ends_with(&worker))
+    );
+    assert_eq!(
+        listed(&run, "unresolved-variable"),
+        ["apps/production/extra.yaml:12 ghcr.io/acme/x:${UNKNOWN}"]
+    );
+    let strict = w.run(&["check", "--all", "--format", "json", "--strict"]);
+    assert_eq!(strict.code, 1);
+}
+
+#[test]
+fn kustomize_numeric_new_tag_is_a_finding() {
+    let w = Workdir::new();
+    w.write(
+        "k/kustomization.yaml",
+        "resources: []\nimages:\n  - name: acme/web\n    newTag: 3.10\n",
+    );
+    let run = w.run(&["check", "--all", "--offline", "--format", "json"]);
+    assert_eq!(run.code, 1);
+    let r = &run.json()["references"][0];
+    assert_eq!(r["code"], "non-string-image");
+    assert_eq!(
+        (r["line"].as_u64(), r["column"].as_u64()),
+        (Some(4), Some(13))
+    );
+}
