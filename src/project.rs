@@ -56,7 +56,7 @@ pub fn join(
 ) -> Joined {
     let mut j = Joined::default();
     charts(scanned, reader, elsewhere, &mut j);
-    substitutions(scanned, &mut j);
+    substitutions(scanned, reader, elsewhere, &mut j);
     helm_values(scanned, reader, &mut j);
     kustomizations(
         scanned,
@@ -168,7 +168,12 @@ fn helm_repositories_elsewhere(
 
 /// `${VAR}` in files under a Flux Kustomization's path, resolved from its
 /// `postBuild.substitute`. What stays unresolved remains an `unresolved-variable`.
-fn substitutions(scanned: &Scanned<'_>, j: &mut Joined) {
+fn substitutions(
+    scanned: &Scanned<'_>,
+    reader: &dyn Reader,
+    elsewhere: &dyn Fn() -> Vec<PathBuf>,
+    j: &mut Joined,
+) {
     let subs: Vec<&flux::Substitutions> = scanned
         .files()
         .flat_map(|(_, s, _)| s.flux.substitutions.iter())
@@ -203,6 +208,67 @@ fn substitutions(scanned: &Scanned<'_>, j: &mut Joined) {
                         previous: None,
                     });
                 }
+            }
+        }
+    }
+    definitions_elsewhere(scanned, &subs, reader, elsewhere, j);
+}
+
+/// Files under a Flux Kustomization's path that are not among the checked ones (a diff that
+/// changes only a variable's value): their `${VAR}` references are checked with the new
+/// values and reported at the variable's definition.
+fn definitions_elsewhere(
+    scanned: &Scanned<'_>,
+    subs: &[&flux::Substitutions],
+    reader: &dyn Reader,
+    elsewhere: &dyn Fn() -> Vec<PathBuf>,
+    j: &mut Joined,
+) {
+    let checked: HashSet<&PathBuf> = scanned.files().map(|(_, _, p)| p).collect();
+    let mut listed: Option<Vec<PathBuf>> = None;
+    for s in subs {
+        let paths = listed.get_or_insert_with(elsewhere);
+        for path in paths
+            .iter()
+            .filter(|p| p.starts_with(&s.path) && !checked.contains(p))
+        {
+            let Some(bytes) = reader.read(path) else {
+                continue;
+            };
+            if !bytes.windows(2).any(|w| w == b"${") {
+                continue;
+            }
+            let scan = crate::manifest::scan(usize::MAX, path, bytes);
+            for o in &scan.occurrences {
+                let ImageValue::Text(text) = &o.value else {
+                    continue;
+                };
+                let lookup = |name: &str| {
+                    s.vars
+                        .iter()
+                        .find(|(k, _, _)| k == name)
+                        .map(|(_, v, _)| v.clone())
+                };
+                let Some((value, used)) = flux::substitute(text, &lookup) else {
+                    continue;
+                };
+                let Some((_, _, at)) = used
+                    .iter()
+                    .find_map(|u| s.vars.iter().find(|(k, _, _)| k == u))
+                else {
+                    continue;
+                };
+                j.occurrences.push(Occurrence {
+                    location: *at,
+                    value: ImageValue::Text(value),
+                    context: format!(
+                        "{} {} (postBuild of Kustomization/{})",
+                        path.display(),
+                        o.context,
+                        s.name
+                    ),
+                    previous: None,
+                });
             }
         }
     }

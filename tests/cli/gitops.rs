@@ -312,3 +312,71 @@ fn kustomize_numeric_new_tag_is_a_finding() {
         (Some(4), Some(13))
     );
 }
+
+#[test]
+fn a_changed_variable_is_reported_at_its_definition() {
+    let reg = Registry::anonymous();
+    push_all(&reg);
+    let w = flux_repo(&reg.host);
+    edit(
+        &w,
+        "clusters/production/apps.yaml",
+        "WORKER_TAG: \"2.1.0\"",
+        "WORKER_TAG: \"2.2.0\"",
+    );
+    let run = w.run(&[
+        "check",
+        "--base",
+        "main",
+        "--no-worktree",
+        "--format",
+        "json",
+        "--no-suggest",
+    ]);
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(
+        listed(&run, "not-found"),
+        [format!(
+            "clusters/production/apps.yaml:15 {}/acme/worker:2.2.0",
+            reg.host
+        )]
+    );
+}
+
+#[test]
+fn helm_charts_in_kustomize_and_non_oci_repositories() {
+    let reg = Registry::anonymous();
+    reg.push_image("charts/redis", "18.1.0", OCI_MANIFEST);
+    let h = &reg.host;
+    let w = Workdir::new();
+    w.write(
+        "k/kustomization.yaml",
+        &format!("helmCharts:\n  - name: redis\n    repo: oci://{h}/charts\n    version: 18.1.0\n  - name: redis\n    repo: oci://{h}/charts\n    version: \">=18.0.0 <19.0.0\"\n  - name: web\n    repo: https://charts.example.com\n    version: 1.0.0\n"),
+    );
+    w.write(
+        "flux/release.yaml",
+        "apiVersion: source.toolkit.fluxcd.io/v1\nkind: HelmRepository\nmetadata: {name: http}\nspec:\n  url: https://charts.example.com\n---\napiVersion: helm.toolkit.fluxcd.io/v2beta2\nkind: HelmRelease\nmetadata: {name: web}\nspec:\n  chart:\n    spec:\n      chart: web\n      version: 1.0.0\n      sourceRef: {kind: HelmRepository, name: http}\n",
+    );
+    let run = w.run(&["check", "--all", "--format", "json"]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(
+        listed(&run, "ok"),
+        [
+            format!("k/kustomization.yaml:4 {h}/charts/redis:18.1.0"),
+            format!("k/kustomization.yaml:7 {h}/charts/redis:18.1.0"),
+        ]
+    );
+    let files = run.json()["files"].clone();
+    assert!(
+        files
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["code"] == "skipped"
+                && f["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("not an OCI repository")),
+        "{files}"
+    );
+}
