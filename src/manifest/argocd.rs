@@ -5,7 +5,6 @@
 use super::values::{self, Values};
 use super::yaml::{self, Document, NodeId, Style};
 use super::{ImageValue, Occurrence};
-use crate::finding::Location;
 use crate::source::SourceFile;
 
 pub fn extract(doc: &Document, source: &SourceFile, file: usize, out: &mut Vec<Occurrence>) {
@@ -39,13 +38,8 @@ pub fn extract(doc: &Document, source: &SourceFile, file: usize, out: &mut Vec<O
                 let Some(text) = doc.str(item) else { continue };
                 // `name=newName:tag`, `name=newName`, or `name:tag`.
                 let reference = text.split_once('=').map_or(text, |(_, new)| new);
-                let n = doc.node(item);
                 out.push(Occurrence {
-                    location: Location {
-                        file,
-                        start: n.start,
-                        end: n.end,
-                    },
+                    location: doc.location(item, file),
                     value: ImageValue::Text(reference.to_string()),
                     context: format!("{label} kustomize.images"),
                     previous: None,
@@ -137,13 +131,8 @@ fn helm_source(
                 Some(r) if !r.is_empty() => format!("{r}/{repo_s}"),
                 _ => repo_s.to_string(),
             };
-            let n = doc.node(tag);
             out.push(Occurrence {
-                location: Location {
-                    file,
-                    start: n.start,
-                    end: n.end,
-                },
+                location: doc.location(tag, file),
                 value: ImageValue::Text(format!("{name}:{tag_s}")),
                 context: format!("{label} helm.parameters image.tag"),
                 previous: None,

@@ -50,15 +50,6 @@ fn str_at<'a>(doc: &'a Document, node: NodeId, path: &[&str]) -> Option<&'a str>
     doc.get_path(node, path).and_then(|n| doc.str(n))
 }
 
-fn loc(doc: &Document, node: NodeId, file: usize) -> Location {
-    let n = doc.node(node);
-    Location {
-        file,
-        start: n.start,
-        end: n.end,
-    }
-}
-
 /// The OCI repository an `oci://host/path` URL names, without a trailing slash.
 pub fn oci_repository(url: &str) -> Option<String> {
     let rest = url.strip_prefix("oci://")?;
@@ -124,7 +115,7 @@ pub fn extract(doc: &Document, file: usize, out: &mut Vec<Occurrence>, facts: &m
                         namespace: str_at(doc, spec, &["sourceRef", "namespace"])
                             .map(str::to_string)
                             .or_else(|| namespace.clone()),
-                        location: loc(doc, at, file),
+                        location: doc.location(at, file),
                     });
                 }
             }
@@ -173,7 +164,7 @@ pub fn extract(doc: &Document, file: usize, out: &mut Vec<Occurrence>, facts: &m
                 (ImageValue::Text(format!("{repo}:latest")), url_node)
             };
             out.push(Occurrence {
-                location: loc(doc, at, file),
+                location: doc.location(at, file),
                 value,
                 context,
                 previous: None,
@@ -186,7 +177,7 @@ pub fn extract(doc: &Document, file: usize, out: &mut Vec<Occurrence>, facts: &m
             if let Some(subs) = doc.get_path(root, &["spec", "postBuild", "substitute"]) {
                 for &(k, v) in doc.entries(subs) {
                     if let (Some(key), Some(value)) = (doc.scalar(k), doc.scalar(v)) {
-                        vars.push((key.to_string(), value.to_string(), loc(doc, v, file)));
+                        vars.push((key.to_string(), value.to_string(), doc.location(v, file)));
                     }
                 }
             }

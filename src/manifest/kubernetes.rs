@@ -179,12 +179,7 @@ fn pod_spec(doc: &Document, spec: NodeId, file: usize, label: &str, out: &mut Ve
 
 /// Classifies the value of an image field.
 fn occurrence(doc: &Document, node: NodeId, file: usize, context: String) -> Occurrence {
-    let n = doc.node(node);
-    let location = Location {
-        file,
-        start: n.start,
-        end: n.end,
-    };
+    let location = doc.location(node, file);
     let value = match doc.scalar_type(node) {
         Some(ScalarType::String) => match doc.scalar(node) {
             Some("") | None => ImageValue::Empty,

@@ -111,15 +111,6 @@ fn scalar(doc: &Document, node: NodeId, key: &str) -> Option<String> {
         .map(str::to_string)
 }
 
-fn loc(doc: &Document, node: NodeId, file: usize) -> Location {
-    let n = doc.node(node);
-    Location {
-        file,
-        start: n.start,
-        end: n.end,
-    }
-}
-
 /// Reads a kustomization document.
 pub fn parse_kustomization(doc: &Document, file: usize) -> Kustomization {
     let mut k = Kustomization::default();
@@ -142,7 +133,7 @@ pub fn parse_kustomization(doc: &Document, file: usize) -> Kustomization {
                 new_tag: scalar(doc, e, "newTag"),
                 digest: scalar(doc, e, "digest"),
                 tag_suffix: scalar(doc, e, "tagSuffix"),
-                location: loc(doc, at, file),
+                location: doc.location(at, file),
             });
         }
     }
@@ -150,7 +141,7 @@ pub fn parse_kustomization(doc: &Document, file: usize) -> Kustomization {
         if let Some(list) = doc.get(root, key) {
             for &r in doc.items(list) {
                 if let Some(s) = doc.scalar(r) {
-                    k.resources.push((s.to_string(), loc(doc, r, file)));
+                    k.resources.push((s.to_string(), doc.location(r, file)));
                 }
             }
         }
@@ -172,7 +163,7 @@ pub fn extract_local(doc: &Document, file: usize, out: &mut Vec<Occurrence>) {
                 )
             {
                 out.push(Occurrence {
-                    location: loc(doc, t, file),
+                    location: doc.location(t, file),
                     value: ImageValue::NonString {
                         written: doc.scalar(t).unwrap_or_default().to_string(),
                         typed_as: if kind == yaml::ScalarType::Bool {
@@ -212,7 +203,7 @@ pub fn extract_local(doc: &Document, file: usize, out: &mut Vec<Occurrence>) {
             },
         };
         out.push(Occurrence {
-            location: loc(doc, at, file),
+            location: doc.location(at, file),
             value,
             context: format!("helmCharts[{name}]"),
             previous: None,

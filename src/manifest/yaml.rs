@@ -233,6 +233,16 @@ impl Document {
         &self.nodes[id]
     }
 
+    /// A node's span as a location in a file of the report.
+    pub fn location(&self, id: NodeId, file: usize) -> crate::finding::Location {
+        let n = &self.nodes[id];
+        crate::finding::Location {
+            file,
+            start: n.start,
+            end: n.end,
+        }
+    }
+
     /// The string value of a scalar node, whatever its type.
     pub fn scalar(&self, id: NodeId) -> Option<&str> {
         match &self.nodes[id].kind {

@@ -247,22 +247,7 @@ impl Client {
 
     /// Resolves one reference by what it pulls (its digest, else its tag): one HEAD.
     pub async fn resolve(&self, r: &ImageRef) -> Result<Found, Resolution> {
-        let auth = self.authorize(r).await?;
-        let url = format!(
-            "{}/v2/{}/manifests/{}",
-            auth.host.base,
-            r.path,
-            r.pull_reference()
-        );
-        let response = self
-            .request(
-                &auth,
-                &self.stats.heads,
-                Method::HEAD,
-                &url,
-                Some(MANIFEST_ACCEPT),
-            )
-            .await?;
+        let (auth, response) = self.manifest_request(r, Method::HEAD).await?;
         let status = response.status();
         let header = |name: &str| {
             response
@@ -284,22 +269,7 @@ impl Client {
 
     /// Fetches a manifest's body (a GET): only where a user asks for more than existence.
     pub async fn manifest(&self, r: &ImageRef) -> Result<Vec<u8>, Resolution> {
-        let auth = self.authorize(r).await?;
-        let url = format!(
-            "{}/v2/{}/manifests/{}",
-            auth.host.base,
-            r.path,
-            r.pull_reference()
-        );
-        let response = self
-            .request(
-                &auth,
-                &self.stats.gets,
-                Method::GET,
-                &url,
-                Some(MANIFEST_ACCEPT),
-            )
-            .await?;
+        let (auth, response) = self.manifest_request(r, Method::GET).await?;
         match response.status().as_u16() {
             200 => read_limited(response).await.map_err(|e| {
                 Resolution::RegistryError(format!("the manifest could not be read: {e}"))
@@ -352,6 +322,30 @@ impl Client {
             }
         }
         Ok(Some(tags))
+    }
+
+    /// A HEAD or GET of the manifest a reference pulls, with the full Accept list.
+    async fn manifest_request(
+        &self,
+        r: &ImageRef,
+        method: Method,
+    ) -> Result<(Authorized, Response), Resolution> {
+        let auth = self.authorize(r).await?;
+        let url = format!(
+            "{}/v2/{}/manifests/{}",
+            auth.host.base,
+            r.path,
+            r.pull_reference()
+        );
+        let counter = if method == Method::HEAD {
+            &self.stats.heads
+        } else {
+            &self.stats.gets
+        };
+        let response = self
+            .request(&auth, counter, method, &url, Some(MANIFEST_ACCEPT))
+            .await?;
+        Ok((auth, response))
     }
 
     /// Sends one request with the host's permit and the reference's authorization.
