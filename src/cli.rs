@@ -199,6 +199,11 @@ pub struct CommonArgs {
     #[arg(long)]
     pub offline: bool,
 
+    /// Also read files matching this glob as Helm values (repeatable; `values*.yaml` next to
+    /// a `Chart.yaml` always are).
+    #[arg(long, value_name = "GLOB")]
+    pub helm_values: Vec<String>,
+
     /// Treat references with unresolved variables as errors, not warnings.
     #[arg(long)]
     pub strict: bool,

@@ -352,16 +352,20 @@ fn build_report(
     }
 
     // Joins across files, on the unfiltered scans.
+    let head_side = project::Side {
+        reader: sides.head.as_ref(),
+        kustomizations: &sides.kustomizations,
+        changed: &sides.changed,
+        first_extra_id: scans.len(),
+        elsewhere: sides.elsewhere.as_ref(),
+        helm_values: &settings.helm_values,
+    };
     let mut joined = project::join(
         &project::Scanned {
             scans: scans.iter().map(Some).collect(),
             repo_paths: &repo_paths,
         },
-        sides.head.as_ref(),
-        &sides.kustomizations,
-        &sides.changed,
-        scans.len(),
-        sides.elsewhere.as_ref(),
+        &head_side,
     );
     if let Some(base) = sides.base.as_deref().filter(|_| !all_refs) {
         // A derived reference the merge base already produced is not the change's.
@@ -370,11 +374,10 @@ fn build_report(
                 scans: old_scans.iter().map(Option::as_ref).collect(),
                 repo_paths: &repo_paths,
             },
-            base,
-            &sides.kustomizations,
-            &sides.changed,
-            scans.len(),
-            sides.elsewhere.as_ref(),
+            &project::Side {
+                reader: base,
+                ..head_side
+            },
         );
         let key = |extra: &[(PathBuf, String)], o: &manifest::Occurrence| {
             let f = o.location.file;

@@ -13,6 +13,22 @@ use crate::manifest::values::{self, Values};
 use crate::manifest::{FileScan, ImageValue, Occurrence, yaml};
 use crate::source::SourceFile;
 
+/// How one side (head, or the merge base) of a check reads what it joins.
+#[derive(Clone, Copy)]
+pub struct Side<'a> {
+    pub reader: &'a dyn Reader,
+    /// Every kustomization at head (in a diff), to find the overlays of a changed base.
+    pub kustomizations: &'a [PathBuf],
+    /// Repository paths of a diff's changed files (empty with `--all`).
+    pub changed: &'a HashSet<PathBuf>,
+    /// The file id the first extra source will get.
+    pub first_extra_id: usize,
+    /// The repository's other YAML files, listed only when a join needs them.
+    pub elsewhere: &'a dyn Fn() -> Vec<PathBuf>,
+    /// Files read as Helm values besides `values*.yaml` next to a `Chart.yaml`.
+    pub helm_values: &'a globset::GlobSet,
+}
+
 /// The scanned files (`None` where a file does not exist on this side), with their
 /// repository paths, parallel to the report's sources.
 pub struct Scanned<'a> {
@@ -42,22 +58,20 @@ pub struct Joined {
     pub substituted: HashSet<Location>,
 }
 
-/// Runs every join. `first_extra_id` is the file id the first extra source will get.
-/// `changed` holds the repository paths of a diff's changed files (empty with `--all`).
-/// `elsewhere` lists the other YAML files of the repository, read only when a changed
-/// HelmRelease names a HelmRepository that is not among the checked files.
-pub fn join(
-    scanned: &Scanned<'_>,
-    reader: &dyn Reader,
-    all_kustomizations: &[PathBuf],
-    changed: &HashSet<PathBuf>,
-    first_extra_id: usize,
-    elsewhere: &dyn Fn() -> Vec<PathBuf>,
-) -> Joined {
+/// Runs every join.
+pub fn join(scanned: &Scanned<'_>, side: &Side<'_>) -> Joined {
+    let Side {
+        reader,
+        kustomizations: all_kustomizations,
+        changed,
+        first_extra_id,
+        elsewhere,
+        helm_values: values_globs,
+    } = *side;
     let mut j = Joined::default();
     charts(scanned, reader, elsewhere, &mut j);
     substitutions(scanned, reader, elsewhere, &mut j);
-    helm_values(scanned, reader, &mut j);
+    helm_values(scanned, reader, values_globs, &mut j);
     kustomizations(
         scanned,
         reader,
@@ -276,18 +290,28 @@ fn definitions_elsewhere(
 
 /// `values*.yaml` next to a `Chart.yaml`: images by the chart conventions, with the chart's
 /// `appVersion` as the default tag.
-fn helm_values(scanned: &Scanned<'_>, reader: &dyn Reader, j: &mut Joined) {
+fn helm_values(
+    scanned: &Scanned<'_>,
+    reader: &dyn Reader,
+    configured: &globset::GlobSet,
+    j: &mut Joined,
+) {
     for (id, scan, path) in scanned.files() {
         let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
             continue;
         };
-        if !(name.starts_with("values") && (name.ends_with(".yaml") || name.ends_with(".yml"))) {
+        let conventional =
+            name.starts_with("values") && (name.ends_with(".yaml") || name.ends_with(".yml"));
+        let chart_path = path.parent().unwrap_or(Path::new("")).join("Chart.yaml");
+        let chart = if conventional {
+            reader.read(&chart_path)
+        } else {
+            None
+        };
+        if chart.is_none() && !configured.is_match(path) {
             continue;
         }
-        let chart_path = path.parent().unwrap_or(Path::new("")).join("Chart.yaml");
-        let Some(chart) = reader.read(&chart_path) else {
-            continue;
-        };
+        let chart = chart.unwrap_or_default();
         let chart_text = String::from_utf8_lossy(&chart).into_owned();
         let chart_source = SourceFile::new(chart_path.clone(), chart_text.as_str());
         let app_version = yaml::parse(&chart_source).documents.first().and_then(|d| {

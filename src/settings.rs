@@ -43,6 +43,8 @@ pub struct Settings {
     pub offline: bool,
     pub suggest: bool,
     pub strict: bool,
+    /// Files read as Helm values besides those next to a `Chart.yaml`.
+    pub helm_values: GlobSet,
     pub format: Format,
     /// Extra reports: format and path.
     pub reports: Vec<(Format, PathBuf)>,
@@ -154,6 +156,7 @@ impl Settings {
             offline: common.offline,
             suggest: !common.no_suggest,
             strict: common.strict,
+            helm_values: globs(&common.helm_values)?,
             reports: common.report.clone(),
             step_summary: env("GITHUB_STEP_SUMMARY")
                 .filter(|_| env("GITHUB_ACTIONS").as_deref() == Some("true"))

@@ -380,3 +380,30 @@ fn helm_charts_in_kustomize_and_non_oci_repositories() {
         "{files}"
     );
 }
+
+#[test]
+fn more_helm_values_files_can_be_named() {
+    let w = Workdir::new();
+    w.write(
+        "env/prod.yaml",
+        "image:\n  repository: ghcr.io/acme/web\n  tag: v2.0.0\n",
+    );
+    let run = w.run(&["check", "--all", "--offline", "--format", "json"]);
+    assert!(
+        run.json()["references"].as_array().unwrap().is_empty(),
+        "not values by default"
+    );
+    let run = w.run(&[
+        "check",
+        "--all",
+        "--offline",
+        "--format",
+        "json",
+        "--helm-values",
+        "env/*.yaml",
+    ]);
+    assert_eq!(
+        listed(&run, "skipped"),
+        ["env/prod.yaml:3 ghcr.io/acme/web:v2.0.0"]
+    );
+}
