@@ -5,7 +5,8 @@
 //! Run: `cargo bench --bench network`. Knobs (environment):
 //!   BENCH_TAGS (1000), BENCH_REPOS (200), BENCH_MISSING_PCT (10), BENCH_DELAY_MS (25, each
 //!   way), BENCH_RUNS (5), BENCH_PEERS (1: also time skopeo; 0: imagegate only),
-//!   BENCH_SEQ_SAMPLE (100: the sequential loop is timed on this many refs and scaled).
+//!   BENCH_SEQ_SAMPLE (100: the sequential loop is timed on this many refs and scaled),
+//!   BENCH_CONCURRENCY (64: imagegate's --concurrency and --registry-concurrency).
 //!
 //! It prints medians, ratios against the peers, the floor and the requests the registry and
 //! the token service saw. Everything runs on loopback.
@@ -104,7 +105,7 @@ fn main() {
     let runs = env("BENCH_RUNS", 5).max(1);
     let peers = env("BENCH_PEERS", 1) == 1;
     let seq_sample = env("BENCH_SEQ_SAMPLE", 100);
-    let concurrency = 32usize;
+    let concurrency = env("BENCH_CONCURRENCY", 64);
 
     let issuer = TokenIssuer::start(&["bench/"], &[]);
     // The token service sits behind the same delay as the registry.

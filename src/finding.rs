@@ -62,8 +62,8 @@ impl Code {
             | Code::Unreachable
             | Code::RateLimited
             | Code::RegistryError => Severity::Undecided,
-            Code::UnresolvedVariable | Code::TagDigestMismatch => Severity::Warning,
-            Code::HelmTemplate | Code::BinaryFile | Code::Skipped => Severity::Note,
+            Code::UnresolvedVariable | Code::TagDigestMismatch | Code::Skipped => Severity::Warning,
+            Code::HelmTemplate | Code::BinaryFile => Severity::Note,
         }
     }
 

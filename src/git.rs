@@ -452,24 +452,54 @@ impl Repo {
         Ok(out)
     }
 
-    /// Repository paths of every kustomization file at head: from the index when head is
-    /// the checked-out commit (no tree walk), else from head's tree.
-    pub fn kustomization_paths(&self, range: &Range) -> Vec<PathBuf> {
-        self.paths_at_head(range, &|p: &Path| {
-            crate::manifest::kustomize::is_kustomization_file(p)
-        })
+    /// Every kustomization file at head, with its text. With head checked out, the index
+    /// lists them and gives their blob ids, so no tree is walked and no path looked up.
+    pub fn kustomization_files(&self, range: &Range) -> Vec<(PathBuf, Vec<u8>)> {
+        let wanted = |p: &Path| crate::manifest::kustomize::is_kustomization_file(p);
+        if range.worktree {
+            return self
+                .paths_at_head(range, &wanted)
+                .into_iter()
+                .filter_map(|p| read_worktree_file(&self.root, &p).map(|b| (p, b)))
+                .collect();
+        }
+        if self.head_is_checked_out(range)
+            && let Ok(index) = self.repo.index()
+        {
+            return index
+                .iter()
+                .filter_map(|e| {
+                    let path = PathBuf::from(String::from_utf8(e.path).ok()?);
+                    if !wanted(&path) {
+                        return None;
+                    }
+                    let blob = self.repo.find_blob(e.id).ok()?;
+                    Some((path, blob.content().to_vec()))
+                })
+                .collect();
+        }
+        let Some(reader) = self.reader_at(&range.head) else {
+            return Vec::new();
+        };
+        use crate::manifest::kustomize::Reader;
+        self.paths_at_head(range, &wanted)
+            .into_iter()
+            .filter_map(|p| reader.read(&p).map(|b| (p, b)))
+            .collect()
+    }
+
+    fn head_is_checked_out(&self, range: &Range) -> bool {
+        self.repo
+            .head()
+            .ok()
+            .and_then(|h| h.target())
+            .is_some_and(|oid| oid.to_string() == range.head)
     }
 
     /// Repository paths at head that satisfy `wanted`: from the index when head is the
     /// checked-out commit (no tree walk), else from head's tree.
     pub fn paths_at_head(&self, range: &Range, wanted: &dyn Fn(&Path) -> bool) -> Vec<PathBuf> {
-        let head_is_checked_out = self
-            .repo
-            .head()
-            .ok()
-            .and_then(|h| h.target())
-            .is_some_and(|oid| oid.to_string() == range.head);
-        if (range.worktree || head_is_checked_out)
+        if (range.worktree || self.head_is_checked_out(range))
             && let Ok(index) = self.repo.index()
         {
             return index
@@ -506,7 +536,10 @@ impl Repo {
             .tree()
             .ok()?
             .id();
-        Some(TreeReader { repo, tree })
+        Some(TreeReader {
+            repo: std::sync::Mutex::new(repo),
+            tree,
+        })
     }
 
     /// The merge base of a commit with the remote's default branch (for new branches).
@@ -589,18 +622,20 @@ fn changed_paths(
 
 /// Reads files from a commit's tree, straight from the object database.
 pub struct TreeReader {
-    repo: Repository,
+    /// git2 handles are not shared between threads; reads take turns.
+    repo: std::sync::Mutex<Repository>,
     tree: Oid,
 }
 
 impl crate::manifest::kustomize::Reader for TreeReader {
     fn read(&self, path: &Path) -> Option<Vec<u8>> {
-        let tree = self.repo.find_tree(self.tree).ok()?;
+        let repo = self.repo.lock().ok()?;
+        let tree = repo.find_tree(self.tree).ok()?;
         let entry = tree.get_path(path).ok()?;
         if !matches!(entry.filemode(), 0o100644 | 0o100755) {
             return None;
         }
-        Some(self.repo.find_blob(entry.id()).ok()?.content().to_vec())
+        Some(repo.find_blob(entry.id()).ok()?.content().to_vec())
     }
 }
 

@@ -133,7 +133,7 @@ struct Sides {
     head: Box<dyn Reader>,
     /// In a diff: the merge base, to tell new derived references from old ones.
     base: Option<Box<dyn Reader>>,
-    /// In a diff: every kustomization at head, to find the overlays of a changed base.
+    /// In a diff: the kustomizations whose builds read a changed file.
     kustomizations: Vec<PathBuf>,
     changed: HashSet<PathBuf>,
     /// Where repository paths start, for showing extra files.
@@ -172,16 +172,24 @@ pub fn check(settings: &Settings) -> Result<check::Report, Error> {
             let (paths, problems) = files::collect(paths, settings)?;
             let root =
                 settings::find_repo_root(&settings.cwd).unwrap_or_else(|| settings.cwd.clone());
-            let root = root.canonicalize().unwrap_or(root);
+            // Repository paths without a system call per file: the working directory's
+            // place in the repository, joined to each relative path.
+            let prefix = settings
+                .cwd
+                .strip_prefix(&root)
+                .map(Path::to_path_buf)
+                .unwrap_or_default();
             let inputs = paths
                 .into_iter()
                 .map(|path| {
-                    let abs = settings.cwd.join(&path);
-                    let abs = abs.canonicalize().unwrap_or(abs);
-                    let repo_path = abs
-                        .strip_prefix(&root)
-                        .map(Path::to_path_buf)
-                        .unwrap_or(abs);
+                    let repo_path = if path.is_absolute() {
+                        let abs = path.canonicalize().unwrap_or_else(|_| path.clone());
+                        abs.strip_prefix(&root)
+                            .map(Path::to_path_buf)
+                            .unwrap_or(abs)
+                    } else {
+                        manifest::kustomize::join(&prefix, &path.to_string_lossy())
+                    };
                     Input::OnDisk { path, repo_path }
                 })
                 .collect();
@@ -268,12 +276,15 @@ pub fn check_against(
         repo.reader_at(&range.merge_base)
             .ok_or_else(|| Error::Git("cannot read the merge base's tree".into()))?,
     );
-    // Finding the overlays of a changed base needs every kustomization; only look when a
-    // changed file could be a kustomize resource.
-    let kustomizations = if changed_paths.is_empty() {
-        Vec::new()
+    // The overlays of a changed base: every kustomization whose resources lead to a
+    // changed file (each kustomization read once, no resource read).
+    let kustomizations = if changed_paths.iter().any(|p| {
+        p.extension().is_some_and(|e| e == "yaml" || e == "yml")
+            || manifest::kustomize::is_kustomization_file(p)
+    }) {
+        manifest::kustomize::including(&repo.kustomization_files(&range), &changed_paths)
     } else {
-        repo.kustomization_paths(&range)
+        Vec::new()
     };
     let yaml_paths = {
         let repo = git::Repo::open(&root).map_err(git_error)?;

@@ -17,7 +17,8 @@ use crate::source::SourceFile;
 #[derive(Clone, Copy)]
 pub struct Side<'a> {
     pub reader: &'a dyn Reader,
-    /// Every kustomization at head (in a diff), to find the overlays of a changed base.
+    /// In a diff, the kustomizations whose builds read a changed file (the overlays of a
+    /// changed base), from `kustomize::including`.
     pub kustomizations: &'a [PathBuf],
     /// Repository paths of a diff's changed files (empty with `--all`).
     pub changed: &'a HashSet<PathBuf>,
@@ -27,6 +28,61 @@ pub struct Side<'a> {
     pub elsewhere: &'a dyn Fn() -> Vec<PathBuf>,
     /// Files read as Helm values besides `values*.yaml` next to a `Chart.yaml`.
     pub helm_values: &'a globset::GlobSet,
+}
+
+/// A reader that answers from the scans for files already scanned (no second parse).
+struct Known<'a> {
+    inner: &'a dyn Reader,
+    images: HashMap<&'a Path, Vec<(&'a str, &'a str)>>,
+    texts: HashMap<&'a Path, &'a str>,
+}
+
+impl<'a> Known<'a> {
+    fn new(scanned: &'a Scanned<'a>, inner: &'a dyn Reader) -> Known<'a> {
+        let images = scanned
+            .files()
+            .filter(|(_, _, p)| !kustomize::is_kustomization_file(p))
+            .map(|(_, s, p)| {
+                let found = s
+                    .occurrences
+                    .iter()
+                    .filter_map(|o| match &o.value {
+                        ImageValue::Text(t) => Some((t.as_str(), o.context.as_str())),
+                        _ => None,
+                    })
+                    .collect();
+                (p.as_path(), found)
+            })
+            .collect();
+        let texts = scanned
+            .files()
+            .map(|(_, s, p)| (p.as_path(), &*s.source.text))
+            .collect();
+        Known {
+            inner,
+            images,
+            texts,
+        }
+    }
+}
+
+impl Reader for Known<'_> {
+    fn read(&self, path: &Path) -> Option<Vec<u8>> {
+        match self.texts.get(path) {
+            Some(text) => Some(text.as_bytes().to_vec()),
+            None => self.inner.read(path),
+        }
+    }
+
+    fn images(&self, path: &Path) -> Option<Vec<(String, String)>> {
+        let found = self.images.get(path)?;
+        Some(
+            found
+                .iter()
+                .map(|(v, c)| (v.to_string(), c.to_string()))
+                .collect(),
+        )
+    }
 }
 
 /// The scanned files (`None` where a file does not exist on this side), with their
@@ -69,6 +125,8 @@ pub fn join(scanned: &Scanned<'_>, side: &Side<'_>) -> Joined {
         helm_values: values_globs,
     } = *side;
     let mut j = Joined::default();
+    let known = Known::new(scanned, reader);
+    let reader: &dyn Reader = &known;
     charts(scanned, reader, elsewhere, &mut j);
     substitutions(scanned, reader, elsewhere, &mut j);
     helm_values(scanned, reader, values_globs, &mut j);
@@ -114,17 +172,26 @@ fn charts(
         };
         if !repos.iter().any(matches) && !looked_elsewhere {
             looked_elsewhere = true;
-            repos.extend(helm_repositories_elsewhere(reader, &elsewhere()));
+            let release_dir = scanned
+                .files()
+                .find(|(_, s, _)| s.flux.charts.contains(chart))
+                .and_then(|(_, _, p)| p.parent().map(Path::to_path_buf))
+                .unwrap_or_default();
+            repos.extend(helm_repositories_elsewhere(
+                reader,
+                &elsewhere(),
+                &release_dir,
+            ));
         }
         let found = repos.iter().find(|r| matches(r));
         let Some(repo) = found else {
             j.findings.push(note(
                 Code::Skipped,
                 format!(
-                    "HelmRelease/{} chart `{}` not checked: its HelmRepository `{}` is not among the checked files",
+                    "HelmRelease/{} chart `{}` not checked: its HelmRepository `{}` was not found beside the release or in the repository's source directories",
                     chart.release, chart.chart, chart.repository
                 ),
-                "check the directory that holds the HelmRepository too, or use --all",
+                "run `imagegate check --all` to search every file",
                 chart.location,
             ));
             continue;
@@ -160,18 +227,42 @@ fn charts(
     }
 }
 
-/// HelmRepositories in files outside the checked set (only files that mention the kind are
-/// parsed).
+/// Where Flux repositories keep their sources, by convention.
+const SOURCE_DIRS: [&str; 6] = [
+    "source",
+    "repositor",
+    "helm",
+    "flux-system",
+    "infrastructure",
+    "clusters",
+];
+
+/// HelmRepositories in files outside the checked set: those beside the release or above
+/// it, and those in the directories Flux repositories keep sources in. Reading every file
+/// of a large repository for one chart bump would cost more than the check; a repository
+/// found nowhere there is reported, never assumed.
 fn helm_repositories_elsewhere(
     reader: &dyn Reader,
     paths: &[PathBuf],
+    release_dir: &Path,
 ) -> Vec<flux::HelmRepository> {
     let mut out = Vec::new();
-    for path in paths {
+    let near = |p: &Path| p.parent().is_some_and(|d| release_dir.starts_with(d));
+    let conventional = |p: &Path| {
+        let dir = p
+            .parent()
+            .unwrap_or(Path::new(""))
+            .to_string_lossy()
+            .to_ascii_lowercase();
+        SOURCE_DIRS.iter().any(|d| dir.contains(d))
+    };
+    for path in paths.iter().filter(|p| near(p) || conventional(p)) {
         let Some(bytes) = reader.read(path) else {
             continue;
         };
-        if !bytes.windows(14).any(|w| w == b"HelmRepository") {
+        // Only a document whose own kind is HelmRepository (not a sourceRef naming one).
+        let text = String::from_utf8_lossy(&bytes);
+        if !text.lines().any(|l| l.trim_end() == "kind: HelmRepository") {
             continue;
         }
         let scan = crate::manifest::scan(usize::MAX, path, bytes);
@@ -358,8 +449,17 @@ fn kustomizations(
         .filter(|(_, _, p)| kustomize::is_kustomization_file(p))
         .map(|(i, _, p)| (p.as_path(), i))
         .collect();
-    for (&path, &id) in &in_set {
-        add_build(kustomize::build(path, id, reader), j);
+    // Builds are independent: run them on every core, then add them in a stable order.
+    let mut builds: Vec<(usize, kustomize::Build)> = {
+        use rayon::prelude::*;
+        let list: Vec<(&Path, usize)> = in_set.iter().map(|(p, i)| (*p, *i)).collect();
+        list.into_par_iter()
+            .map(|(path, id)| (id, kustomize::build(path, id, reader)))
+            .collect()
+    };
+    builds.sort_by_key(|(id, _)| *id);
+    for (_, b) in builds {
+        add_build(b, j);
     }
     if changed.is_empty() {
         return;

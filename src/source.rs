@@ -14,7 +14,8 @@ pub struct SourceFile {
     pub path: PathBuf,
     /// The text, including any byte order mark.
     pub text: Arc<str>,
-    line_starts: Vec<usize>,
+    /// Byte offset of each line's start (u32: a file is at most 64 MiB).
+    line_starts: Vec<u32>,
     /// Byte offset of every `CHECKPOINT`-th character; empty for ASCII text.
     char_checkpoints: Vec<usize>,
 }
@@ -32,13 +33,13 @@ impl SourceFile {
         let bytes = text.as_bytes();
         // A byte order mark is not a column anyone sees: line 1 starts after it.
         let first = if text.starts_with('\u{feff}') { 3 } else { 0 };
-        let mut line_starts = vec![first];
+        let mut line_starts = vec![first as u32];
         let mut i = first;
         while i < bytes.len() {
             match bytes[i] {
-                b'\n' => line_starts.push(i + 1),
+                b'\n' => line_starts.push((i + 1) as u32),
                 // A lone CR is a line break in YAML too; CRLF counts once, at the LF.
-                b'\r' if bytes.get(i + 1) != Some(&b'\n') => line_starts.push(i + 1),
+                b'\r' if bytes.get(i + 1) != Some(&b'\n') => line_starts.push((i + 1) as u32),
                 _ => {}
             }
             i += 1;
@@ -76,8 +77,11 @@ impl SourceFile {
     /// 1-based line and character column of a byte offset.
     pub fn position(&self, byte: usize) -> Position {
         let byte = byte.min(self.text.len());
-        let line = self.line_starts.partition_point(|&s| s <= byte).max(1);
-        let start = self.line_starts[line - 1].min(byte);
+        let line = self
+            .line_starts
+            .partition_point(|&s| s as usize <= byte)
+            .max(1);
+        let start = (self.line_starts[line - 1] as usize).min(byte);
         let column = self
             .text
             .get(start..byte)
@@ -89,7 +93,7 @@ impl SourceFile {
     /// Byte offset where a 1-based line starts.
     pub fn line_start(&self, line: usize) -> Option<usize> {
         line.checked_sub(1)
-            .and_then(|i| self.line_starts.get(i).copied())
+            .and_then(|i| self.line_starts.get(i).map(|&s| s as usize))
     }
 
     /// Number of characters in a byte range (for end columns).

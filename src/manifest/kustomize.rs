@@ -25,8 +25,14 @@ pub fn is_kustomization_file(path: &Path) -> bool {
 }
 
 /// Reads files by repository path, from the working tree or from git.
-pub trait Reader {
+pub trait Reader: Sync {
     fn read(&self, path: &Path) -> Option<Vec<u8>>;
+
+    /// The images of a file already scanned (value and context), so a build need not parse
+    /// it again. `None` means "read and parse it".
+    fn images(&self, _path: &Path) -> Option<Vec<(String, String)>> {
+        None
+    }
 }
 
 /// One `images:` entry.
@@ -277,6 +283,53 @@ pub fn build(path: &Path, report_file: usize, reader: &dyn Reader) -> Build {
         }
     }
     b
+}
+
+/// The kustomizations among `all` (path and text) whose builds can read one of the
+/// `changed` files: a reverse walk over the resource graph that parses each kustomization
+/// once and reads no resource, so a one-file change in a repository of many kustomizations
+/// stays cheap.
+pub fn including(all: &[(PathBuf, Vec<u8>)], changed: &HashSet<PathBuf>) -> Vec<PathBuf> {
+    // Edges: who names which path (a file, or a directory holding a kustomization).
+    let mut named_by: std::collections::HashMap<PathBuf, Vec<PathBuf>> = Default::default();
+    for (k, bytes) in all {
+        let text = String::from_utf8_lossy(bytes).into_owned();
+        let source = SourceFile::new(k.clone(), text.as_str());
+        let parsed = yaml::parse(&source);
+        let Some(doc) = parsed.documents.first() else {
+            continue;
+        };
+        let dir = k.parent().map(Path::to_path_buf).unwrap_or_default();
+        for (res, _) in parse_kustomization(doc, usize::MAX).resources {
+            if !is_remote(&res) {
+                named_by
+                    .entry(join(&dir, &res))
+                    .or_default()
+                    .push(k.clone());
+            }
+        }
+    }
+    let mut found = Vec::new();
+    let mut seen: HashSet<PathBuf> = HashSet::new();
+    let mut queue: Vec<PathBuf> = changed.iter().cloned().collect();
+    while let Some(path) = queue.pop() {
+        // A kustomization file is named through its directory too.
+        let mut names = vec![path.clone()];
+        if is_kustomization_file(&path)
+            && let Some(dir) = path.parent()
+        {
+            names.push(dir.to_path_buf());
+        }
+        for name in names {
+            for k in named_by.get(&name).into_iter().flatten() {
+                if seen.insert(k.clone()) {
+                    found.push(k.clone());
+                    queue.push(k.clone());
+                }
+            }
+        }
+    }
+    found
 }
 
 fn read_kustomization(dir_or_file: &Path, reader: &dyn Reader) -> Option<(PathBuf, Vec<u8>)> {

@@ -17,6 +17,11 @@ pub fn render(report: &Report, ctx: &Context, out: &mut dyn Write) -> io::Result
         GraphicalTheme::unicode_nocolor()
     };
     let handler = GraphicalReportHandler::new_themed(theme).with_width(100);
+    let labels: std::collections::HashMap<_, _> = report
+        .entries
+        .iter()
+        .filter_map(|e| Some((e.occurrence.location, e.reference.as_ref()?.canonical())))
+        .collect();
     for finding in sorted_findings(report) {
         let severity = finding.severity();
         if ctx.verbosity == Verbosity::Quiet && severity > Severity::Undecided {
@@ -26,7 +31,8 @@ pub fn render(report: &Report, ctx: &Context, out: &mut dyn Write) -> io::Result
             continue;
         }
         let mut text = String::new();
-        let rendered = handler.render_report(&mut text, diagnostic(report, finding).as_ref());
+        let rendered =
+            handler.render_report(&mut text, diagnostic(report, finding, &labels).as_ref());
         if rendered.is_err() {
             text = format!("{}: {}\n", finding.code.as_str(), finding.message);
         }
@@ -56,7 +62,11 @@ pub fn render(report: &Report, ctx: &Context, out: &mut dyn Write) -> io::Result
 }
 
 /// A finding as a miette diagnostic, with its source attached.
-fn diagnostic(report: &Report, finding: &Finding) -> miette::Report {
+fn diagnostic(
+    report: &Report,
+    finding: &Finding,
+    labels: &std::collections::HashMap<crate::finding::Location, String>,
+) -> miette::Report {
     let severity = match finding.severity() {
         Severity::Error | Severity::Undecided => miette::Severity::Error,
         Severity::Warning => miette::Severity::Warning,
@@ -80,12 +90,10 @@ fn diagnostic(report: &Report, finding: &Finding) -> miette::Report {
         let message = format!("{path}: {}", finding.message);
         return miette::Report::new(MietteDiagnostic { message, ..d });
     }
-    let label = report
-        .entries
-        .iter()
-        .find(|e| e.occurrence.location == location)
-        .and_then(|e| e.reference.as_ref())
-        .map_or_else(|| finding.code.as_str().to_string(), |r| r.canonical());
+    let label = labels
+        .get(&location)
+        .cloned()
+        .unwrap_or_else(|| finding.code.as_str().to_string());
     let len = location.end.saturating_sub(location.start);
     d = d.with_label(LabeledSpan::at(location.start..location.start + len, label));
     let source = &report.sources[location.file];

@@ -22,7 +22,8 @@ struct Document<'a> {
     worktree: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     fetched: Option<&'a str>,
-    references: Vec<Reference<'a>>,
+    #[serde(serialize_with = "entries")]
+    references: &'a Report,
     files: Vec<FileFinding<'a>>,
     summary: &'a Summary,
 }
@@ -60,33 +61,35 @@ struct FileFinding<'a> {
     hint: Option<&'a str>,
 }
 
+/// Streams the reference entries: a large report is never held twice in memory.
+fn entries<S: serde::Serializer>(report: &&Report, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(report.entries.iter().map(|e| reference(report, e)))
+}
+
+fn reference<'a>(report: &'a Report, e: &'a crate::check::Entry) -> Reference<'a> {
+    let s = span(report, &e.occurrence.location);
+    let f: Option<&Finding> = e.finding.as_ref();
+    Reference {
+        file: s.path.display().to_string(),
+        line: s.start.line,
+        column: s.start.column,
+        end_line: s.end.line,
+        end_column: s.end.column,
+        image: &e.written,
+        canonical: e.reference.as_ref().map(|r| r.canonical()),
+        status: e.status,
+        digest: e.digest.as_deref(),
+        message: f.map(|f| f.message.as_str()),
+        hint: f.and_then(|f| f.hint.as_deref()),
+        code: f.map(|f| f.code),
+        severity: f.map(Finding::severity),
+        context: &e.occurrence.context,
+        suggestions: &e.suggestions,
+        previous: e.previous.as_ref(),
+    }
+}
+
 pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
-    let references = report
-        .entries
-        .iter()
-        .map(|e| {
-            let s = span(report, &e.occurrence.location);
-            let f: Option<&Finding> = e.finding.as_ref();
-            Reference {
-                file: s.path.display().to_string(),
-                line: s.start.line,
-                column: s.start.column,
-                end_line: s.end.line,
-                end_column: s.end.column,
-                image: &e.written,
-                canonical: e.reference.as_ref().map(|r| r.canonical()),
-                status: e.status,
-                digest: e.digest.as_deref(),
-                message: f.map(|f| f.message.as_str()),
-                hint: f.and_then(|f| f.hint.as_deref()),
-                code: f.map(|f| f.code),
-                severity: f.map(Finding::severity),
-                context: &e.occurrence.context,
-                suggestions: &e.suggestions,
-                previous: e.previous.as_ref(),
-            }
-        })
-        .collect();
     let files = report
         .file_findings
         .iter()
@@ -111,7 +114,7 @@ pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
         head: git.map(|g| g.head.as_str()),
         worktree: git.map(|g| g.worktree),
         fetched: git.and_then(|g| g.fetched.as_deref()),
-        references,
+        references: report,
         files,
         summary: &report.summary,
     };

@@ -77,6 +77,8 @@ pub async fn resolve_all(
     tick: &(dyn Fn() + Sync),
 ) -> HashMap<ImageRef, Resolution> {
     let opts = client.options();
+    // One token request per batch of repositories instead of one per repository.
+    let _ = tokio::time::timeout_at(opts.deadline, client.prefetch_tokens(&refs)).await;
     futures::stream::iter(refs)
         .map(|r| async move {
             let res = match tokio::time::timeout_at(opts.deadline, client.resolve(&r)).await {

@@ -56,7 +56,11 @@ pub struct RequestCounts {
     pub retries: usize,
 }
 
-type TokenResult = Result<(String, Instant), Resolution>;
+/// A token, when it expires, and whether it was fetched for a batch of repositories.
+type TokenResult = Result<(String, Instant, bool), Resolution>;
+
+/// How many repository scopes one token request asks for at most.
+const SCOPES_PER_TOKEN: usize = 20;
 
 struct Host {
     domain: String,
@@ -91,6 +95,8 @@ struct Authorized {
     header: Option<String>,
     with_credentials: bool,
     note: Option<String>,
+    /// The token was fetched for a batch of repositories.
+    batched: bool,
 }
 
 /// Classifies a 401/403 (undecided) or any other unexpected status.
@@ -209,11 +215,12 @@ impl Client {
             .await
             .clone()?;
         let (credential, _, note) = self.credential(&host).await;
+        let mut batched = false;
         let header = match &challenge {
             Challenge::None => None,
             Challenge::Basic => credential.as_ref().map(Credential::basic_header),
             Challenge::Bearer { realm, service } => {
-                let token = self
+                let (token, from_batch) = self
                     .token(
                         &host,
                         realm,
@@ -223,6 +230,7 @@ impl Client {
                     )
                     .await
                     .map_err(|res| with_note(res, note.as_deref()))?;
+                batched = from_batch;
                 Some(format!("Bearer {token}"))
             }
         };
@@ -231,7 +239,74 @@ impl Client {
             host,
             header,
             note,
+            batched,
         })
+    }
+
+    /// Fetches tokens for many repositories at once, a batch of scopes per request, and
+    /// seeds the per-repository cache with them. A registry that refuses a batch (GHCR
+    /// refuses it whole when one repository is private) falls back to per-repository
+    /// tokens, fetched as each reference needs one.
+    pub async fn prefetch_tokens(&self, refs: &[ImageRef]) {
+        let mut by_domain: HashMap<&str, (&ImageRef, Vec<&str>)> = HashMap::new();
+        for r in refs {
+            let e = by_domain
+                .entry(r.domain.as_str())
+                .or_insert((r, Vec::new()));
+            if !e.1.contains(&r.path.as_str()) {
+                e.1.push(r.path.as_str());
+            }
+        }
+        let hosts = by_domain.into_values().filter(|(_, repos)| repos.len() > 1);
+        futures::future::join_all(hosts.map(|(r, repos)| async move {
+            let host = self.host(r);
+            let Ok(Challenge::Bearer { realm, service }) = host
+                .challenge
+                .get_or_init(|| self.ping(&host))
+                .await
+                .clone()
+            else {
+                return;
+            };
+            let (credential, _, _) = self.credential(&host).await;
+            let batches = repos.chunks(SCOPES_PER_TOKEN).map(|chunk| {
+                let (host, realm, service, credential) = (&host, &realm, &service, &credential);
+                async move {
+                    let fetched = self
+                        .fetch_token(host, realm, service.as_deref(), chunk, credential.as_ref())
+                        .await;
+                    let Ok((token, expires, _)) = fetched else {
+                        return;
+                    };
+                    let mut tokens = host.tokens.lock().unwrap_or_else(|e| e.into_inner());
+                    for repo in chunk {
+                        let slot = tokens.entry(repo.to_string()).or_default().clone();
+                        if let Ok(mut slot) = slot.try_lock()
+                            && slot.is_none()
+                        {
+                            *slot = Some(Ok((token.clone(), expires, true)));
+                        }
+                    }
+                }
+            });
+            futures::future::join_all(batches).await;
+        }))
+        .await;
+    }
+
+    /// Replaces a batched token for a repository with one of its own.
+    async fn unbatch(&self, r: &ImageRef) {
+        let host = self.host(r);
+        let slot = {
+            let tokens = host.tokens.lock().unwrap_or_else(|e| e.into_inner());
+            tokens.get(&r.path).cloned()
+        };
+        if let Some(slot) = slot {
+            let mut slot = slot.lock().await;
+            if matches!(slot.as_ref(), Some(Ok((_, _, true)))) {
+                *slot = None;
+            }
+        }
     }
 
     /// Where a registry's credentials come from (never the secret).
@@ -247,7 +322,13 @@ impl Client {
 
     /// Resolves one reference by what it pulls (its digest, else its tag): one HEAD.
     pub async fn resolve(&self, r: &ImageRef) -> Result<Found, Resolution> {
-        let (auth, response) = self.manifest_request(r, Method::HEAD).await?;
+        let (mut auth, mut response) = self.manifest_request(r, Method::HEAD).await?;
+        // Some registries grant only part of a batch of scopes: a refusal under a batched
+        // token is asked again with the repository's own token before it counts.
+        if matches!(response.status().as_u16(), 401 | 403) && auth.batched {
+            self.unbatch(r).await;
+            (auth, response) = self.manifest_request(r, Method::HEAD).await?;
+        }
         let status = response.status();
         let header = |name: &str| {
             response
@@ -429,7 +510,7 @@ impl Client {
         service: Option<&str>,
         repo: &str,
         credential: Option<&Credential>,
-    ) -> Result<String, Resolution> {
+    ) -> Result<(String, bool), Resolution> {
         let slot = {
             let mut tokens = host.tokens.lock().unwrap_or_else(|e| e.into_inner());
             tokens.entry(repo.to_string()).or_default().clone()
@@ -437,13 +518,15 @@ impl Client {
         let mut slot = slot.lock().await;
         if let Some(cached) = slot.as_ref() {
             match cached {
-                Ok((token, expires)) if *expires > Instant::now() => return Ok(token.clone()),
+                Ok((token, expires, batched)) if *expires > Instant::now() => {
+                    return Ok((token.clone(), *batched));
+                }
                 Err(res) => return Err(res.clone()),
                 Ok(_) => {}
             }
         }
         let fetched = self
-            .fetch_token(host, realm, service, repo, credential)
+            .fetch_token(host, realm, service, &[repo], credential)
             .await;
         // Transient failures are not cached: a later reference may still get through.
         let cacheable = !matches!(
@@ -453,7 +536,7 @@ impl Client {
         if cacheable {
             *slot = Some(fetched.clone());
         }
-        fetched.map(|(t, _)| t)
+        fetched.map(|(t, _, batched)| (t, batched))
     }
 
     async fn fetch_token(
@@ -461,7 +544,7 @@ impl Client {
         host: &Host,
         realm: &str,
         service: Option<&str>,
-        repo: &str,
+        repos: &[&str],
         credential: Option<&Credential>,
     ) -> TokenResult {
         let mut url = Url::parse(realm).map_err(|_| {
@@ -481,7 +564,9 @@ impl Client {
             if let Some(s) = service {
                 q.append_pair("service", s);
             }
-            q.append_pair("scope", &format!("repository:{repo}:pull"));
+            for repo in repos {
+                q.append_pair("scope", &format!("repository:{repo}:pull"));
+            }
         }
         let response = self
             .send(host, &self.stats.tokens, || {
@@ -508,16 +593,17 @@ impl Client {
                         host.domain
                     ))
                 })?;
-                Ok((token, Instant::now() + ttl))
+                Ok((token, Instant::now() + ttl, repos.len() > 1))
             }
             401 | 403 => Err(Resolution::Denied(format!(
-                "the token service of {} refused {} for {repo} ({})",
+                "the token service of {} refused {} for {} ({})",
                 host.domain,
                 if credential.is_some() {
                     "the configured credentials"
                 } else {
                     "anonymous access"
                 },
+                repos.join(", "),
                 describe_status(status)
             ))),
             _ => Err(final_status(status, "token request")),

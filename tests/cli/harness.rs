@@ -563,6 +563,8 @@ pub struct TokenIssuer {
     /// username → password of accounts that may pull everything.
     users: HashMap<String, String>,
     pub requests: AtomicUsize,
+    /// Grant only the first scope of a request, as some registries do.
+    pub first_scope_only: std::sync::atomic::AtomicBool,
     /// The scopes asked for, one entry per token request.
     pub scopes: Mutex<Vec<Vec<String>>>,
 }
@@ -593,6 +595,7 @@ impl TokenIssuer {
                 .map(|(u, p)| (u.to_string(), p.to_string()))
                 .collect(),
             requests: AtomicUsize::new(0),
+            first_scope_only: std::sync::atomic::AtomicBool::new(false),
             scopes: Mutex::new(Vec::new()),
         });
         let served = issuer.clone();
@@ -653,6 +656,11 @@ impl TokenIssuer {
         // Grant the intersection of what was asked and what is allowed, as real token
         // services do: a repository the caller may not pull gets an empty grant, not an error.
         let mut access = Vec::new();
+        let scopes = if self.first_scope_only.load(Ordering::SeqCst) {
+            scopes.into_iter().take(1).collect()
+        } else {
+            scopes
+        };
         for scope in scopes {
             let parts: Vec<&str> = scope.split(':').collect();
             if parts.len() == 3 && parts[0] == "repository" {

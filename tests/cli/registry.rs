@@ -210,12 +210,37 @@ fn token_auth_shares_one_token_per_repository() {
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
     assert_eq!(
         issuer.requests.load(std::sync::atomic::Ordering::SeqCst),
-        2,
-        "one anonymous token per repository"
+        1,
+        "one anonymous token for both repositories (issue 7: batched scopes)"
+    );
+    let mut batch = issuer.scopes.lock().unwrap().last().cloned().unwrap();
+    batch.sort();
+    assert_eq!(
+        batch,
+        ["repository:public/api:pull", "repository:public/web:pull"]
     );
     let reqs = reg.requests();
     assert_eq!(pings(&reqs), 1, "{reqs:?}");
     assert_eq!(count(&reqs, "HEAD", "/manifests/"), 3, "{reqs:?}");
+
+    // A token service that grants only the first scope of a batch: the refused HEAD is asked
+    // again with the repository's own token, never reported as denied (issue 7).
+    issuer
+        .first_scope_only
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    issuer
+        .requests
+        .store(0, std::sync::atomic::Ordering::SeqCst);
+    let run = w.run(&["check", "--all", "--format", "json"]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(
+        issuer.requests.load(std::sync::atomic::Ordering::SeqCst),
+        2,
+        "the batch, then one of its own"
+    );
+    issuer
+        .first_scope_only
+        .store(false, std::sync::atomic::Ordering::SeqCst);
 
     // A private repository, anonymously: the token service grants nothing and the
     // registry answers 401, which may mean "missing" as well as "private".
