@@ -6,6 +6,7 @@ mod diff;
 mod faults;
 mod gitops;
 mod harness;
+mod hostile;
 mod offline;
 mod registry;
 mod verdicts;
