@@ -106,6 +106,11 @@ impl ImageRef {
         } else {
             path.to_string()
         };
+        // As in ParseNormalizedNamed, the limit applies to the normalised path, `library/`
+        // included (found by fuzzing, issue 7).
+        if path.len() > MAX_PATH_LEN {
+            return Err(RefError::NameTooLong);
+        }
         Ok(ImageRef {
             domain,
             path,
@@ -572,6 +577,16 @@ mod tests {
             );
         }
         assert!(cases.len() >= 40);
+    }
+
+    /// Regression (issue 7, fuzzing): a 250-character Docker Hub name is too long once
+    /// `library/` is added, as Docker counts it; it must not parse and then fail to reparse.
+    #[test]
+    fn the_length_limit_counts_the_library_prefix() {
+        let name = "a".repeat(250);
+        assert_eq!(ImageRef::parse(&name), Err(RefError::NameTooLong));
+        assert!(ImageRef::parse(&"a".repeat(247)).is_ok());
+        assert!(ImageRef::parse(&format!("user/{}", "a".repeat(250))).is_ok());
     }
 
     #[test]
