@@ -187,6 +187,11 @@ pub struct PrePushArgs {
 /// Options shared by every command that checks references.
 #[derive(Debug, Clone, clap::Args)]
 pub struct CommonArgs {
+    /// Read settings from this file (default: .imagegate.yaml at the repository root, when
+    /// it exists). Flags win over it.
+    #[arg(long, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+
     /// Only check files matching this glob (repeatable; default: *.yaml and *.yml).
     #[arg(long, value_name = "GLOB")]
     pub include: Vec<String>,

@@ -32,6 +32,10 @@ pub enum Error {
     Git(String),
 
     #[error("{0}")]
+    #[diagnostic(code(imagegate::config))]
+    Config(String),
+
+    #[error("{0}")]
     #[diagnostic(code(imagegate::hook))]
     Hook(String),
 

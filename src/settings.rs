@@ -123,10 +123,20 @@ impl Settings {
                 "--timeout and --deadline must be at least 1 second".into(),
             ));
         }
-        let include: Vec<String> = if common.include.is_empty() {
-            DEFAULT_INCLUDE.iter().map(|s| s.to_string()).collect()
-        } else {
+        let cwd = std::env::current_dir().map_err(|e| Error::Path {
+            path: ".".into(),
+            source: e,
+        })?;
+        let config =
+            crate::config::load(common.config.as_deref(), find_repo_root(&cwd).as_deref())?;
+        // Flags win; lists that only add (excludes, values files, hosts) are joined.
+        let joined = |a: &[String], b: &[String]| [a, b].concat();
+        let include: Vec<String> = if !common.include.is_empty() {
             common.include.clone()
+        } else if !config.include.is_empty() {
+            config.include.clone()
+        } else {
+            DEFAULT_INCLUDE.iter().map(|s| s.to_string()).collect()
         };
         let format = common
             .format
@@ -145,18 +155,14 @@ impl Settings {
         use std::io::IsTerminal;
         let color = env("NO_COLOR").is_none()
             && (std::io::stdout().is_terminal() || env("GITLAB_CI").as_deref() == Some("true"));
-        let cwd = std::env::current_dir().map_err(|e| Error::Path {
-            path: ".".into(),
-            source: e,
-        })?;
         Ok(Settings {
             mode,
             include: globs(&include)?,
-            exclude: globs(&common.exclude)?,
+            exclude: globs(&joined(&common.exclude, &config.exclude))?,
             offline: common.offline,
             suggest: !common.no_suggest,
-            strict: common.strict,
-            helm_values: globs(&common.helm_values)?,
+            strict: common.strict || config.strict,
+            helm_values: globs(&joined(&common.helm_values, &config.helm_values))?,
             reports: common.report.clone(),
             step_summary: env("GITHUB_STEP_SUMMARY")
                 .filter(|_| env("GITHUB_ACTIONS").as_deref() == Some("true"))
@@ -166,7 +172,7 @@ impl Settings {
             registry_concurrency: common.registry_concurrency,
             timeout: Duration::from_secs(common.timeout),
             deadline: Duration::from_secs(common.deadline),
-            insecure: common.insecure_registry.clone(),
+            insecure: joined(&common.insecure_registry, &config.insecure_registries),
             verbosity,
             color,
             cwd,

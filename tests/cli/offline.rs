@@ -202,3 +202,35 @@ fn output_to_a_closed_pipe_is_not_a_failure() {
     assert!(status.status.success());
     assert!(!String::from_utf8_lossy(&status.stderr).contains("panicked"));
 }
+
+#[test]
+fn the_config_file_sets_rules_and_its_errors_point_into_it() {
+    // Issue 5 (the action's `config` input) with the first keys of the config file (issue 6).
+    let w = Workdir::new();
+    git(w.path(), &["init", "-q"]);
+    let bad = deployment("x", &["Bad/Upper"]);
+    w.write("apps/a.yaml", &bad);
+    w.write("vendor/b.yaml", &bad);
+    w.write(".imagegate.yaml", "exclude: ['vendor/**']\n");
+    let run = w.run(&["check", "--all", "--offline", "--format", "json"]);
+    let files: Vec<String> = run.json()["references"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["file"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        files,
+        ["apps/a.yaml"],
+        "found at the repository root and applied"
+    );
+    w.write("other.yaml", "exlcude: ['apps/**']\n");
+    let run = w.run(&["check", "--all", "--offline", "--config", "other.yaml"]);
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr
+            .contains("other.yaml:1:1: unknown key `exlcude`; did you mean `exclude`?"),
+        "{}",
+        run.stderr
+    );
+}
