@@ -77,7 +77,7 @@ spec:
 PY
 git -C "$repo" init -q -b main
 git -C "$repo" add -A
-git -C "$repo" -c user.name=T -c user.email=t@e commit -q -m generated
+git -C "$repo" -c gc.auto=0 -c user.name=T -c user.email=t@e commit -q -m generated
 git -C "$repo" gc -q # packed, as a clone is
 bytes=$(find "$repo" -path "$repo/.git" -prune -o -type f -printf '%s\n' | awk '{s += $1} END {print s}')
 resources=$((files * 3))

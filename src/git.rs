@@ -464,6 +464,16 @@ impl Repo {
                 .collect();
         }
         if self.head_is_checked_out(range)
+            && let Some(listed) = self.ls_files_kustomizations()
+        {
+            return listed
+                .into_iter()
+                .filter_map(|(path, oid)| {
+                    Some((path, self.repo.find_blob(oid).ok()?.content().to_vec()))
+                })
+                .collect();
+        }
+        if self.head_is_checked_out(range)
             && let Ok(index) = self.repo.index()
         {
             return index
@@ -485,6 +495,35 @@ impl Repo {
         self.paths_at_head(range, &wanted)
             .into_iter()
             .filter_map(|p| reader.read(&p).map(|b| (p, b)))
+            .collect()
+    }
+
+    /// Kustomization files in the index, with their blob ids, by `git ls-files`: git reads
+    /// its index several times faster than libgit2, which SHA-1-checks the whole file with
+    /// collision detection (50 ms for 50,000 entries). `None` when git cannot be run.
+    fn ls_files_kustomizations(&self) -> Option<Vec<(PathBuf, Oid)>> {
+        let out = Command::new("git")
+            .arg("-C")
+            .arg(&self.root)
+            .args(["ls-files", "-z", "-s", "--"])
+            .args(crate::manifest::kustomize::FILE_NAMES.map(|n| format!(":(glob)**/{n}")))
+            .stdin(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .output()
+            .ok()?;
+        if !out.status.success() {
+            return None;
+        }
+        out.stdout
+            .split(|&b| b == 0)
+            .filter(|r| !r.is_empty())
+            .map(|record| {
+                // `<mode> <oid> <stage>\t<path>`
+                let text = std::str::from_utf8(record).ok()?;
+                let (meta, path) = text.split_once('\t')?;
+                let oid = Oid::from_str(meta.split(' ').nth(1)?).ok()?;
+                Some((PathBuf::from(path), oid))
+            })
             .collect()
     }
 
