@@ -184,27 +184,31 @@ fn charts(
             ));
         }
         let found = repos.iter().find(|r| matches(r));
-        let Some(repo) = found else {
-            j.findings.push(note(
+        let skipped = |why: String, hint: &str| {
+            note(
                 Code::Skipped,
                 format!(
-                    "HelmRelease/{} chart `{}` not checked: its HelmRepository `{}` was not found beside the release or in the repository's source directories",
-                    chart.release, chart.chart, chart.repository
+                    "HelmRelease/{} chart `{}` not checked: {why}",
+                    chart.release, chart.chart
+                ),
+                hint,
+                chart.location,
+            )
+        };
+        let Some(repo) = found else {
+            j.findings.push(skipped(
+                format!(
+                    "its HelmRepository `{}` was not found beside the release or in the repository's source directories",
+                    chart.repository
                 ),
                 "run `imagegate check --all` to search every file",
-                chart.location,
             ));
             continue;
         };
         let Some(base) = repo.oci.then(|| flux::oci_repository(&repo.url)).flatten() else {
-            j.findings.push(note(
-                Code::Skipped,
-                format!(
-                    "HelmRelease/{} chart `{}` not checked: HelmRepository `{}` is not an OCI repository",
-                    chart.release, chart.chart, repo.name
-                ),
+            j.findings.push(skipped(
+                format!("HelmRepository `{}` is not an OCI repository", repo.name),
                 "imagegate checks OCI charts; HTTP Helm repositories are skipped",
-                chart.location,
             ));
             continue;
         };

@@ -2,7 +2,7 @@
 //! Retry-After, 5xx followed by success, a registry that never answers, and garbage replies.
 //! These use a scripted HTTP server on loopback, and only for these faults (issue 2).
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -66,15 +66,9 @@ impl FakeRegistry {
 }
 
 fn serve(mut stream: TcpStream, script: &Script, n: &AtomicUsize, times: &Mutex<Vec<Instant>>) {
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 4096];
-    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
-        match stream.read(&mut chunk) {
-            Ok(0) | Err(_) => return,
-            Ok(k) => buf.extend_from_slice(&chunk[..k]),
-        }
-    }
-    let head = String::from_utf8_lossy(&buf).to_string();
+    let Some(head) = read_request_head(&mut stream) else {
+        return;
+    };
     let line = head.lines().next().unwrap_or("").to_string();
     let reply = if head.contains("/manifests/") {
         times.lock().unwrap().push(Instant::now());

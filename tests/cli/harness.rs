@@ -176,6 +176,20 @@ pub fn deployment(name: &str, images: &[&str]) -> String {
     s
 }
 
+/// Reads an HTTP request's head (up to the blank line) for the scripted servers; `None` when
+/// the client went away first.
+pub fn read_request_head(stream: &mut impl Read) -> Option<String> {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+        match stream.read(&mut chunk) {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+    Some(String::from_utf8_lossy(&buf).into_owned())
+}
+
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()

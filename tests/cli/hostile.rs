@@ -1,7 +1,7 @@
 //! Hostile input (issue 7): files and registries built to crash, hang or fool the checker.
 //! None may panic, hang, or report ok.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::TcpListener;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -89,15 +89,9 @@ impl Scripted {
             for mut stream in listener.incoming().map_while(Result::ok) {
                 let (reply, log) = (reply.clone(), log.clone());
                 std::thread::spawn(move || {
-                    let mut buf = Vec::new();
-                    let mut chunk = [0u8; 4096];
-                    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
-                        match stream.read(&mut chunk) {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                        }
-                    }
-                    let head = String::from_utf8_lossy(&buf).to_string();
+                    let Some(head) = read_request_head(&mut stream) else {
+                        return;
+                    };
                     let path = head.split_whitespace().nth(1).unwrap_or("").to_string();
                     log.lock().unwrap().push(head.clone());
                     let _ = stream.write_all(&reply(&path, &head));
