@@ -99,17 +99,6 @@ pub fn previous_to_resolve(entries: &[Entry]) -> Vec<ImageRef> {
     unique_requests(refs.iter())
 }
 
-/// The repositories whose tags decide version ranges.
-pub fn range_repositories(entries: &[Entry]) -> Vec<ImageRef> {
-    let mut set = BTreeSet::new();
-    for e in entries {
-        if let Classified::Range(r, _) = classify(&e.occurrence) {
-            set.insert(r);
-        }
-    }
-    set.into_iter().collect()
-}
-
 /// Decides version-range entries from their repositories' tag lists (`None` offline).
 pub fn resolve_ranges(entries: &mut [Entry], tags: Option<&TagLists>) {
     for e in entries.iter_mut() {

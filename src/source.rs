@@ -95,13 +95,6 @@ impl SourceFile {
         line.checked_sub(1)
             .and_then(|i| self.line_starts.get(i).map(|&s| s as usize))
     }
-
-    /// Number of characters in a byte range (for end columns).
-    pub fn char_len(&self, start: usize, end: usize) -> usize {
-        self.text
-            .get(start..end.min(self.text.len()))
-            .map_or(0, |s| s.chars().count())
-    }
 }
 
 #[cfg(test)]
