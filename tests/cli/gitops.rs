@@ -43,6 +43,20 @@ fn edit(w: &Workdir, file: &str, from: &str, to: &str) {
     git(w.path(), &["commit", "-q", "-am", &format!("edit {file}")]);
 }
 
+/// `imagegate check` of the committed change against `main`, as JSON.
+fn check_change(w: &Workdir, extra: &[&str]) -> Run {
+    let mut args = vec![
+        "check",
+        "--base",
+        "main",
+        "--no-worktree",
+        "--format",
+        "json",
+    ];
+    args.extend_from_slice(extra);
+    w.run(&args)
+}
+
 /// Every image and chart the fixture deploys.
 fn push_all(reg: &Registry) {
     for (repo, tag) in [
@@ -183,14 +197,7 @@ fn bumps_to_missing_tags_fail_at_the_line_that_changed() {
         "version: \"6.5.4\"",
         "version: \"6.5.9\"",
     );
-    let run = w.run(&[
-        "check",
-        "--base",
-        "main",
-        "--no-worktree",
-        "--format",
-        "json",
-    ]);
+    let run = check_change(&w, &[]);
     assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
     assert_eq!(
         listed(&run, "not-found"),
@@ -233,15 +240,7 @@ fn a_broken_base_is_reported_for_each_overlay_that_deploys_it() {
         "base/api:2.0.0",
         "base/api:2.1.0",
     );
-    let run = w.run(&[
-        "check",
-        "--base",
-        "main",
-        "--no-worktree",
-        "--format",
-        "json",
-        "--no-suggest",
-    ]);
+    let run = check_change(&w, &["--no-suggest"]);
     assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
     assert_eq!(
         listed(&run, "not-found"),
@@ -324,15 +323,7 @@ fn a_changed_variable_is_reported_at_its_definition() {
         "WORKER_TAG: \"2.1.0\"",
         "WORKER_TAG: \"2.2.0\"",
     );
-    let run = w.run(&[
-        "check",
-        "--base",
-        "main",
-        "--no-worktree",
-        "--format",
-        "json",
-        "--no-suggest",
-    ]);
+    let run = check_change(&w, &["--no-suggest"]);
     assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
     assert_eq!(
         listed(&run, "not-found"),
