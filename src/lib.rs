@@ -251,7 +251,11 @@ pub fn check_against(
     let changed = repo
         .changed_files(&range, &|p| settings.wanted(p))
         .map_err(git_error)?;
-    let root = repo.root().to_path_buf();
+    // Canonical once, so that showing each path costs no system call.
+    let root = repo
+        .root()
+        .canonicalize()
+        .unwrap_or_else(|_| repo.root().to_path_buf());
     let changed_paths: HashSet<PathBuf> = changed
         .iter()
         .flat_map(|c| std::iter::once(c.path.clone()).chain(c.old_path.clone()))
@@ -316,17 +320,10 @@ pub fn git_error(e: git::GitError) -> Error {
 }
 
 /// A repository path as the user sees it from the working directory.
+/// `root` and `cwd` are canonical (the working directory always is).
 fn display_path(root: &Path, rel: &Path, cwd: &Path) -> PathBuf {
     let abs = root.join(rel);
-    let cwd = cwd.canonicalize().unwrap_or_else(|_| cwd.to_path_buf());
-    let abs_canon = root
-        .canonicalize()
-        .map(|r| r.join(rel))
-        .unwrap_or_else(|_| abs.clone());
-    abs_canon
-        .strip_prefix(&cwd)
-        .map(Path::to_path_buf)
-        .unwrap_or(abs)
+    abs.strip_prefix(cwd).map(Path::to_path_buf).unwrap_or(abs)
 }
 
 fn build_report(
@@ -440,23 +437,20 @@ fn build_report(
         file_findings.push(unreadable(file, p.message));
     }
 
-    let refs: Vec<_> = occurrences
-        .iter()
-        .filter_map(|o| match check::classify(o) {
-            check::Classified::Ref(r) => Some(r),
-            _ => None,
-        })
-        .collect();
+    // One pass: what to HEAD, and which repositories' tags decide version ranges.
+    let mut refs = Vec::new();
+    let mut ranges = std::collections::BTreeSet::new();
+    for o in &occurrences {
+        match check::classify(o) {
+            check::Classified::Ref(r) => refs.push(r),
+            check::Classified::Range(r, _) => {
+                ranges.insert(r);
+            }
+            _ => {}
+        }
+    }
     let unique = check::unique_requests(refs.iter());
-    let ranges: Vec<image_ref::ImageRef> = occurrences
-        .iter()
-        .filter_map(|o| match check::classify(o) {
-            check::Classified::Range(r, _) => Some(r),
-            _ => None,
-        })
-        .collect::<std::collections::BTreeSet<_>>()
-        .into_iter()
-        .collect();
+    let ranges: Vec<image_ref::ImageRef> = ranges.into_iter().collect();
     let online = if settings.offline || (unique.is_empty() && ranges.is_empty()) {
         None
     } else {

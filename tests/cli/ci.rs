@@ -112,14 +112,7 @@ fn pr_repository(image_ok: &str, image_bad: &str) -> Workdir {
     w.write("deploy/web.yaml", &deployment("web", &[image_ok]));
     git(w.path(), &["add", "-A"]);
     git(w.path(), &["commit", "-q", "-m", "base"]);
-    let bare = w.path().join(".origin.git");
-    git(w.path(), &["init", "-q", "--bare", bare.to_str().unwrap()]);
-    git(
-        w.path(),
-        &["remote", "add", "origin", bare.to_str().unwrap()],
-    );
-    git(w.path(), &["push", "-q", "origin", "main"]);
-    git(w.path(), &["fetch", "-q", "origin"]);
+    add_origin(&w, &w.path().join(".origin.git"));
     git(w.path(), &["checkout", "-q", "-b", "feature"]);
     w.write("deploy/web.yaml", &deployment("web", &[image_bad]));
     git(w.path(), &["commit", "-q", "-am", "bump"]);

@@ -193,13 +193,7 @@ fn the_worktree_adds_uncommitted_changes() {
 fn ci_variables_choose_the_base() {
     let w = repo();
     let bare = tempfile::tempdir().unwrap();
-    git(bare.path(), &["init", "-q", "--bare"]);
-    git(
-        w.path(),
-        &["remote", "add", "origin", bare.path().to_str().unwrap()],
-    );
-    git(w.path(), &["push", "-q", "origin", "main"]);
-    git(w.path(), &["fetch", "-q", "origin"]);
+    add_origin(&w, bare.path());
     w.write("b.yaml", &deployment("b", &["ghcr.io/acme/jobs:3"]));
     commit(&w, "add b");
     let run = w.run_env(
@@ -359,13 +353,7 @@ fn pre_push_hook_blocks_a_missing_tag_and_lets_a_good_one_through() {
     w.write("a.yaml", &deployment("a", &[&format!("{h}/acme/web:1.0")]));
     commit(&w, "base");
     let bare = tempfile::tempdir().unwrap();
-    git(bare.path(), &["init", "-q", "--bare"]);
-    git(
-        w.path(),
-        &["remote", "add", "origin", bare.path().to_str().unwrap()],
-    );
-    git(w.path(), &["push", "-q", "origin", "main"]);
-    git(w.path(), &["fetch", "-q", "origin"]);
+    add_origin(&w, bare.path());
 
     let run = w.run(&["hook", "install"]);
     assert_eq!(run.code, 0, "{}", run.stderr);

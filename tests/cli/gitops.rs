@@ -134,18 +134,12 @@ fn the_flux_repository_extracts_every_image_at_its_line() {
     ];
     want.sort();
     assert_eq!(listed(&run, "skipped"), want);
-    let files = run.json()["files"].clone();
-    let notes: Vec<&str> = files
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["code"].as_str().unwrap())
-        .collect();
+    let notes = run.file_codes();
     assert!(
-        notes.contains(&"skipped"),
-        "the remote resource is a note: {files}"
+        notes.contains(&"skipped".to_string()),
+        "the remote resource is a note: {notes:?}"
     );
-    assert!(notes.contains(&"helm-template"));
+    assert!(notes.contains(&"helm-template".to_string()));
 }
 
 #[test]

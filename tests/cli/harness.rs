@@ -38,6 +38,16 @@ impl Run {
         })
     }
 
+    /// The codes of the JSON report's file findings.
+    pub fn file_codes(&self) -> Vec<String> {
+        self.json()["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["code"].as_str().unwrap().to_string())
+            .collect()
+    }
+
     /// The JSON reference entries, by image as written.
     pub fn statuses(&self) -> HashMap<String, String> {
         self.json()["references"]
@@ -163,6 +173,18 @@ pub fn git(dir: &Path, args: &[&str]) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// Gives the repository in `w` an `origin` (a bare repository at `bare`) holding `main`,
+/// fetched, as a CI checkout has it.
+pub fn add_origin(w: &Workdir, bare: &Path) {
+    git(w.path(), &["init", "-q", "--bare", bare.to_str().unwrap()]);
+    git(
+        w.path(),
+        &["remote", "add", "origin", bare.to_str().unwrap()],
+    );
+    git(w.path(), &["push", "-q", "origin", "main"]);
+    git(w.path(), &["fetch", "-q", "origin"]);
 }
 
 /// A Deployment with one container per image, images written exactly as given.

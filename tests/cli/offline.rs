@@ -172,15 +172,9 @@ fn binary_and_non_utf8_files_are_reported_not_fatal() {
     w.write("ok.yaml", &deployment("ok", &["nginx:1.27"]));
     let run = w.run(&["check", "--all", "--offline", "--format", "json"]);
     assert_eq!(run.code, 1, "{}", run.stdout);
-    let files = run.json()["files"].clone();
-    let codes: Vec<&str> = files
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["code"].as_str().unwrap())
-        .collect();
-    assert!(codes.contains(&"binary-file"), "{files}");
-    assert!(codes.contains(&"invalid-yaml"), "{files}");
+    let codes = run.file_codes();
+    assert!(codes.contains(&"binary-file".to_string()), "{codes:?}");
+    assert!(codes.contains(&"invalid-yaml".to_string()), "{codes:?}");
     assert_eq!(run.statuses()["nginx:1.27"], "skipped");
 }
 
