@@ -631,6 +631,7 @@ mod tests {
                 digest: Some(d.into()),
                 media_type: None,
                 size: None,
+                via: None,
             })
         };
         let mut map = HashMap::new();

@@ -38,6 +38,9 @@ pub enum Command {
     /// credentials come from, digest, media type, size and, for an index, its platforms.
     #[command(after_help = EXIT_CODES)]
     Inspect(InspectArgs),
+    /// Print the JSON Schema of `.imagegate.yaml`, for editors (also published as
+    /// imagegate.schema.json).
+    ConfigSchema,
 }
 
 #[derive(Debug, clap::Args)]
@@ -54,9 +57,49 @@ pub struct InspectArgs {
     #[arg(long, value_name = "SECONDS", default_value_t = 15)]
     pub timeout: u64,
 
-    /// Speak plain HTTP to this registry (HOST or HOST:PORT, repeatable).
+    /// Read registry settings from this file (default: .imagegate.yaml at the repository
+    /// root, when it exists).
+    #[arg(long, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+/// How registries are reached: TLS, insecure hosts, mirrors and rewrites.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct RegistryArgs {
+    /// Trust the CA certificates in this PEM file, besides the system roots (repeatable).
+    /// `SSL_CERT_FILE` replaces the system roots, as in curl.
+    #[arg(long, value_name = "PEM")]
+    pub ca_file: Vec<PathBuf>,
+
+    /// Reach this registry without TLS verification, or over plain HTTP when it has no TLS
+    /// (HOST or HOST:PORT, repeatable). Loopback registries use plain HTTP anyway, as
+    /// Docker does.
     #[arg(long = "insecure-registry", value_name = "HOST[:PORT]")]
     pub insecure_registry: Vec<String>,
+
+    /// Try HOST[/PREFIX] before REGISTRY, as containerd's hosts.toml mirrors do; a mirror
+    /// that cannot answer passes to the next, then to REGISTRY (repeatable, in order).
+    #[arg(long, value_name = "REGISTRY=HOST[/PREFIX]")]
+    pub mirror: Vec<String>,
+
+    /// Ask HOST[/PREFIX] instead of REGISTRY[/PREFIX], with no fallback: pull-through
+    /// caches such as ECR, Harbor proxy projects and GitLab's dependency proxy (repeatable).
+    #[arg(long, value_name = "REGISTRY[/PREFIX]=HOST[/PREFIX]")]
+    pub rewrite: Vec<String>,
+}
+
+impl RegistryArgs {
+    pub fn flags(&self) -> crate::resolve::hosts::RegistryFlags {
+        crate::resolve::hosts::RegistryFlags {
+            ca_files: self.ca_file.clone(),
+            insecure: self.insecure_registry.clone(),
+            mirrors: self.mirror.clone(),
+            rewrites: self.rewrite.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -243,10 +286,35 @@ pub struct CommonArgs {
     #[arg(long, value_name = "SECONDS", default_value_t = 120)]
     pub deadline: u64,
 
-    /// Speak plain HTTP to this registry (HOST or HOST:PORT, repeatable). Loopback
-    /// registries always use plain HTTP, as Docker does.
-    #[arg(long = "insecure-registry", value_name = "HOST[:PORT]")]
-    pub insecure_registry: Vec<String>,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+
+    /// Do not check references matching this image glob, such as `registry.internal/**`
+    /// (repeatable; joined with the config's `skip`).
+    #[arg(long, value_name = "GLOB")]
+    pub skip: Vec<String>,
+
+    /// Policy: refuse `:latest` and untagged references.
+    #[arg(long)]
+    pub deny_latest: bool,
+
+    /// Policy: require every reference to be pinned by digest.
+    #[arg(long)]
+    pub require_digest: bool,
+
+    /// Policy: only allow references from registries or repositories matching this glob
+    /// (repeatable), such as `ghcr.io/acme/**`.
+    #[arg(long, value_name = "GLOB")]
+    pub allowed_registry: Vec<String>,
+
+    /// Policy: require every image to provide this platform, such as linux/arm64
+    /// (repeatable). Fetches the index of each image that exists.
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
+    pub platform: Vec<String>,
+
+    /// Do not read or write the local result cache.
+    #[arg(long)]
+    pub no_cache: bool,
 
     /// Print only failures.
     #[arg(short, long, conflicts_with = "verbose")]

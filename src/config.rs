@@ -1,11 +1,13 @@
 //! The config file (`.imagegate.yaml` at the repository root, or `--config PATH`): the
-//! team's rules in one place. Read with positions, so every error points into the file, and
-//! strict: an unknown key is an error that suggests the nearest valid one.
-//!
-//! This first version covers file selection and strictness; credentials, TLS, mirrors and
-//! policies join it with their own issue.
+//! team's rules in one place. The types here are the schema: serde reads them (unknown keys
+//! are errors) and schemars publishes them as JSON Schema. The YAML is parsed with positions
+//! first, so every error points at the line and column it is about.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+
+use schemars::JsonSchema;
+use serde::Deserialize;
 
 use crate::error::Error;
 use crate::manifest::yaml::{self, Document, NodeId, NodeKind, ScalarType};
@@ -14,24 +16,148 @@ use crate::source::SourceFile;
 /// The name looked for at the repository root.
 pub const FILE_NAME: &str = ".imagegate.yaml";
 
-/// Every key the config file knows.
-pub const KEYS: [&str; 5] = [
-    "include",
-    "exclude",
-    "helm-values",
-    "strict",
-    "insecure-registries",
-];
-
-/// What a config file sets. Command-line flags win over it.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
+/// imagegate's configuration. Command-line flags win over it; lists that only add (excludes,
+/// skips, hosts) are joined with the flags'.
+#[derive(Debug, Default, Clone, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+#[schemars(title = "imagegate configuration (.imagegate.yaml)")]
 pub struct Config {
+    /// Where the file was read from (not a key).
+    #[serde(skip)]
+    #[schemars(skip)]
     pub path: Option<PathBuf>,
+    /// Path globs of the files to read. Default: `*.yaml`, `*.yml` and `Kustomization`.
+    #[serde(default)]
     pub include: Vec<String>,
+    /// Path globs of files never to read.
+    #[serde(default)]
     pub exclude: Vec<String>,
+    /// Image globs never to check, such as `registry.internal/**`. They are matched against
+    /// the normalised reference (`docker.io/library/nginx:1.27`), and against the name as
+    /// written.
+    #[serde(default)]
+    pub skip: Vec<String>,
+    /// Path globs of files read as Helm values besides those next to a `Chart.yaml`.
+    #[serde(default)]
     pub helm_values: Vec<String>,
+    /// Files that hold Flux `postBuild` variables (a ConfigMap or Secret, or a plain mapping
+    /// of names to values), used when a substitution is not defined in the repository.
+    #[serde(default)]
+    pub variables: Vec<String>,
+    /// Treat an unresolved `${VAR}` as an error instead of a warning.
+    #[serde(default)]
     pub strict: bool,
+    /// Registries (`host` or `host:port`) reached over plain HTTP or unverified TLS.
+    #[serde(default)]
     pub insecure_registries: Vec<String>,
+    /// Rules every reference must follow. All are off by default.
+    #[serde(default)]
+    pub policy: Policy,
+    /// Settings for one registry, keyed by `host` or `host:port` (`docker.io` for Docker
+    /// Hub).
+    #[serde(default)]
+    pub registries: BTreeMap<String, RegistrySettings>,
+    /// The local result cache.
+    #[serde(default)]
+    pub cache: CacheSettings,
+}
+
+/// Policy rules. Each one that is broken is an error finding.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Policy {
+    /// Refuse `:latest` and untagged references (a digest-pinned one passes).
+    #[serde(default)]
+    pub deny_latest: bool,
+    /// Require every reference to carry a digest (`@sha256:...`).
+    #[serde(default)]
+    pub require_digest: bool,
+    /// Registry or repository globs that references may come from, such as `ghcr.io/acme/**`
+    /// or `*.dkr.ecr.*.amazonaws.com/**`. Empty means any.
+    #[serde(default)]
+    pub allowed_registries: Vec<String>,
+    /// Platforms every image must provide, such as `linux/amd64` and `linux/arm64`. The
+    /// image's index is fetched (a GET) for references that exist.
+    #[serde(default)]
+    pub platforms: Vec<String>,
+}
+
+impl Policy {
+    pub fn any(&self) -> bool {
+        self.deny_latest
+            || self.require_digest
+            || !self.allowed_registries.is_empty()
+            || !self.platforms.is_empty()
+    }
+}
+
+/// Settings for one registry host.
+#[derive(Debug, Default, Clone, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RegistrySettings {
+    /// Requests in flight to this registry at once.
+    #[serde(default)]
+    pub concurrency: Option<usize>,
+    /// Requests per second at most.
+    #[serde(default)]
+    pub requests_per_second: Option<f64>,
+    /// Seconds one request may take.
+    #[serde(default)]
+    pub timeout: Option<u64>,
+    /// PEM file of CA certificates to trust for this registry, besides the system roots.
+    #[serde(default)]
+    pub ca_file: Option<String>,
+    /// PEM client certificate for mutual TLS (with `client-key`).
+    #[serde(default)]
+    pub client_cert: Option<String>,
+    /// PEM private key of `client-cert`.
+    #[serde(default)]
+    pub client_key: Option<String>,
+    /// `true`: HTTPS without verification, then plain HTTP (always warned about).
+    /// `false`: verified HTTPS, even on loopback, where plain HTTP is the default.
+    #[serde(default)]
+    pub insecure: Option<bool>,
+    /// Mirrors (`host[/prefix]`) tried in order before this registry; one that cannot
+    /// answer passes to the next.
+    #[serde(default)]
+    pub mirrors: Vec<String>,
+    /// Replace this registry with another `host[/prefix]`, with no fallback (pull-through
+    /// caches such as ECR, Harbor proxy projects, GitLab's dependency proxy).
+    #[serde(default)]
+    pub rewrite: Option<String>,
+    /// Where this registry's credentials come from instead of the usual search.
+    #[serde(default)]
+    pub credentials: Option<CredentialSource>,
+}
+
+/// Where a registry's credentials come from.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub enum CredentialSource {
+    /// Never send credentials.
+    Anonymous,
+    /// Run `docker-credential-<name> get`.
+    Helper(String),
+    /// Read `user:password` (or a bare token) from this environment variable.
+    Env(String),
+}
+
+/// The local result cache (`$XDG_CACHE_HOME/imagegate`).
+#[derive(Debug, Default, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct CacheSettings {
+    /// Use the cache. Default: on outside CI, off in CI.
+    #[serde(default)]
+    pub enabled: Option<bool>,
+    /// Seconds a tag's result is trusted. Digests never expire. Default: 600.
+    #[serde(default)]
+    pub tag_ttl: Option<u64>,
+}
+
+/// The JSON Schema of the config file, pretty-printed.
+pub fn schema_json() -> String {
+    let schema = schemars::schema_for!(Config);
+    serde_json::to_string_pretty(&schema).expect("a schema serialises") + "\n"
 }
 
 /// Loads `explicit`, else `.imagegate.yaml` at `root` when it exists, else nothing.
@@ -66,15 +192,14 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, Error> {
     if let Some(e) = parsed.error {
         return Err(at(e.offset, format!("invalid YAML: {}", e.message)));
     }
-    let mut config = Config::default();
     let Some(doc) = parsed.documents.first() else {
-        return Ok(config);
+        return Ok(Config::default());
     };
     let Some(root) = doc.root else {
-        return Ok(config);
+        return Ok(Config::default());
     };
     if doc.scalar_type(root) == Some(ScalarType::Null) {
-        return Ok(config);
+        return Ok(Config::default());
     }
     if !doc.is_map(root) {
         return Err(at(
@@ -82,64 +207,104 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, Error> {
             "the config must be a mapping of keys".into(),
         ));
     }
-    for &(k, v) in doc.entries(root) {
-        let key = doc.scalar(k).unwrap_or_default();
-        let start = doc.node(k).start;
-        match key {
-            "include" => config.include = strings(doc, v, key, &at)?,
-            "exclude" => config.exclude = strings(doc, v, key, &at)?,
-            "helm-values" => config.helm_values = strings(doc, v, key, &at)?,
-            "insecure-registries" => config.insecure_registries = strings(doc, v, key, &at)?,
-            "strict" => {
-                config.strict = match (doc.scalar_type(v), doc.scalar(v)) {
-                    (Some(ScalarType::Bool), Some(b)) => b.eq_ignore_ascii_case("true"),
-                    _ => {
-                        return Err(at(
-                            doc.node(v).start,
-                            "`strict` must be true or false".into(),
-                        ));
-                    }
-                }
-            }
-            unknown => {
-                let nearest = KEYS
-                    .iter()
-                    .min_by_key(|k| strsim::levenshtein(unknown, k))
-                    .filter(|k| strsim::levenshtein(unknown, k) <= 3);
-                let hint = nearest.map_or_else(
-                    || format!(" (known keys: {})", KEYS.join(", ")),
-                    |k| format!("; did you mean `{k}`?"),
-                );
-                return Err(at(start, format!("unknown key `{unknown}`{hint}")));
-            }
-        }
-    }
-    Ok(config)
+    let value = to_json(doc, root, 0);
+    serde_path_to_error::deserialize::<_, Config>(value).map_err(|e| {
+        let (node, message) = locate(doc, root, &e);
+        at(doc.node(node).start, message)
+    })
 }
 
-fn strings(
+/// A YAML node as JSON, with plain scalars typed by the core schema.
+fn to_json(doc: &Document, id: NodeId, depth: usize) -> serde_json::Value {
+    use serde_json::Value;
+    if depth > 64 {
+        return Value::Null;
+    }
+    match &doc.node(id).kind {
+        NodeKind::Scalar { value, .. } => match doc.scalar_type(id) {
+            Some(ScalarType::Null) => Value::Null,
+            Some(ScalarType::Bool) => Value::Bool(value.eq_ignore_ascii_case("true")),
+            Some(ScalarType::Int) => value
+                .parse::<i64>()
+                .map(Value::from)
+                .unwrap_or_else(|_| Value::String(value.clone())),
+            Some(ScalarType::Float) => value
+                .parse::<f64>()
+                .ok()
+                .and_then(serde_json::Number::from_f64)
+                .map_or_else(|| Value::String(value.clone()), Value::Number),
+            _ => Value::String(value.clone()),
+        },
+        NodeKind::Seq(items) => items.iter().map(|&i| to_json(doc, i, depth + 1)).collect(),
+        NodeKind::Map(entries) => Value::Object(
+            entries
+                .iter()
+                .map(|&(k, v)| {
+                    (
+                        doc.scalar(k).unwrap_or_default().to_string(),
+                        to_json(doc, v, depth + 1),
+                    )
+                })
+                .collect(),
+        ),
+    }
+}
+
+/// The node a deserialisation error is about, and the message to give there.
+fn locate(
     doc: &Document,
-    node: NodeId,
-    key: &str,
-    at: &dyn Fn(usize, String) -> Error,
-) -> Result<Vec<String>, Error> {
-    let NodeKind::Seq(items) = &doc.node(node).kind else {
-        return Err(at(
-            doc.node(node).start,
-            format!("`{key}` must be a list of strings"),
-        ));
-    };
-    items
-        .iter()
-        .map(|&i| {
-            doc.str(i).map(str::to_string).ok_or_else(|| {
-                at(
-                    doc.node(i).start,
-                    format!("`{key}` entries must be strings"),
-                )
-            })
-        })
-        .collect()
+    root: NodeId,
+    e: &serde_path_to_error::Error<serde_json::Error>,
+) -> (NodeId, String) {
+    use serde_path_to_error::Segment;
+    let mut node = root;
+    let mut parent = root;
+    for segment in e.path().iter() {
+        let next = match segment {
+            Segment::Map { key } => doc
+                .entries(node)
+                .iter()
+                .find(|(k, _)| doc.scalar(*k) == Some(key.as_str()))
+                .map(|&(_, v)| v),
+            Segment::Seq { index } => doc.items(node).get(*index).copied(),
+            _ => None,
+        };
+        match next {
+            Some(n) => {
+                parent = node;
+                node = n;
+            }
+            None => break,
+        }
+    }
+    let inner = e.inner().to_string();
+    let message = inner
+        .split(" at line ")
+        .next()
+        .unwrap_or(&inner)
+        .to_string();
+    if let Some(rest) = message.strip_prefix("unknown field `") {
+        let unknown = rest.split('`').next().unwrap_or_default();
+        let expected: Vec<&str> = rest.split('`').skip(2).step_by(2).collect();
+        // The path stops at the map that holds the unknown key, or at the key itself.
+        let holder = if doc.is_map(node) { node } else { parent };
+        let at = doc
+            .entries(holder)
+            .iter()
+            .find(|(k, _)| doc.scalar(*k) == Some(unknown))
+            .map_or(holder, |&(k, _)| k);
+        let nearest = expected
+            .iter()
+            .min_by_key(|k| strsim::levenshtein(unknown, k))
+            .filter(|k| strsim::levenshtein(unknown, k) <= 3);
+        let hint = nearest.map_or_else(
+            || format!(" (known keys: {})", expected.join(", ")),
+            |k| format!("; did you mean `{k}`?"),
+        );
+        return (at, format!("unknown key `{unknown}`{hint}"));
+    }
+    let name = e.path().to_string();
+    (node, format!("`{name}`: {message}"))
 }
 
 #[cfg(test)]
@@ -156,13 +321,28 @@ mod tests {
     fn keys_are_read() {
         let c = parse(
             Path::new("c.yaml"),
-            "include: ['clusters/**/*.yaml']\nexclude: [vendor/**]\nstrict: true\ninsecure-registries: [registry.lan:5000]\n",
+            "include: ['clusters/**/*.yaml']\nexclude: [vendor/**]\nstrict: true\ninsecure-registries: [registry.lan:5000]\n\
+             skip: ['registry.internal/**']\npolicy:\n  deny-latest: true\n  platforms: [linux/amd64]\n\
+             registries:\n  docker.io:\n    mirrors: [mirror.lan/hub]\n    concurrency: 4\n    requests-per-second: 2.5\n    credentials:\n      env: HUB_AUTH\n\
+             cache:\n  tag-ttl: 60\n",
         )
         .unwrap();
         assert_eq!(c.include, ["clusters/**/*.yaml"]);
         assert_eq!(c.exclude, ["vendor/**"]);
         assert!(c.strict);
         assert_eq!(c.insecure_registries, ["registry.lan:5000"]);
+        assert_eq!(c.skip, ["registry.internal/**"]);
+        assert!(c.policy.deny_latest && !c.policy.require_digest);
+        assert_eq!(c.policy.platforms, ["linux/amd64"]);
+        let hub = &c.registries["docker.io"];
+        assert_eq!(hub.mirrors, ["mirror.lan/hub"]);
+        assert_eq!(hub.concurrency, Some(4));
+        assert_eq!(hub.requests_per_second, Some(2.5));
+        assert_eq!(
+            hub.credentials,
+            Some(CredentialSource::Env("HUB_AUTH".into()))
+        );
+        assert_eq!(c.cache.tag_ttl, Some(60));
         assert_eq!(parse(Path::new("c.yaml"), "").unwrap(), Config::default());
     }
 
@@ -173,14 +353,37 @@ mod tests {
             ".imagegate.yaml:2:1: unknown key `exlcude`; did you mean `exclude`?"
         );
         assert_eq!(
+            err("policy:\n  deny-latest: true\n  require-digets: true\n"),
+            ".imagegate.yaml:3:3: unknown key `require-digets`; did you mean `require-digest`?"
+        );
+        assert_eq!(
+            err("registries:\n  ghcr.io:\n    concurrency: many\n"),
+            ".imagegate.yaml:3:18: `registries.ghcr.io.concurrency`: invalid type: string \"many\", expected usize"
+        );
+        assert_eq!(
             err("strict: maybe\n"),
-            ".imagegate.yaml:1:9: `strict` must be true or false"
+            ".imagegate.yaml:1:9: `strict`: invalid type: string \"maybe\", expected a boolean"
         );
         assert_eq!(
             err("include: a\n"),
-            ".imagegate.yaml:1:10: `include` must be a list of strings"
+            ".imagegate.yaml:1:10: `include`: invalid type: string \"a\", expected a sequence"
+        );
+        assert_eq!(
+            err("exclude: [a, 3]\n"),
+            ".imagegate.yaml:1:14: `exclude[1]`: invalid type: integer `3`, expected a string"
         );
         assert!(err("include: [\n").starts_with(".imagegate.yaml:2:1: invalid YAML"));
         assert!(err("colour: red\n").contains("known keys: include"));
+        assert!(err("- a\n").contains("must be a mapping"));
+    }
+
+    #[test]
+    fn the_published_schema_is_current() {
+        let published = include_str!("../imagegate.schema.json");
+        assert_eq!(
+            published,
+            schema_json(),
+            "imagegate.schema.json is stale: run `imagegate config-schema > imagegate.schema.json`"
+        );
     }
 }

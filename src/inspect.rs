@@ -18,7 +18,9 @@ struct Inspected {
     image: String,
     canonical: Option<String>,
     endpoint: Option<String>,
-    credentials: Option<&'static str>,
+    credentials: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    credentials_note: Option<String>,
     status: Status,
     digest: Option<String>,
     media_type: Option<String>,
@@ -47,7 +49,7 @@ pub fn run(args: &InspectArgs, out: &mut dyn Write) -> Result<i32, Error> {
         timeout,
         deadline: tokio::time::Instant::now() + timeout * 8,
         deadline_secs: args.timeout.max(1) * 8,
-        insecure: args.insecure_registry.clone(),
+        registries: std::sync::Arc::new(registries(args)?),
         verbose: false,
     };
     let client = resolve::Client::new(opts).map_err(Error::Setup)?;
@@ -88,12 +90,24 @@ pub fn run(args: &InspectArgs, out: &mut dyn Write) -> Result<i32, Error> {
     Ok(code)
 }
 
+/// The registry table for inspect: its flags and the config file, as a check reads them.
+fn registries(args: &InspectArgs) -> Result<resolve::hosts::Registries, Error> {
+    let cwd = std::env::current_dir().map_err(|e| Error::Path {
+        path: ".".into(),
+        source: e,
+    })?;
+    let root = crate::settings::find_repo_root(&cwd);
+    let config = crate::config::load(args.config.as_deref(), root.as_deref())?;
+    resolve::hosts::Registries::new(&args.registry.flags(), &config).map_err(Error::Config)
+}
+
 async fn inspect_one(client: &resolve::Client, written: &str) -> Inspected {
     let mut out = Inspected {
         image: written.to_string(),
         canonical: None,
         endpoint: None,
         credentials: None,
+        credentials_note: None,
         status: Status::Invalid,
         digest: None,
         media_type: None,
@@ -111,10 +125,15 @@ async fn inspect_one(client: &resolve::Client, written: &str) -> Inspected {
     };
     out.canonical = Some(r.canonical());
     out.endpoint = Some(client.endpoint(&r));
-    out.credentials = Some(client.credential_source(&r).await);
-    match client.resolve(&r).await {
+    let (source, note) = client.credential_source(&r).await;
+    out.credentials = Some(source);
+    out.credentials_note = note;
+    match client.resolve_routed(&r).await {
         Ok(found) => {
             out.status = Status::Ok;
+            if let Some(via) = &found.via {
+                out.endpoint = Some(format!("{} (answered by {via})", client.endpoint(&r)));
+            }
             out.digest = found.digest.or_else(|| r.digest.clone());
             out.size = found.size;
             let media = found
@@ -211,8 +230,11 @@ fn human(r: &Inspected, out: &mut dyn Write) -> std::io::Result<()> {
     if let Some(e) = &r.endpoint {
         row("endpoint", e)?;
     }
-    if let Some(c) = r.credentials {
+    if let Some(c) = &r.credentials {
         row("credentials", c)?;
+    }
+    if let Some(n) = &r.credentials_note {
+        row("note", n)?;
     }
     row("status", &status)?;
     if let Some(d) = &r.digest {

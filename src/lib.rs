@@ -53,6 +53,11 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<i32, Error> {
         Command::PrePush(args) => prepush::run(&args, std::io::stdin().lock(), out),
         Command::Hook(cmd) => hook::run(&cmd, out),
         Command::Inspect(args) => inspect::run(&args, out),
+        Command::ConfigSchema => {
+            out.write_all(config::schema_json().as_bytes())
+                .map_err(Error::Output)?;
+            Ok(0)
+        }
     }
 }
 
@@ -573,7 +578,7 @@ impl Online {
             timeout: settings.timeout,
             deadline: tokio::time::Instant::now() + settings.deadline,
             deadline_secs: settings.deadline.as_secs(),
-            insecure: settings.insecure.clone(),
+            registries: settings.registries.clone(),
             verbose: settings.verbosity == Verbosity::Verbose,
         };
         let client = resolve::Client::new(opts).map_err(Error::Setup)?;

@@ -1,5 +1,5 @@
-//! One place where the command line and the environment (CI variables, NO_COLOR) merge
-//! into typed settings. The config file joins here with its own issue.
+//! One place where the command line, the config file and the environment (CI variables,
+//! NO_COLOR) merge into typed settings.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -54,7 +54,14 @@ pub struct Settings {
     pub registry_concurrency: usize,
     pub timeout: Duration,
     pub deadline: Duration,
-    pub insecure: Vec<String>,
+    pub registries: std::sync::Arc<crate::resolve::hosts::Registries>,
+    /// Image globs not to check.
+    pub skip: Vec<String>,
+    pub policy: crate::config::Policy,
+    /// Whether the local result cache is read and written, and a tag's time to live.
+    pub cache: Option<Duration>,
+    /// Flux variables files from the config, relative to the repository root.
+    pub variables: Vec<PathBuf>,
     pub verbosity: Verbosity,
     pub color: bool,
     pub cwd: PathBuf,
@@ -172,7 +179,33 @@ impl Settings {
             registry_concurrency: common.registry_concurrency,
             timeout: Duration::from_secs(common.timeout),
             deadline: Duration::from_secs(common.deadline),
-            insecure: joined(&common.insecure_registry, &config.insecure_registries),
+            registries: std::sync::Arc::new(
+                crate::resolve::hosts::Registries::new(&common.registry.flags(), &config)
+                    .map_err(Error::Config)?,
+            ),
+            skip: joined(&common.skip, &config.skip),
+            policy: crate::config::Policy {
+                deny_latest: common.deny_latest || config.policy.deny_latest,
+                require_digest: common.require_digest || config.policy.require_digest,
+                allowed_registries: joined(
+                    &common.allowed_registry,
+                    &config.policy.allowed_registries,
+                ),
+                platforms: joined(&common.platform, &config.policy.platforms),
+            },
+            cache: cache_ttl(common.no_cache, &config.cache),
+            variables: config
+                .variables
+                .iter()
+                .map(|v| {
+                    config
+                        .path
+                        .as_deref()
+                        .and_then(Path::parent)
+                        .unwrap_or(Path::new("."))
+                        .join(v)
+                })
+                .collect(),
             verbosity,
             color,
             cwd,
@@ -183,6 +216,13 @@ impl Settings {
     pub fn wanted(&self, relative: &Path) -> bool {
         self.include.is_match(relative) && !self.exclude.is_match(relative)
     }
+}
+
+/// The cache's tag time to live when the cache is on: on by default outside CI, off in CI
+/// unless the config turns it on, and off with `--no-cache`.
+fn cache_ttl(no_cache: bool, config: &crate::config::CacheSettings) -> Option<Duration> {
+    let on = !no_cache && config.enabled.unwrap_or(!in_ci());
+    on.then(|| Duration::from_secs(config.tag_ttl.unwrap_or(600)))
 }
 
 fn globs(patterns: &[String]) -> Result<GlobSet, Error> {

@@ -44,6 +44,7 @@ fn shared_report() -> Report {
             digest: Some(d.into()),
             media_type: None,
             size: None,
+            via: None,
         })
     };
     let mut map = HashMap::new();

@@ -1,5 +1,5 @@
-//! Registry authentication as Docker does it: the `/v2/` challenge, Basic credentials from
-//! the Docker config, and the Bearer token flow. Secrets live only in [`Credential`], whose
+//! Registry authentication as Docker does it: the `/v2/` challenge, Basic credentials and
+//! the Bearer token flow. Secrets live only in [`Credential`] and the token types, whose
 //! `Debug` output is redacted, and never reach any message.
 
 use std::fmt;
@@ -67,89 +67,6 @@ impl Credential {
     }
 }
 
-/// Credentials for a domain and where they came from (a name, never the secret): the
-/// Docker config first, then CI conveniences (`GITHUB_TOKEN` for ghcr.io). Blocking.
-pub fn lookup(domain: &str) -> Result<Option<(Credential, &'static str)>, String> {
-    if let Some(c) = lookup_docker_config(domain)? {
-        return Ok(Some((c, "Docker config (docker login)")));
-    }
-    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-    if domain == "ghcr.io"
-        && let Some(token) = env("GITHUB_TOKEN")
-    {
-        let username = env("GITHUB_ACTOR").unwrap_or_else(|| "github-actions".into());
-        return Ok(Some((
-            Credential {
-                username,
-                password: token,
-            },
-            "GITHUB_TOKEN",
-        )));
-    }
-    Ok(None)
-}
-
-/// The key Docker uses for a registry domain in `config.json`.
-pub fn docker_config_key(domain: &str) -> String {
-    if domain == crate::image_ref::DOCKER_HUB {
-        "https://index.docker.io/v1/".to_string()
-    } else {
-        domain.to_string()
-    }
-}
-
-/// Looks up the Docker config credentials for a domain. Blocking (a credential helper may
-/// run), so call it off the async runtime. A missing config or entry means anonymous.
-pub fn lookup_docker_config(domain: &str) -> Result<Option<Credential>, String> {
-    use docker_credential::{CredentialRetrievalError as E, DockerCredential};
-    match docker_credential::get_credential(&docker_config_key(domain)) {
-        Ok(DockerCredential::UsernamePassword(username, password)) => {
-            Ok(Some(Credential { username, password }))
-        }
-        Ok(DockerCredential::IdentityToken(_)) => Err(format!(
-            "the Docker config holds an identity token for {domain}, which this version cannot exchange yet"
-        )),
-        Err(E::ConfigNotFound | E::NoCredentialConfigured) => Ok(None),
-        // The crate says the same for a missing file and a broken one; only the first is fine.
-        Err(E::ConfigReadError) => match docker_config_path().filter(|p| p.exists()) {
-            Some(path) => Err(format!(
-                "the Docker config {} could not be read or parsed",
-                path.display()
-            )),
-            None => Ok(None),
-        },
-        Err(E::HelperFailure { stdout, .. }) if stdout.contains("not found") => Ok(None),
-        Err(e) => Err(format!(
-            "could not read the Docker credentials for {domain}: {}",
-            describe_credential_error(&e)
-        )),
-    }
-}
-
-/// `$DOCKER_CONFIG/config.json`, else `~/.docker/config.json`.
-fn docker_config_path() -> Option<std::path::PathBuf> {
-    match std::env::var_os("DOCKER_CONFIG") {
-        Some(dir) => Some(std::path::PathBuf::from(dir).join("config.json")),
-        None => std::env::var_os("HOME").map(|h| {
-            std::path::PathBuf::from(h)
-                .join(".docker")
-                .join("config.json")
-        }),
-    }
-}
-
-/// A description of a credential error that cannot carry a secret (helper output can).
-fn describe_credential_error(e: &docker_credential::CredentialRetrievalError) -> String {
-    use docker_credential::CredentialRetrievalError as E;
-    match e {
-        E::HelperFailure { helper, .. } => format!("credential helper `{helper}` failed"),
-        E::HelperCommunicationError => "could not talk to the credential helper".into(),
-        E::MalformedHelperResponse => "the credential helper answered malformed JSON".into(),
-        E::CredentialDecodingError => "the `auth` entry is not valid base64 user:password".into(),
-        _ => "the Docker config could not be used".into(),
-    }
-}
-
 /// A token endpoint's answer (distribution's token spec accepts both names).
 #[derive(Deserialize)]
 pub struct TokenResponse {
@@ -208,15 +125,6 @@ mod tests {
         };
         assert!(!format!("{c:?}").contains("s3cret"));
         assert_eq!(c.basic_header(), "Basic dTpzM2NyZXQ=");
-    }
-
-    #[test]
-    fn docker_hub_uses_its_legacy_key() {
-        assert_eq!(
-            docker_config_key("docker.io"),
-            "https://index.docker.io/v1/"
-        );
-        assert_eq!(docker_config_key("ghcr.io"), "ghcr.io");
     }
 
     #[test]

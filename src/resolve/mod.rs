@@ -3,11 +3,13 @@
 //! Nothing here panics on a registry's reply, and nothing here is a finding yet.
 
 pub mod auth;
+pub mod credentials;
+pub mod hosts;
 pub mod registry;
 pub mod retry;
 
 use std::collections::HashMap;
-use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -37,37 +39,17 @@ pub struct Options {
     pub timeout: Duration,
     pub deadline: Instant,
     pub deadline_secs: u64,
-    /// Hosts (`host` or `host:port`) that speak plain HTTP besides loopback.
-    pub insecure: Vec<String>,
+    /// Per-host transport, TLS, limits, mirrors, rewrites and credential sources.
+    pub registries: Arc<hosts::Registries>,
     pub verbose: bool,
 }
 
 impl Options {
-    /// Loopback registries speak plain HTTP (the Docker and containerd convention), and so
-    /// do hosts named with `--insecure-registry`.
-    pub fn plain_http(&self, host_port: &str) -> bool {
-        if self.insecure.iter().any(|h| h == host_port) {
-            return true;
-        }
-        let host = strip_port(host_port);
-        if self.insecure.iter().any(|h| h == host) {
-            return true;
-        }
-        host == "localhost" || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
-    }
-
     pub fn verbose_note(&self, message: &str) {
         if self.verbose {
             eprintln!("imagegate: {message}");
         }
     }
-}
-
-fn strip_port(host_port: &str) -> &str {
-    if let Some(rest) = host_port.strip_prefix('[') {
-        return rest.split_once(']').map_or(rest, |(h, _)| h);
-    }
-    host_port.split_once(':').map_or(host_port, |(h, _)| h)
 }
 
 /// Resolves every reference once, in parallel. `tick` is called as each one finishes.
@@ -78,10 +60,15 @@ pub async fn resolve_all(
 ) -> HashMap<ImageRef, Resolution> {
     let opts = client.options();
     // One token request per batch of repositories instead of one per repository.
-    let _ = tokio::time::timeout_at(opts.deadline, client.prefetch_tokens(&refs)).await;
+    let targets: Vec<ImageRef> = refs
+        .iter()
+        .map(|r| opts.registries.rewrite(r).unwrap_or_else(|| r.clone()))
+        .collect();
+    let _ = tokio::time::timeout_at(opts.deadline, client.prefetch_tokens(&targets)).await;
     futures::stream::iter(refs)
         .map(|r| async move {
-            let res = match tokio::time::timeout_at(opts.deadline, client.resolve(&r)).await {
+            let res = match tokio::time::timeout_at(opts.deadline, client.resolve_routed(&r)).await
+            {
                 Ok(Ok(found)) => Resolution::Found(found),
                 Ok(Err(res)) => res,
                 Err(_) => Resolution::Unreachable(format!(
@@ -95,45 +82,4 @@ pub async fn resolve_all(
         .buffer_unordered(opts.concurrency.max(1))
         .collect()
         .await
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn opts(insecure: &[&str]) -> Options {
-        Options {
-            concurrency: 1,
-            per_registry: 1,
-            timeout: Duration::from_secs(1),
-            deadline: Instant::now(),
-            deadline_secs: 1,
-            insecure: insecure.iter().map(|s| s.to_string()).collect(),
-            verbose: false,
-        }
-    }
-
-    #[test]
-    fn loopback_and_listed_hosts_are_plain_http() {
-        let o = opts(&["registry.internal:5000", "plain.example"]);
-        for h in [
-            "localhost",
-            "localhost:5000",
-            "127.0.0.1:5000",
-            "127.1.2.3",
-            "[::1]:5000",
-            "registry.internal:5000",
-            "plain.example:443",
-        ] {
-            assert!(o.plain_http(h), "{h}");
-        }
-        for h in [
-            "ghcr.io",
-            "registry.internal",
-            "10.0.0.1:5000",
-            "[2001:db8::1]:5000",
-        ] {
-            assert!(!o.plain_http(h), "{h}");
-        }
-    }
 }

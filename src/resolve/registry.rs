@@ -1,6 +1,7 @@
-//! The registry client: one shared HTTP client and a state per registry host (challenge,
-//! credentials, token cache, concurrency limit, backoff gate). It sends one manifest HEAD per
-//! reference and turns every answer, however odd, into a [`Resolution`].
+//! The registry client: a state per registry host (transport and TLS, challenge,
+//! credentials, token cache, concurrency limit, pacing and backoff gate). It sends one
+//! manifest HEAD per reference, through mirrors and rewrites, and turns every answer,
+//! however odd, into a [`Resolution`].
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -12,7 +13,9 @@ use reqwest::{Method, RequestBuilder, Response, StatusCode, Url};
 use tokio::sync::{OnceCell, Semaphore};
 use tokio::time::Instant;
 
-use super::auth::{self, Challenge, Credential, TokenResponse};
+use super::auth::{self, Challenge, TokenResponse};
+use super::credentials::{self, HostCredentials, Secret};
+use super::hosts::{HostSettings, Transport};
 use super::retry;
 use super::{Options, Resolution};
 use crate::image_ref::ImageRef;
@@ -64,19 +67,47 @@ const SCOPES_PER_TOKEN: usize = 20;
 
 struct Host {
     domain: String,
-    base: String,
+    /// `https://host` or `http://host`; an insecure host may drop to HTTP at its ping.
+    base: Mutex<String>,
+    transport: Transport,
+    /// The client for this host (its own when it has TLS settings), or why it has none.
+    http: Result<reqwest::Client, String>,
+    settings: HostSettings,
+    timeout: Duration,
     limit: Semaphore,
     paused_until: Mutex<Option<Instant>>,
+    pace: Mutex<Pace>,
     challenge: OnceCell<Result<Challenge, Resolution>>,
-    credential: OnceCell<(Option<Credential>, &'static str, Option<String>)>,
+    credentials: OnceCell<HostCredentials>,
     tokens: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Option<TokenResult>>>>>,
     ratelimit_remaining: Mutex<Option<String>>,
+}
+
+impl Host {
+    fn base(&self) -> String {
+        self.base.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn http(&self) -> Result<&reqwest::Client, Resolution> {
+        self.http
+            .as_ref()
+            .map_err(|e| Resolution::RegistryError(e.clone()))
+    }
+}
+
+/// Spacing between requests to a host: a fixed rate from the config, or one the host's
+/// `RateLimit` headers ask for.
+#[derive(Debug, Default)]
+struct Pace {
+    interval: Option<Duration>,
+    next: Option<Instant>,
 }
 
 /// The registry client shared by every request of a run.
 pub struct Client {
     http: reqwest::Client,
     opts: Options,
+    warned: Mutex<Vec<String>>,
     hosts: Mutex<HashMap<String, Arc<Host>>>,
     pub stats: Stats,
 }
@@ -87,6 +118,8 @@ pub struct Found {
     pub digest: Option<String>,
     pub media_type: Option<String>,
     pub size: Option<u64>,
+    /// The host that answered, when it is not the reference's own (a mirror or rewrite).
+    pub via: Option<String>,
 }
 
 /// What a request to one repository carries.
@@ -135,18 +168,42 @@ fn next_link(header: &str) -> Option<String> {
     })
 }
 
+/// A client builder with imagegate's defaults, trusting `ca_files` besides the system roots
+/// (and `SSL_CERT_FILE`, which replaces them, as curl and Go do).
+fn builder(
+    opts: &Options,
+    ca_files: &[std::path::PathBuf],
+) -> Result<reqwest::ClientBuilder, String> {
+    let mut b = reqwest::Client::builder()
+        .user_agent(concat!("imagegate/", env!("CARGO_PKG_VERSION")))
+        .connect_timeout(opts.timeout)
+        .redirect(reqwest::redirect::Policy::limited(5))
+        .http2_adaptive_window(true);
+    let mut certs = Vec::new();
+    for f in ca_files {
+        let pem = std::fs::read(f).map_err(|e| format!("cannot read {}: {e}", f.display()))?;
+        let found = reqwest::Certificate::from_pem_bundle(&pem)
+            .map_err(|_| format!("{} holds no PEM certificate", f.display()))?;
+        if found.is_empty() {
+            return Err(format!("{} holds no PEM certificate", f.display()));
+        }
+        certs.extend(found);
+    }
+    if !certs.is_empty() {
+        b = b.tls_certs_merge(certs);
+    }
+    Ok(b)
+}
+
 impl Client {
     pub fn new(opts: Options) -> Result<Client, String> {
-        let http = reqwest::Client::builder()
-            .user_agent(concat!("imagegate/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(opts.timeout)
-            .redirect(reqwest::redirect::Policy::limited(5))
-            .http2_adaptive_window(true)
+        let http = builder(&opts, &opts.registries.ca_files)?
             .build()
             .map_err(|e| format!("could not set up the HTTP client: {e}"))?;
         Ok(Client {
             http,
             opts,
+            warned: Mutex::new(Vec::new()),
             hosts: Mutex::new(HashMap::new()),
             stats: Stats::default(),
         })
@@ -181,29 +238,101 @@ impl Client {
         out
     }
 
-    fn host(&self, r: &ImageRef) -> Arc<Host> {
+    /// Says once per host, on stderr, that it is reached without TLS verification.
+    fn warn_once(&self, domain: &str, message: &str) {
+        let mut warned = self.warned.lock().unwrap_or_else(|e| e.into_inner());
+        if !warned.iter().any(|d| d == domain) {
+            warned.push(domain.to_string());
+            eprintln!("imagegate: warning: {message}");
+        }
+    }
+
+    fn host_of(&self, domain: &str) -> Arc<Host> {
         let mut hosts = self.hosts.lock().unwrap_or_else(|e| e.into_inner());
-        hosts
-            .entry(r.domain.clone())
-            .or_insert_with(|| {
-                let api = r.api_host();
-                let scheme = if self.opts.plain_http(api) || self.opts.plain_http(&r.domain) {
-                    "http"
-                } else {
-                    "https"
-                };
-                Arc::new(Host {
-                    domain: r.domain.clone(),
-                    base: format!("{scheme}://{api}"),
-                    limit: Semaphore::new(self.opts.per_registry.max(1)),
-                    paused_until: Mutex::new(None),
-                    challenge: OnceCell::new(),
-                    credential: OnceCell::new(),
-                    tokens: Mutex::new(HashMap::new()),
-                    ratelimit_remaining: Mutex::new(None),
+        if let Some(h) = hosts.get(domain) {
+            return h.clone();
+        }
+        let registries = &self.opts.registries;
+        let settings = registries.host(domain);
+        let api = if domain == crate::image_ref::DOCKER_HUB {
+            crate::image_ref::DOCKER_HUB_API
+        } else {
+            domain
+        };
+        let transport = registries.transport(domain, &settings);
+        let scheme = if transport == Transport::Http {
+            "http"
+        } else {
+            "https"
+        };
+        let http = if transport == Transport::Insecure {
+            self.warn_once(
+                domain,
+                &format!("{domain} is insecure: its TLS certificate is not verified, and plain HTTP is tried when it has no TLS"),
+            );
+            builder(&self.opts, &[])
+                .and_then(|b| {
+                    b.tls_danger_accept_invalid_certs(true)
+                        .build()
+                        .map_err(|e| e.to_string())
                 })
+        } else if settings.has_tls_material() {
+            let cas: Vec<_> = [registries.ca_files.clone(), settings.ca_files.clone()].concat();
+            builder(&self.opts, &cas).and_then(|mut b| {
+                if let Some((cert, key)) = &settings.client_cert {
+                    let mut pem = std::fs::read(cert)
+                        .map_err(|e| format!("cannot read {}: {e}", cert.display()))?;
+                    pem.push(b'\n');
+                    pem.extend(
+                        std::fs::read(key)
+                            .map_err(|e| format!("cannot read {}: {e}", key.display()))?,
+                    );
+                    let id = reqwest::Identity::from_pem(&pem).map_err(|_| {
+                        format!(
+                            "{} and {} are not a PEM certificate and private key",
+                            cert.display(),
+                            key.display()
+                        )
+                    })?;
+                    b = b.identity(id);
+                }
+                b.build().map_err(|e| e.to_string())
             })
-            .clone()
+        } else {
+            Ok(self.http.clone())
+        }
+        .map_err(|e| format!("the TLS settings for {domain} cannot be used: {e}"));
+        let per_registry = settings
+            .concurrency
+            .unwrap_or(self.opts.per_registry)
+            .max(1);
+        let pace = Pace {
+            interval: settings
+                .requests_per_second
+                .map(|r| Duration::from_secs_f64(1.0 / r)),
+            next: None,
+        };
+        let host = Arc::new(Host {
+            domain: domain.to_string(),
+            base: Mutex::new(format!("{scheme}://{api}")),
+            transport,
+            http,
+            timeout: settings.timeout.unwrap_or(self.opts.timeout),
+            settings,
+            limit: Semaphore::new(per_registry),
+            paused_until: Mutex::new(None),
+            pace: Mutex::new(pace),
+            challenge: OnceCell::new(),
+            credentials: OnceCell::new(),
+            tokens: Mutex::new(HashMap::new()),
+            ratelimit_remaining: Mutex::new(None),
+        });
+        hosts.insert(domain.to_string(), host.clone());
+        host
+    }
+
+    fn host(&self, r: &ImageRef) -> Arc<Host> {
+        self.host_of(&r.domain)
     }
 
     /// The host, its auth header for a repository, and a note about credentials.
@@ -214,20 +343,18 @@ impl Client {
             .get_or_init(|| self.ping(&host))
             .await
             .clone()?;
-        let (credential, _, note) = self.credential(&host).await;
+        let creds = self.credentials(&host).await;
+        let note = creds.note.clone();
+        let secret = creds.for_repository(&r.path).map(|(_, s)| s.secret.clone());
         let mut batched = false;
-        let header = match &challenge {
-            Challenge::None => None,
-            Challenge::Basic => credential.as_ref().map(Credential::basic_header),
-            Challenge::Bearer { realm, service } => {
+        let header = match (&challenge, &secret) {
+            (Challenge::None, _) => None,
+            (_, Some(Secret::Bearer(t))) => Some(format!("Bearer {t}")),
+            (Challenge::Basic, Some(Secret::Basic(c))) => Some(c.basic_header()),
+            (Challenge::Basic, _) => None,
+            (Challenge::Bearer { realm, service }, _) => {
                 let (token, from_batch) = self
-                    .token(
-                        &host,
-                        realm,
-                        service.as_deref(),
-                        &r.path,
-                        credential.as_ref(),
-                    )
+                    .token(&host, realm, service.as_deref(), &r.path, secret.as_ref())
                     .await
                     .map_err(|res| with_note(res, note.as_deref()))?;
                 batched = from_batch;
@@ -235,7 +362,7 @@ impl Client {
             }
         };
         Ok(Authorized {
-            with_credentials: header.is_some() && credential.is_some(),
+            with_credentials: header.is_some() && secret.is_some(),
             host,
             header,
             note,
@@ -244,22 +371,21 @@ impl Client {
     }
 
     /// Fetches tokens for many repositories at once, a batch of scopes per request, and
-    /// seeds the per-repository cache with them. A registry that refuses a batch (GHCR
-    /// refuses it whole when one repository is private) falls back to per-repository
-    /// tokens, fetched as each reference needs one.
+    /// seeds the per-repository cache with them. Repositories are batched only with others
+    /// that use the same credentials. A registry that refuses a batch (GHCR refuses it
+    /// whole when one repository is private) falls back to per-repository tokens, fetched
+    /// as each reference needs one.
     pub async fn prefetch_tokens(&self, refs: &[ImageRef]) {
-        let mut by_domain: HashMap<&str, (&ImageRef, Vec<&str>)> = HashMap::new();
+        let mut by_domain: HashMap<&str, Vec<&str>> = HashMap::new();
         for r in refs {
-            let e = by_domain
-                .entry(r.domain.as_str())
-                .or_insert((r, Vec::new()));
-            if !e.1.contains(&r.path.as_str()) {
-                e.1.push(r.path.as_str());
+            let e = by_domain.entry(r.domain.as_str()).or_default();
+            if !e.contains(&r.path.as_str()) {
+                e.push(r.path.as_str());
             }
         }
-        let hosts = by_domain.into_values().filter(|(_, repos)| repos.len() > 1);
-        futures::future::join_all(hosts.map(|(r, repos)| async move {
-            let host = self.host(r);
+        let hosts = by_domain.into_iter().filter(|(_, repos)| repos.len() > 1);
+        futures::future::join_all(hosts.map(|(domain, repos)| async move {
+            let host = self.host_of(domain);
             let Ok(Challenge::Bearer { realm, service }) = host
                 .challenge
                 .get_or_init(|| self.ping(&host))
@@ -268,12 +394,33 @@ impl Client {
             else {
                 return;
             };
-            let (credential, _, _) = self.credential(&host).await;
-            let batches = repos.chunks(SCOPES_PER_TOKEN).map(|chunk| {
-                let (host, realm, service, credential) = (&host, &realm, &service, &credential);
+            let creds = self.credentials(&host).await;
+            let mut groups: HashMap<&str, (Option<Secret>, Vec<&str>)> = HashMap::new();
+            for repo in repos {
+                let (key, secret) = match creds.for_repository(repo) {
+                    Some((key, s)) => (key, Some(s.secret.clone())),
+                    None => ("", None),
+                };
+                if matches!(secret, Some(Secret::Bearer(_))) {
+                    continue;
+                }
+                groups
+                    .entry(key)
+                    .or_insert((secret, Vec::new()))
+                    .1
+                    .push(repo);
+            }
+            let batches = groups.into_values().flat_map(|(secret, repos)| {
+                repos
+                    .chunks(SCOPES_PER_TOKEN)
+                    .map(|c| (secret.clone(), c.to_vec()))
+                    .collect::<Vec<_>>()
+            });
+            let batches = batches.map(|(secret, chunk)| {
+                let (host, realm, service) = (&host, &realm, &service);
                 async move {
                     let fetched = self
-                        .fetch_token(host, realm, service.as_deref(), chunk, credential.as_ref())
+                        .fetch_token(host, realm, service.as_deref(), &chunk, secret.as_ref())
                         .await;
                     let Ok((token, expires, _)) = fetched else {
                         return;
@@ -309,15 +456,52 @@ impl Client {
         }
     }
 
-    /// Where a registry's credentials come from (never the secret).
-    pub async fn credential_source(&self, r: &ImageRef) -> &'static str {
+    /// Where a repository's credentials come from (never the secret), and the note of a
+    /// lookup that failed.
+    pub async fn credential_source(&self, r: &ImageRef) -> (String, Option<String>) {
         let host = self.host(r);
-        self.credential(&host).await.1
+        let creds = self.credentials(&host).await;
+        let source = creds.for_repository(&r.path).map_or_else(
+            || "anonymous".to_string(),
+            |(_, s)| format!("{} ({})", s.source, s.secret.kind()),
+        );
+        (source, creds.note.clone())
     }
 
     /// The URL base actually used for a reference's registry (`https://ghcr.io`).
     pub fn endpoint(&self, r: &ImageRef) -> String {
-        self.host(r).base.clone()
+        self.host(r).base()
+    }
+
+    /// Resolves a reference where it is really served: through its rewrite, else its
+    /// mirrors in order (a mirror that cannot answer passes to the next), else itself.
+    pub async fn resolve_routed(&self, r: &ImageRef) -> Result<Found, Resolution> {
+        let registries = &self.opts.registries;
+        if let Some(target) = registries.rewrite(r) {
+            return self.resolve(&target).await.map(|f| Found {
+                via: Some(target.domain.clone()),
+                ..f
+            });
+        }
+        let host = self.host(r);
+        for m in &host.settings.mirrors {
+            let target = m.apply(r, "");
+            match self.resolve(&target).await {
+                Ok(f) => {
+                    return Ok(Found {
+                        via: Some(m.host.clone()),
+                        ..f
+                    });
+                }
+                Err(res) => self.opts.verbose_note(&format!(
+                    "mirror {} could not answer for {}: {}; trying the next",
+                    m.host,
+                    r.canonical(),
+                    describe(&res)
+                )),
+            }
+        }
+        self.resolve(r).await
     }
 
     /// Resolves one reference by what it pulls (its digest, else its tag): one HEAD.
@@ -342,6 +526,7 @@ impl Client {
                 digest: header("docker-content-digest").filter(|d| !d.is_empty()),
                 media_type: header(CONTENT_TYPE.as_str()),
                 size: header("content-length").and_then(|v| v.parse().ok()),
+                via: None,
             }),
             404 => Err(Resolution::NotFound),
             _ => Err(refused(&auth, status, "manifest HEAD")),
@@ -368,7 +553,8 @@ impl Client {
         max_pages: usize,
     ) -> Result<Option<Vec<String>>, Resolution> {
         let auth = self.authorize(r).await?;
-        let mut url = format!("{}/v2/{}/tags/list?n={TAGS_PAGE}", auth.host.base, r.path);
+        let base = auth.host.base();
+        let mut url = format!("{base}/v2/{}/tags/list?n={TAGS_PAGE}", r.path);
         let mut tags = Vec::new();
         for _ in 0..max_pages {
             let response = self
@@ -397,8 +583,8 @@ impl Client {
             })?;
             tags.extend(page.tags.unwrap_or_default());
             match next {
-                Some(link) if link.starts_with('/') => url = format!("{}{link}", auth.host.base),
-                Some(link) if link.starts_with(&auth.host.base) => url = link,
+                Some(link) if link.starts_with('/') => url = format!("{base}{link}"),
+                Some(link) if link.starts_with(&base) => url = link,
                 _ => break,
             }
         }
@@ -414,7 +600,7 @@ impl Client {
         let auth = self.authorize(r).await?;
         let url = format!(
             "{}/v2/{}/manifests/{}",
-            auth.host.base,
+            auth.host.base(),
             r.path,
             r.pull_reference()
         );
@@ -439,8 +625,9 @@ impl Client {
         accept: Option<&str>,
     ) -> Result<Response, Resolution> {
         let _permit = auth.host.limit.acquire().await;
+        let http = auth.host.http()?;
         self.send(&auth.host, counter, || {
-            let mut req = self.http.request(method.clone(), url);
+            let mut req = http.request(method.clone(), url);
             if let Some(a) = accept {
                 req = req.header(ACCEPT, a);
             }
@@ -452,12 +639,24 @@ impl Client {
         .await
     }
 
-    /// `GET /v2/`, once per host, to learn how it wants to be authenticated.
+    /// `GET /v2/`, once per host, to learn how it wants to be authenticated. An insecure
+    /// host that does not speak TLS is asked again over plain HTTP, as docker does.
     async fn ping(&self, host: &Host) -> Result<Challenge, Resolution> {
-        let url = format!("{}/v2/", host.base);
-        let response = self
-            .send(host, &self.stats.pings, || self.http.get(&url))
-            .await?;
+        let http = host.http()?;
+        let url = format!("{}/v2/", host.base());
+        let mut sent = self.send(host, &self.stats.pings, || http.get(&url)).await;
+        if host.transport == Transport::Insecure && matches!(sent, Err(Resolution::Unreachable(_)))
+        {
+            let plain = format!("http://{}", host.base().trim_start_matches("https://"));
+            self.opts
+                .verbose_note(&format!("{} has no TLS; trying plain HTTP", host.domain));
+            let url = format!("{plain}/v2/");
+            sent = self.send(host, &self.stats.pings, || http.get(&url)).await;
+            if sent.is_ok() {
+                *host.base.lock().unwrap_or_else(|e| e.into_inner()) = plain;
+            }
+        }
+        let response = sent?;
         match response.status().as_u16() {
             200..=299 => Ok(Challenge::None),
             401 => response
@@ -475,28 +674,33 @@ impl Client {
         }
     }
 
-    /// The host's credentials (looked up once, off the runtime, with a timeout), where
-    /// they came from, and a note when the lookup failed.
-    async fn credential(&self, host: &Host) -> (Option<Credential>, &'static str, Option<String>) {
-        host.credential
+    /// The host's credentials, looked up once, off the runtime, with a timeout (a
+    /// credential helper may hang). A failed lookup means anonymous, with a note.
+    async fn credentials(&self, host: &Host) -> HostCredentials {
+        host.credentials
             .get_or_init(|| async {
                 let domain = host.domain.clone();
-                let lookup = tokio::task::spawn_blocking(move || auth::lookup(&domain));
-                let failed = |note: String| {
-                    self.opts.verbose_note(&note);
-                    (None, "anonymous", Some(note))
+                let configured = host.settings.credentials.clone();
+                let lookup = tokio::task::spawn_blocking(move || {
+                    credentials::lookup(&domain, configured.as_ref())
+                });
+                let failed = |note: String| HostCredentials {
+                    note: Some(note),
+                    ..HostCredentials::default()
                 };
-                match tokio::time::timeout(HELPER_TIMEOUT, lookup).await {
-                    Ok(Ok(Ok(Some((c, source))))) => (Some(c), source, None),
-                    Ok(Ok(Ok(None))) => (None, "anonymous", None),
-                    Ok(Ok(Err(note))) => failed(note),
+                let found = match tokio::time::timeout(HELPER_TIMEOUT, lookup).await {
+                    Ok(Ok(found)) => found,
                     Ok(Err(_)) => failed("the credential lookup failed".into()),
                     Err(_) => failed(format!(
                         "the credential helper for {} took longer than {}s",
                         host.domain,
                         HELPER_TIMEOUT.as_secs()
                     )),
+                };
+                if let Some(note) = &found.note {
+                    self.opts.verbose_note(note);
                 }
+                found
             })
             .await
             .clone()
@@ -509,7 +713,7 @@ impl Client {
         realm: &str,
         service: Option<&str>,
         repo: &str,
-        credential: Option<&Credential>,
+        secret: Option<&Secret>,
     ) -> Result<(String, bool), Resolution> {
         let slot = {
             let mut tokens = host.tokens.lock().unwrap_or_else(|e| e.into_inner());
@@ -526,7 +730,7 @@ impl Client {
             }
         }
         let fetched = self
-            .fetch_token(host, realm, service, &[repo], credential)
+            .fetch_token(host, realm, service, &[repo], secret)
             .await;
         // Transient failures are not cached: a later reference may still get through.
         let cacheable = !matches!(
@@ -545,7 +749,7 @@ impl Client {
         realm: &str,
         service: Option<&str>,
         repos: &[&str],
-        credential: Option<&Credential>,
+        secret: Option<&Secret>,
     ) -> TokenResult {
         let mut url = Url::parse(realm).map_err(|_| {
             Resolution::RegistryError(format!(
@@ -568,13 +772,32 @@ impl Client {
                 q.append_pair("scope", &format!("repository:{repo}:pull"));
             }
         }
+        let http = host.http()?;
+        let scopes: Vec<String> = repos
+            .iter()
+            .map(|repo| format!("repository:{repo}:pull"))
+            .collect();
         let response = self
-            .send(host, &self.stats.tokens, || {
-                let req = self.http.get(url.clone());
-                match credential {
-                    Some(c) => req.header(AUTHORIZATION, c.basic_header()),
-                    None => req,
+            .send(host, &self.stats.tokens, || match secret {
+                // An identity token is an OAuth2 refresh token: exchanged with a POST.
+                Some(Secret::IdentityToken(refresh)) => {
+                    let mut form = vec![
+                        ("grant_type", "refresh_token".to_string()),
+                        ("client_id", "imagegate".to_string()),
+                        ("refresh_token", refresh.clone()),
+                        ("scope", scopes.join(" ")),
+                    ];
+                    if let Some(s) = service {
+                        form.push(("service", s.to_string()));
+                    }
+                    let mut post = url.clone();
+                    post.set_query(None);
+                    http.post(post).form(&form)
                 }
+                Some(Secret::Basic(c)) => http
+                    .get(url.clone())
+                    .header(AUTHORIZATION, c.basic_header()),
+                _ => http.get(url.clone()),
             })
             .await?;
         let status = response.status();
@@ -598,7 +821,7 @@ impl Client {
             401 | 403 => Err(Resolution::Denied(format!(
                 "the token service of {} refused {} for {} ({})",
                 host.domain,
-                if credential.is_some() {
+                if secret.is_some() {
                     "the configured credentials"
                 } else {
                     "anonymous access"
@@ -607,6 +830,46 @@ impl Client {
                 describe_status(status)
             ))),
             _ => Err(final_status(status, "token request")),
+        }
+    }
+
+    /// Slows a host down before it hits its rate limit: with few requests left, requests
+    /// are spread over the time until the budget resets; with none left, the host pauses
+    /// until then (and what cannot wait that long ends rate-limited at once).
+    fn observe_rate_limit(&self, host: &Host, headers: &reqwest::header::HeaderMap) {
+        if let Some(v) = headers
+            .get("ratelimit-remaining")
+            .and_then(|v| v.to_str().ok())
+            && let Ok(mut r) = host.ratelimit_remaining.lock()
+        {
+            *r = Some(v.to_string());
+        }
+        let Some((left, reset)) = rate_limit(headers) else {
+            return;
+        };
+        let configured = host
+            .settings
+            .requests_per_second
+            .map(|r| Duration::from_secs_f64(1.0 / r));
+        let mut pace = host.pace.lock().unwrap_or_else(|e| e.into_inner());
+        let slow_below = (2 * host.limit.available_permits().max(1) + 2) as u64;
+        match (left, reset) {
+            (0, Some(reset)) => {
+                let until = Instant::now() + Duration::from_secs(reset);
+                let mut gate = host.paused_until.lock().unwrap_or_else(|e| e.into_inner());
+                if gate.is_none_or(|g| g < until) {
+                    *gate = Some(until);
+                    self.opts.verbose_note(&format!(
+                        "{} has no requests left in its rate limit; pausing {reset}s",
+                        host.domain
+                    ));
+                }
+            }
+            (left, Some(reset)) if left < slow_below => {
+                let spread = Duration::from_secs_f64(reset as f64 / left as f64);
+                pace.interval = Some(configured.map_or(spread, |c| c.max(spread)));
+            }
+            _ => pace.interval = configured,
         }
     }
 
@@ -621,12 +884,23 @@ impl Client {
         let deadline = self.opts.deadline;
         let mut attempt = 0;
         loop {
+            if let Some(until) = gate(host)
+                && until >= deadline
+            {
+                // The registry asked for a pause that outlasts the run: say so now.
+                return Err(Resolution::RateLimited(format!(
+                    "{} asked for a pause of {:.0}s for its rate limit, past the overall deadline",
+                    host.domain,
+                    (until - Instant::now()).as_secs_f64()
+                )));
+            }
             wait_for_gate(host).await;
+            wait_for_pace(host, deadline).await;
             let now = Instant::now();
             if now >= deadline {
                 return Err(deadline_exceeded(&self.opts));
             }
-            let timeout = self.opts.timeout.min(deadline - now);
+            let timeout = host.timeout.min(deadline - now);
             counter.fetch_add(1, Ordering::Relaxed);
             if attempt > 0 {
                 self.stats.retries.fetch_add(1, Ordering::Relaxed);
@@ -646,14 +920,7 @@ impl Client {
                     retry::backoff(attempt)
                 }
                 Ok(Ok(response)) => {
-                    if let Some(v) = response
-                        .headers()
-                        .get("ratelimit-remaining")
-                        .and_then(|v| v.to_str().ok())
-                        && let Ok(mut r) = host.ratelimit_remaining.lock()
-                    {
-                        *r = Some(v.to_string());
-                    }
+                    self.observe_rate_limit(host, response.headers());
                     let status = response.status().as_u16();
                     if !retry::retryable_status(status) || last {
                         return Ok(response);
@@ -690,11 +957,59 @@ impl Client {
     }
 }
 
+fn gate(host: &Host) -> Option<Instant> {
+    *host.paused_until.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 async fn wait_for_gate(host: &Host) {
-    let until = *host.paused_until.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(until) = until {
+    if let Some(until) = gate(host) {
         tokio::time::sleep_until(until).await;
     }
+}
+
+/// Takes the host's next request slot when it is paced, and waits for it.
+async fn wait_for_pace(host: &Host, deadline: Instant) {
+    let slot = {
+        let mut pace = host.pace.lock().unwrap_or_else(|e| e.into_inner());
+        pace.interval.map(|interval| {
+            let now = Instant::now();
+            let at = pace.next.map_or(now, |n| n.max(now));
+            pace.next = Some(at + interval);
+            at
+        })
+    };
+    if let Some(at) = slot {
+        tokio::time::sleep_until(at.min(deadline)).await;
+    }
+}
+
+/// What a response's rate-limit headers say: requests left, and seconds until the
+/// budget resets. Reads `RateLimit-Remaining: 76;w=21600` with `RateLimit-Reset`, and the
+/// combined `RateLimit: limit=100, remaining=76, reset=30` of the IETF draft.
+pub fn rate_limit(headers: &reqwest::header::HeaderMap) -> Option<(u64, Option<u64>)> {
+    let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let number = |s: &str| s.trim().split(';').next()?.trim().parse::<u64>().ok();
+    let window = |s: &str| {
+        s.split(';')
+            .find_map(|p| p.trim().strip_prefix("w="))
+            .and_then(|w| w.trim().parse::<u64>().ok())
+    };
+    if let Some(remaining) = get("ratelimit-remaining") {
+        let left = number(remaining)?;
+        let reset = get("ratelimit-reset")
+            .and_then(number)
+            .or_else(|| window(remaining))
+            .or_else(|| get("ratelimit-limit").and_then(window));
+        return Some((left, reset));
+    }
+    let combined = get("ratelimit")?;
+    let field = |name: &str| {
+        combined.split(',').find_map(|p| {
+            let (k, v) = p.trim().split_once('=')?;
+            (k.trim() == name).then(|| v.trim().parse::<u64>().ok())?
+        })
+    };
+    Some((field("remaining")?, field("reset")))
 }
 
 fn deadline_exceeded(opts: &Options) -> Resolution {
@@ -733,6 +1048,18 @@ fn describe_error(e: &reqwest::Error, timeout: Duration) -> String {
         format!("could not connect ({root})")
     } else {
         format!("request failed ({root})")
+    }
+}
+
+/// A short description of a failed resolution, for notes.
+fn describe(res: &Resolution) -> String {
+    match res {
+        Resolution::Found(_) => "found".into(),
+        Resolution::NotFound => "not found".into(),
+        Resolution::Denied(d)
+        | Resolution::Unreachable(d)
+        | Resolution::RateLimited(d)
+        | Resolution::RegistryError(d) => d.clone(),
     }
 }
 
