@@ -160,12 +160,27 @@ pub fn schema_json() -> String {
     serde_json::to_string_pretty(&schema).expect("a schema serialises") + "\n"
 }
 
-/// Loads `explicit`, else `.imagegate.yaml` at `root` when it exists, else nothing.
-pub fn load(explicit: Option<&Path>, root: Option<&Path>) -> Result<Config, Error> {
-    let path = match (explicit, root) {
-        (Some(p), _) => p.to_path_buf(),
-        (None, Some(r)) if r.join(FILE_NAME).is_file() => r.join(FILE_NAME),
-        _ => return Ok(Config::default()),
+/// Loads `explicit`, else the nearest `.imagegate.yaml` from `dir` up to the repository
+/// root (`dir` alone outside a repository), else nothing.
+pub fn load(explicit: Option<&Path>, dir: &Path) -> Result<Config, Error> {
+    let path = match explicit {
+        Some(p) => p.to_path_buf(),
+        None => {
+            let mut found = None;
+            for d in dir.ancestors() {
+                if d.join(FILE_NAME).is_file() {
+                    found = Some(d.join(FILE_NAME));
+                    break;
+                }
+                if d.join(".git").exists() {
+                    break;
+                }
+            }
+            match found {
+                Some(p) => p,
+                None => return Ok(Config::default()),
+            }
+        }
     };
     let text = std::fs::read_to_string(&path).map_err(|e| Error::Path {
         path: path.clone(),

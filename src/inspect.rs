@@ -96,8 +96,7 @@ fn registries(args: &InspectArgs) -> Result<resolve::hosts::Registries, Error> {
         path: ".".into(),
         source: e,
     })?;
-    let root = crate::settings::find_repo_root(&cwd);
-    let config = crate::config::load(args.config.as_deref(), root.as_deref())?;
+    let config = crate::config::load(args.config.as_deref(), &cwd)?;
     resolve::hosts::Registries::new(&args.registry.flags(), &config).map_err(Error::Config)
 }
 

@@ -134,8 +134,7 @@ impl Settings {
             path: ".".into(),
             source: e,
         })?;
-        let config =
-            crate::config::load(common.config.as_deref(), find_repo_root(&cwd).as_deref())?;
+        let config = crate::config::load(common.config.as_deref(), &cwd)?;
         // Flags win; lists that only add (excludes, values files, hosts) are joined.
         let joined = |a: &[String], b: &[String]| [a, b].concat();
         let include: Vec<String> = if !common.include.is_empty() {

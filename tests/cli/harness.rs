@@ -227,11 +227,72 @@ pub enum Auth {
     Token(Arc<TokenIssuer>),
 }
 
+/// A test certificate authority and what it signed, as PEM files in a directory.
+pub struct Pki {
+    pub dir: tempfile::TempDir,
+    pub ca: PathBuf,
+    pub server_cert: PathBuf,
+    pub server_key: PathBuf,
+    pub client_cert: PathBuf,
+    pub client_key: PathBuf,
+}
+
+impl Pki {
+    /// A CA, a server certificate for `names` (DNS names or IP addresses), and a client
+    /// certificate, all generated here with rcgen.
+    pub fn new(names: &[&str]) -> Pki {
+        use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+        let dir = tempfile::tempdir().unwrap();
+        let ca_key = KeyPair::generate().unwrap();
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca_params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "imagegate test CA");
+        let ca_cert = ca_params.self_signed(&ca_key).unwrap();
+        let issuer = rcgen::Issuer::new(ca_params, ca_key);
+        let write = |name: &str, text: String| {
+            let p = dir.path().join(name);
+            std::fs::write(&p, text).unwrap();
+            p
+        };
+        let server_key = KeyPair::generate().unwrap();
+        let server =
+            CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
+                .unwrap()
+                .signed_by(&server_key, &issuer)
+                .unwrap();
+        let client_key = KeyPair::generate().unwrap();
+        let mut client_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        client_params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "imagegate test client");
+        client_params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+        let client = client_params.signed_by(&client_key, &issuer).unwrap();
+        Pki {
+            ca: write("ca.pem", ca_cert.pem()),
+            server_cert: write("server.pem", server.pem()),
+            server_key: write("server.key", server_key.serialize_pem()),
+            client_cert: write("client.cert", client.pem()),
+            client_key: write("client.key", client_key.serialize_pem()),
+            dir,
+        }
+    }
+}
+
+/// How the registry speaks TLS.
+pub struct Tls<'a> {
+    pub pki: &'a Pki,
+    /// Require a client certificate signed by the CA (mutual TLS).
+    pub client_auth: bool,
+}
+
 /// A running `docker-registry` process, stopped on drop.
 pub struct Registry {
     child: Child,
     pub port: u16,
     pub host: String,
+    scheme: &'static str,
     auth: Auth,
     log: Arc<Mutex<Vec<String>>>,
     _dir: tempfile::TempDir,
@@ -267,6 +328,15 @@ impl Registry {
     }
 
     pub fn start(auth: Auth) -> Registry {
+        Registry::start_with(auth, None)
+    }
+
+    /// `http://127.0.0.1:PORT` or `https://…`.
+    pub fn base(&self) -> String {
+        format!("{}://{}", self.scheme, self.host)
+    }
+
+    pub fn start_with(auth: Auth, tls: Option<Tls>) -> Registry {
         let bin = registry_binary();
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
@@ -293,8 +363,22 @@ impl Registry {
                 )
             }
         };
+        let tls_yaml = match &tls {
+            None => String::new(),
+            Some(t) => {
+                let mut y = format!(
+                    "  tls:\n    certificate: {}\n    key: {}\n",
+                    t.pki.server_cert.display(),
+                    t.pki.server_key.display()
+                );
+                if t.client_auth {
+                    y.push_str(&format!("    clientcas:\n      - {}\n", t.pki.ca.display()));
+                }
+                y
+            }
+        };
         let config = format!(
-            "version: 0.1\nlog:\n  level: info\n  formatter: json\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n{auth_yaml}",
+            "version: 0.1\nlog:\n  level: info\n  formatter: json\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n{tls_yaml}{auth_yaml}",
             dir.path().join("data").display()
         );
         let config_path = dir.path().join("config.yml");
@@ -319,14 +403,25 @@ impl Registry {
                 }
             });
         }
-        let http = reqwest::blocking::Client::builder()
-            .timeout(Duration::from_secs(10))
-            .build()
-            .unwrap();
+        let mut builder = reqwest::blocking::Client::builder().timeout(Duration::from_secs(10));
+        if let Some(t) = &tls {
+            let ca = std::fs::read(&t.pki.ca).unwrap();
+            builder = builder
+                .tls_certs_only([reqwest::Certificate::from_pem(&ca).unwrap()])
+                // The harness pushes fixtures; whether the name matches is imagegate's test.
+                .tls_danger_accept_invalid_hostnames(true);
+            if t.client_auth {
+                let mut pem = std::fs::read(&t.pki.client_cert).unwrap();
+                pem.extend(std::fs::read(&t.pki.client_key).unwrap());
+                builder = builder.identity(reqwest::Identity::from_pem(&pem).unwrap());
+            }
+        }
+        let http = builder.build().unwrap();
         let mut registry = Registry {
             child,
             port,
             host: format!("127.0.0.1:{port}"),
+            scheme: if tls.is_some() { "https" } else { "http" },
             auth,
             log,
             _dir: dir,
@@ -345,7 +440,7 @@ impl Registry {
                     self.log.lock().unwrap().join("\n")
                 );
             }
-            if let Ok(r) = self.http.get(format!("http://{}/v2/", self.host)).send()
+            if let Ok(r) = self.http.get(format!("{}/v2/", self.base())).send()
                 && matches!(r.status().as_u16(), 200 | 401)
             {
                 self.log.lock().unwrap().clear();
@@ -421,7 +516,7 @@ impl Registry {
         let start = self
             .with_auth(
                 self.http
-                    .post(format!("http://{}/v2/{repo}/blobs/uploads/", self.host)),
+                    .post(format!("{}/v2/{repo}/blobs/uploads/", self.base())),
                 repo,
             )
             .send()
@@ -436,7 +531,7 @@ impl Registry {
         let url = if location.starts_with("http") {
             location
         } else {
-            format!("http://{}{location}", self.host)
+            format!("{}{location}", self.base())
         };
         let sep = if url.contains('?') { '&' } else { '?' };
         let put = self
@@ -459,10 +554,8 @@ impl Registry {
     ) -> String {
         let r = self
             .with_auth(
-                self.http.put(format!(
-                    "http://{}/v2/{repo}/manifests/{reference}",
-                    self.host
-                )),
+                self.http
+                    .put(format!("{}/v2/{repo}/manifests/{reference}", self.base())),
                 repo,
             )
             .header("Content-Type", media_type)
@@ -546,7 +639,7 @@ impl Registry {
         let r = self
             .with_auth(
                 self.http
-                    .get(format!("http://{}/v2/{repo}/manifests/{digest}", self.host)),
+                    .get(format!("{}/v2/{repo}/manifests/{digest}", self.base())),
                 repo,
             )
             .header("Accept", OCI_MANIFEST)
@@ -558,10 +651,8 @@ impl Registry {
     /// A HEAD with a chosen Accept header, straight to the registry (for fixture checks).
     pub fn head_status(&self, repo: &str, reference: &str, accept: &str) -> u16 {
         self.with_auth(
-            self.http.head(format!(
-                "http://{}/v2/{repo}/manifests/{reference}",
-                self.host
-            )),
+            self.http
+                .head(format!("{}/v2/{repo}/manifests/{reference}", self.base())),
             repo,
         )
         .header("Accept", accept)

@@ -9,4 +9,5 @@ mod harness;
 mod hostile;
 mod offline;
 mod registry;
+mod tls;
 mod verdicts;

@@ -1,0 +1,178 @@
+//! TLS against the real registry serving HTTPS with a CA and certificates generated in the
+//! test (rcgen): CA files from the config, `--ca-file` and `SSL_CERT_FILE`, mutual TLS from
+//! a `certs.d` directory, insecure hosts, and a certificate for the wrong name. Issue 6
+//! (TLS) and issue 7 (a TLS name mismatch never passes).
+
+use crate::harness::*;
+
+/// A TLS registry with htpasswd, one image pushed, and a workdir referencing it and a
+/// missing tag.
+fn setup(pki: &Pki, client_auth: bool) -> (Registry, Workdir, [String; 2]) {
+    let reg = Registry::start_with(
+        Auth::Htpasswd {
+            user: "ci".into(),
+            password: "tls-pass".into(),
+        },
+        Some(Tls { pki, client_auth }),
+    );
+    reg.push_image("team/api", "1.0", OCI_MANIFEST);
+    let w = Workdir::new();
+    w.docker_login(&reg.host, "ci", "tls-pass");
+    let images = [
+        format!("{}/team/api:1.0", reg.host),
+        format!("{}/team/api:1.1", reg.host),
+    ];
+    w.write(
+        "deploy.yaml",
+        &deployment("api", &[images[0].as_str(), images[1].as_str()]),
+    );
+    (reg, w, images)
+}
+
+#[test]
+fn a_tls_registry_with_htpasswd_is_checked_with_the_configured_ca() {
+    let pki = Pki::new(&["127.0.0.1"]);
+    let (reg, w, images) = setup(&pki, false);
+    w.write(
+        ".imagegate.yaml",
+        &format!(
+            "registries:\n  '{}':\n    ca-file: {}\n",
+            reg.host,
+            pki.ca.display()
+        ),
+    );
+    let run = w.run(&["check", "--all", "--format", "json", "--no-cache"]);
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    let s = run.statuses();
+    assert_eq!(s[&images[0]], "ok");
+    assert_eq!(s[&images[1]], "not-found");
+    // The registry really saw HTTPS requests with credentials.
+    assert!(
+        reg.requests()
+            .iter()
+            .any(|(m, u)| m == "HEAD" && u == "/v2/team/api/manifests/1.0")
+    );
+}
+
+#[test]
+fn ca_file_flag_and_ssl_cert_file_are_trusted_and_nothing_else_is() {
+    let pki = Pki::new(&["127.0.0.1"]);
+    let (reg, w, images) = setup(&pki, false);
+    // Loopback speaks plain HTTP unless told otherwise: `insecure: false` asks for
+    // verified HTTPS.
+    w.write(
+        ".imagegate.yaml",
+        &format!("registries:\n  '{}':\n    insecure: false\n", reg.host),
+    );
+    let ca = pki.ca.to_str().unwrap();
+    let run = w.run(&[
+        "check",
+        "--all",
+        "--format",
+        "json",
+        "--no-cache",
+        "--ca-file",
+        ca,
+    ]);
+    assert_eq!(run.statuses()[&images[0]], "ok", "{}", run.stderr);
+
+    let run = w.run_env(
+        &["check", "--all", "--format", "json", "--no-cache"],
+        &[("SSL_CERT_FILE", ca)],
+    );
+    assert_eq!(run.statuses()[&images[0]], "ok", "{}", run.stderr);
+
+    // Without the CA the certificate is not trusted: undecided, never a pass.
+    let run = w.run(&["check", "--all", "--format", "json", "--no-cache"]);
+    assert_eq!(run.code, 3, "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(run.statuses()[&images[0]], "unreachable");
+    assert!(
+        run.stdout.contains("certificate") || run.stdout.contains("Certificate"),
+        "the message says it is about the certificate: {}",
+        run.stdout
+    );
+}
+
+/// Issue 7: a TLS name mismatch.
+#[test]
+fn a_certificate_for_another_name_is_unreachable_not_ok() {
+    let pki = Pki::new(&["registry.other.example"]);
+    let (reg, w, images) = setup(&pki, false);
+    w.write(
+        ".imagegate.yaml",
+        &format!(
+            "registries:\n  '{}':\n    ca-file: {}\n",
+            reg.host,
+            pki.ca.display()
+        ),
+    );
+    let run = w.run(&["check", "--all", "--format", "json", "--no-cache"]);
+    assert_eq!(run.code, 3, "{}\n{}", run.stdout, run.stderr);
+    for image in &images {
+        assert_eq!(run.statuses()[image], "unreachable");
+    }
+    assert!(
+        run.stdout.contains("not valid for name"),
+        "the message names the mismatch: {}",
+        run.stdout
+    );
+}
+
+#[test]
+fn mutual_tls_reads_the_certs_d_directory() {
+    let pki = Pki::new(&["127.0.0.1"]);
+    let (reg, w, images) = setup(&pki, true);
+    // podman's per-user certs.d: CA as *.crt, client pair as *.cert and *.key.
+    let dir = w.path().join(".config/containers/certs.d").join(&reg.host);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::copy(&pki.ca, dir.join("ca.crt")).unwrap();
+    let run_without_client = w.run(&["check", "--all", "--format", "json", "--no-cache"]);
+    assert_eq!(
+        run_without_client.code, 3,
+        "the registry demands a client certificate: {}",
+        run_without_client.stdout
+    );
+    std::fs::copy(&pki.client_cert, dir.join("client.cert")).unwrap();
+    std::fs::copy(&pki.client_key, dir.join("client.key")).unwrap();
+    let run = w.run(&["check", "--all", "--format", "json", "--no-cache"]);
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(run.statuses()[&images[0]], "ok");
+    assert_eq!(run.statuses()[&images[1]], "not-found");
+}
+
+#[test]
+fn an_insecure_registry_is_warned_about_and_falls_back_to_plain_http() {
+    // TLS with a CA imagegate is not given: only --insecure-registry gets through.
+    let pki = Pki::new(&["127.0.0.1"]);
+    let (reg, w, images) = setup(&pki, false);
+    let run = w.run(&[
+        "check",
+        "--all",
+        "--format",
+        "json",
+        "--no-cache",
+        "--insecure-registry",
+        &reg.host,
+    ]);
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(run.statuses()[&images[0]], "ok");
+    assert!(
+        run.stderr.contains("warning") && run.stderr.contains("not verified"),
+        "{}",
+        run.stderr
+    );
+
+    // A plain-HTTP registry named insecure in the config: HTTPS fails, HTTP answers.
+    let plain = Registry::anonymous();
+    plain.push_image("team/web", "2", OCI_MANIFEST);
+    let w = Workdir::new();
+    let image = format!("{}/team/web:2", plain.host);
+    w.write("deploy.yaml", &deployment("web", &[image.as_str()]));
+    w.write(
+        ".imagegate.yaml",
+        &format!("registries:\n  '{}':\n    insecure: true\n", plain.host),
+    );
+    let run = w.run(&["check", "--all", "--format", "json", "--no-cache"]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(run.statuses()[&image], "ok");
+}
