@@ -38,6 +38,9 @@ pub enum Command {
     /// credentials come from, digest, media type, size and, for an index, its platforms.
     #[command(after_help = EXIT_CODES)]
     Inspect(InspectArgs),
+    /// Say where the credentials for a registry come from (never the secret) and whether
+    /// the registry accepts them. Exit 0 accepted, 1 rejected, 3 undecided.
+    Auth(AuthArgs),
     /// Print the JSON Schema of `.imagegate.yaml`, for editors (also published as
     /// imagegate.schema.json).
     ConfigSchema,
@@ -100,6 +103,29 @@ impl RegistryArgs {
             rewrites: self.rewrite.clone(),
         }
     }
+}
+
+#[derive(Debug, clap::Args)]
+pub struct AuthArgs {
+    /// The registry (`ghcr.io`, `127.0.0.1:5000`), optionally with a repository
+    /// (`quay.io/org/app`) to check a pull token for it.
+    #[arg(value_name = "HOST[/REPOSITORY]")]
+    pub target: String,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value = "human")]
+    pub format: InspectFormat,
+
+    /// Timeout for one request, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 15)]
+    pub timeout: u64,
+
+    /// Read registry settings from this file (default: the nearest .imagegate.yaml).
+    #[arg(long, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub registry: RegistryArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -49,7 +49,7 @@ pub fn run(args: &InspectArgs, out: &mut dyn Write) -> Result<i32, Error> {
         timeout,
         deadline: tokio::time::Instant::now() + timeout * 8,
         deadline_secs: args.timeout.max(1) * 8,
-        registries: std::sync::Arc::new(registries(args)?),
+        registries: std::sync::Arc::new(registries(args.config.as_deref(), &args.registry)?),
         verbose: false,
     };
     let client = resolve::Client::new(opts).map_err(Error::Setup)?;
@@ -90,14 +90,18 @@ pub fn run(args: &InspectArgs, out: &mut dyn Write) -> Result<i32, Error> {
     Ok(code)
 }
 
-/// The registry table for inspect: its flags and the config file, as a check reads them.
-fn registries(args: &InspectArgs) -> Result<resolve::hosts::Registries, Error> {
+/// The registry table for a command without a check's settings: its flags and the config
+/// file, read as a check reads them.
+pub fn registries(
+    config: Option<&std::path::Path>,
+    flags: &crate::cli::RegistryArgs,
+) -> Result<resolve::hosts::Registries, Error> {
     let cwd = std::env::current_dir().map_err(|e| Error::Path {
         path: ".".into(),
         source: e,
     })?;
-    let config = crate::config::load(args.config.as_deref(), &cwd)?;
-    resolve::hosts::Registries::new(&args.registry.flags(), &config).map_err(Error::Config)
+    let config = crate::config::load(config, &cwd)?;
+    resolve::hosts::Registries::new(&flags.flags(), &config).map_err(Error::Config)
 }
 
 async fn inspect_one(client: &resolve::Client, written: &str) -> Inspected {

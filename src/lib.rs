@@ -5,6 +5,7 @@
 //! occurrences) → unique references → resolve → check (findings) → report. See
 //! ARCHITECTURE.md.
 
+pub mod auth_check;
 pub mod check;
 pub mod cli;
 pub mod config;
@@ -53,6 +54,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<i32, Error> {
         Command::PrePush(args) => prepush::run(&args, std::io::stdin().lock(), out),
         Command::Hook(cmd) => hook::run(&cmd, out),
         Command::Inspect(args) => inspect::run(&args, out),
+        Command::Auth(args) => auth_check::run(&args, out),
         Command::ConfigSchema => {
             out.write_all(config::schema_json().as_bytes())
                 .map_err(Error::Output)?;

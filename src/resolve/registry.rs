@@ -468,6 +468,68 @@ impl Client {
         (source, creds.note.clone())
     }
 
+    /// Whether a registry accepts the credentials found for it, as `docker login` checks:
+    /// Basic credentials on `/v2/`, or a token request (for `repo`'s pull scope when one is
+    /// given). `Ok` says what was accepted; `Denied` means rejected.
+    pub async fn login_check(
+        &self,
+        domain: &str,
+        repo: Option<&str>,
+    ) -> Result<String, Resolution> {
+        let host = self.host_of(domain);
+        let challenge = host
+            .challenge
+            .get_or_init(|| self.ping(&host))
+            .await
+            .clone()?;
+        let creds = self.credentials(&host).await;
+        let secret = creds
+            .for_repository(repo.unwrap_or(""))
+            .map(|(_, s)| s.secret.clone());
+        match (&challenge, &secret) {
+            (Challenge::None, _) => Ok(format!(
+                "{domain} asks for no credentials: anonymous access works"
+            )),
+            (_, None) => Err(Resolution::Denied(format!(
+                "{domain} asks for credentials and none were found"
+            ))),
+            (Challenge::Basic, Some(Secret::IdentityToken(_))) => Err(Resolution::Denied(format!(
+                "{domain} asks for Basic credentials, and an identity token cannot be used for Basic"
+            ))),
+            (Challenge::Basic, Some(secret)) => {
+                let header = match secret {
+                    Secret::Basic(c) => c.basic_header(),
+                    Secret::Bearer(t) => format!("Bearer {t}"),
+                    Secret::IdentityToken(_) => unreachable!("handled above"),
+                };
+                let http = host.http()?;
+                let url = format!("{}/v2/", host.base());
+                let response = self
+                    .send(&host, &self.stats.pings, || {
+                        http.get(&url).header(AUTHORIZATION, &header)
+                    })
+                    .await?;
+                match response.status().as_u16() {
+                    200..=299 => Ok(format!("{domain} accepted them (Basic)")),
+                    401 | 403 => Err(Resolution::Denied(format!(
+                        "{domain} rejected them ({})",
+                        describe_status(response.status())
+                    ))),
+                    _ => Err(final_status(response.status(), "registry API check (/v2/)")),
+                }
+            }
+            (Challenge::Bearer { .. }, Some(Secret::Bearer(_))) => Ok(format!(
+                "a bearer token is sent as is; {domain} checks it on each request"
+            )),
+            (Challenge::Bearer { realm, service }, Some(secret)) => {
+                let repos: Vec<&str> = repo.into_iter().collect();
+                self.fetch_token(&host, realm, service.as_deref(), &repos, Some(secret))
+                    .await
+                    .map(|_| format!("the token service of {domain} accepted them"))
+            }
+        }
+    }
+
     /// The URL base actually used for a reference's registry (`https://ghcr.io`).
     pub fn endpoint(&self, r: &ImageRef) -> String {
         self.host(r).base()

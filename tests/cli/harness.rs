@@ -115,6 +115,12 @@ impl Workdir {
         for var in CI_VARIABLES {
             cmd.env_remove(var);
         }
+        for (var, _) in std::env::vars_os() {
+            if var.to_string_lossy().starts_with("IMAGEGATE_") {
+                cmd.env_remove(var);
+            }
+        }
+        cmd.env("XDG_CACHE_HOME", self.dir.path().join(".cache"));
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -134,7 +140,19 @@ impl Workdir {
 }
 
 /// Variables that change imagegate's behaviour in CI; tests start without them.
-pub const CI_VARIABLES: [&str; 14] = [
+pub const CI_VARIABLES: [&str; 26] = [
+    "XDG_RUNTIME_DIR",
+    "XDG_CONFIG_HOME",
+    "DOCKER_AUTH_CONFIG",
+    "GITHUB_TOKEN",
+    "GITHUB_ACTOR",
+    "CI_REGISTRY",
+    "CI_REGISTRY_USER",
+    "CI_REGISTRY_PASSWORD",
+    "CI_JOB_TOKEN",
+    "CI_DEPENDENCY_PROXY_SERVER",
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
     "CI",
     "GITHUB_ACTIONS",
     "GITHUB_BASE_REF",
@@ -727,8 +745,8 @@ impl TokenIssuer {
         });
         let served = issuer.clone();
         std::thread::spawn(move || {
-            for request in server.incoming_requests() {
-                let response = served.answer(&request);
+            for mut request in server.incoming_requests() {
+                let response = served.answer(&mut request);
                 let _ = request.respond(response);
             }
         });
@@ -747,25 +765,63 @@ impl TokenIssuer {
         self.port
     }
 
+    /// The refresh token (identity token) this issuer accepts for a user.
+    pub fn refresh_token(user: &str) -> String {
+        format!("refresh-token-of-{user}")
+    }
+
     fn answer(
         &self,
-        request: &tiny_http::Request,
+        request: &mut tiny_http::Request,
     ) -> tiny_http::Response<std::io::Cursor<Vec<u8>>> {
         self.requests.fetch_add(1, Ordering::SeqCst);
         let url = reqwest::Url::parse(&format!("http://x{}", request.url())).unwrap();
-        let scopes: Vec<String> = url
+        let unauthorized = || {
+            tiny_http::Response::from_string("{\"errors\":[{\"code\":\"UNAUTHORIZED\"}]}")
+                .with_status_code(401)
+        };
+        let mut scopes: Vec<String> = url
             .query_pairs()
             .filter(|(k, _)| k == "scope")
             .map(|(_, v)| v.into_owned())
             .collect();
+        // The OAuth2 refresh-token grant (docker's identity tokens): a form POST.
+        let mut refreshed_user = false;
+        if *request.method() == tiny_http::Method::Post {
+            let mut body = String::new();
+            let _ = request.as_reader().read_to_string(&mut body);
+            let form: HashMap<String, String> = reqwest::Url::parse(&format!("http://x/?{body}"))
+                .unwrap()
+                .query_pairs()
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect();
+            let valid = form.get("grant_type").map(String::as_str) == Some("refresh_token")
+                && self
+                    .users
+                    .keys()
+                    .any(|u| form.get("refresh_token") == Some(&Self::refresh_token(u)));
+            if !valid {
+                return unauthorized();
+            }
+            refreshed_user = true;
+            scopes = form
+                .get("scope")
+                .map(|s| {
+                    s.split(' ')
+                        .filter(|s| !s.is_empty())
+                        .map(String::from)
+                        .collect()
+                })
+                .unwrap_or_default();
+        }
         self.scopes.lock().unwrap().push(scopes.clone());
         let authorized_user = request
             .headers()
             .iter()
             .find(|h| h.field.equiv("Authorization"))
             .map(|h| h.value.as_str().to_string());
-        let mut is_user = false;
-        if let Some(auth) = authorized_user {
+        let mut is_user = refreshed_user;
+        if let Some(auth) = authorized_user.filter(|_| !refreshed_user) {
             let decoded = auth
                 .strip_prefix("Basic ")
                 .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
@@ -773,10 +829,7 @@ impl TokenIssuer {
                 .unwrap_or_default();
             let (u, p) = decoded.split_once(':').unwrap_or(("", ""));
             if self.users.get(u).map(String::as_str) != Some(p) {
-                return tiny_http::Response::from_string(
-                    "{\"errors\":[{\"code\":\"UNAUTHORIZED\"}]}",
-                )
-                .with_status_code(401);
+                return unauthorized();
             }
             is_user = true;
         }
@@ -798,7 +851,11 @@ impl TokenIssuer {
             }
         }
         let token = self.sign(&access);
-        let body = serde_json::json!({ "token": token, "expires_in": 300 }).to_string();
+        let body = if refreshed_user {
+            serde_json::json!({ "access_token": token, "expires_in": 300 }).to_string()
+        } else {
+            serde_json::json!({ "token": token, "expires_in": 300 }).to_string()
+        };
         tiny_http::Response::from_string(body).with_header(
             "Content-Type: application/json"
                 .parse::<tiny_http::Header>()

@@ -2,6 +2,7 @@
 //! against a real registry process and real files built in temporary directories.
 
 mod ci;
+mod credentials;
 mod diff;
 mod faults;
 mod gitops;
