@@ -51,6 +51,8 @@ pub struct Entry {
     pub suggestions: Vec<String>,
     /// In a diff check, what the field held at the merge base when this entry fails.
     pub previous: Option<Previous>,
+    /// The host that answered, when a mirror or rewrite did rather than the registry.
+    pub via: Option<String>,
 }
 
 /// The value a failing reference had at the merge base, and whether it resolves.
@@ -428,6 +430,7 @@ pub fn entries(
                 finding,
                 suggestions: Vec::new(),
                 previous: None,
+                via: None,
             }
         })
         .collect()

@@ -26,6 +26,10 @@ pub enum Code {
     HelmTemplate,
     BinaryFile,
     Skipped,
+    PolicyLatest,
+    PolicyDigest,
+    PolicyRegistry,
+    PolicyPlatform,
 }
 
 impl Code {
@@ -46,6 +50,10 @@ impl Code {
             Code::HelmTemplate => "helm-template",
             Code::BinaryFile => "binary-file",
             Code::Skipped => "skipped",
+            Code::PolicyLatest => "policy-latest",
+            Code::PolicyDigest => "policy-digest",
+            Code::PolicyRegistry => "policy-registry",
+            Code::PolicyPlatform => "policy-platform",
         }
     }
 
@@ -57,7 +65,11 @@ impl Code {
             | Code::EmptyImage
             | Code::InvalidYaml
             | Code::UnresolvedVariableStrict
-            | Code::UnreadableFile => Severity::Error,
+            | Code::UnreadableFile
+            | Code::PolicyLatest
+            | Code::PolicyDigest
+            | Code::PolicyRegistry
+            | Code::PolicyPlatform => Severity::Error,
             Code::NotFoundOrDenied
             | Code::Unreachable
             | Code::RateLimited
@@ -108,6 +120,14 @@ impl Code {
             Code::BinaryFile => "The file is binary and is not checked.",
             Code::Skipped => {
                 "A reference was not checked: a remote resource, a non-OCI chart, or a source outside the checked files."
+            }
+            Code::PolicyLatest => "Policy deny-latest: the reference pulls `latest`, which moves.",
+            Code::PolicyDigest => "Policy require-digest: the reference is not pinned by digest.",
+            Code::PolicyRegistry => {
+                "Policy allowed-registries: the reference comes from a registry that is not allowed."
+            }
+            Code::PolicyPlatform => {
+                "Policy platforms: the image lacks a platform the policy requires."
             }
         }
     }

@@ -145,7 +145,10 @@ async fn inspect_one(client: &resolve::Client, written: &str) -> Inspected {
             if media.as_deref().is_some_and(|m| INDEX_TYPES.contains(&m)) {
                 // Listing platforms needs the index itself: the one GET inspect makes.
                 match client.manifest(&r).await {
-                    Ok(body) => out.platforms = platforms(&body),
+                    Ok(body) => {
+                        out.platforms =
+                            resolve::registry::index_platforms(&body).unwrap_or_default()
+                    }
                     Err(e) => {
                         out.message = Some(format!("the index could not be read: {}", describe(&e)))
                     }
@@ -199,27 +202,6 @@ fn describe(res: &Resolution) -> String {
     }
 }
 
-/// `os/architecture[/variant]` of every manifest in an index.
-fn platforms(body: &[u8]) -> Vec<String> {
-    let Ok(v) = serde_json::from_slice::<serde_json::Value>(body) else {
-        return Vec::new();
-    };
-    v["manifests"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|m| {
-            let p = &m["platform"];
-            let os = p["os"].as_str()?;
-            let arch = p["architecture"].as_str()?;
-            Some(match p["variant"].as_str() {
-                Some(variant) => format!("{os}/{arch}/{variant}"),
-                None => format!("{os}/{arch}"),
-            })
-        })
-        .collect()
-}
-
 fn human(r: &Inspected, out: &mut dyn Write) -> std::io::Result<()> {
     let status = serde_json::to_value(r.status)
         .ok()
@@ -268,7 +250,10 @@ mod tests {
     #[test]
     fn platforms_of_an_index() {
         let body = br#"{"manifests":[{"platform":{"os":"linux","architecture":"amd64"}},{"platform":{"os":"linux","architecture":"arm","variant":"v7"}},{"annotations":{}}]}"#;
-        assert_eq!(platforms(body), ["linux/amd64", "linux/arm/v7"]);
-        assert!(platforms(b"not json").is_empty());
+        assert_eq!(
+            resolve::registry::index_platforms(body).unwrap(),
+            ["linux/amd64", "linux/arm/v7"]
+        );
+        assert!(resolve::registry::index_platforms(b"not json").is_none());
     }
 }

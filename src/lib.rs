@@ -17,6 +17,7 @@ pub mod hook;
 pub mod image_ref;
 pub mod inspect;
 pub mod manifest;
+pub mod policy;
 pub mod prepush;
 pub mod project;
 pub mod report;
@@ -444,6 +445,27 @@ fn build_report(
         file_findings.push(unreadable(file, p.message));
     }
 
+    // Ignore comments and skip globs take references out before anything is asked.
+    let rules = policy::Rules::new(&settings.skip, &settings.policy)?;
+    let mut passed_over = Vec::new();
+    occurrences.retain(|o| match rules.passed_over(o, &sources[o.location.file]) {
+        Some(why) => {
+            if settings.verbosity == Verbosity::Verbose {
+                let source = &sources[o.location.file];
+                let p = source.position(o.location.start);
+                eprintln!(
+                    "imagegate: {}:{}:{}: not checked ({why})",
+                    source.path.display(),
+                    p.line,
+                    p.column
+                );
+            }
+            passed_over.push(o.clone());
+            false
+        }
+        None => true,
+    });
+
     // One pass: what to HEAD, and which repositories' tags decide version ranges.
     let mut refs = Vec::new();
     let mut ranges = std::collections::BTreeSet::new();
@@ -491,6 +513,50 @@ fn build_report(
         }
     }
     check::annotate(&mut entries, &tags, resolved.as_ref());
+    if let Some(map) = &resolved {
+        for e in &mut entries {
+            if let Some(resolve::Resolution::Found(found)) =
+                e.reference.as_ref().and_then(|r| map.get(&r.pulled()))
+            {
+                e.via = found.via.clone();
+            }
+        }
+    }
+    if rules.policy.any() {
+        let platforms = match &online {
+            Some(online) if !rules.policy.platforms.is_empty() => {
+                let wanted: std::collections::BTreeSet<_> = entries
+                    .iter()
+                    .filter(|e| e.status == check::Status::Ok)
+                    .filter_map(|e| e.reference.as_ref().map(image_ref::ImageRef::pulled))
+                    .collect();
+                online.platforms(wanted.into_iter().collect())
+            }
+            _ => HashMap::new(),
+        };
+        for e in &mut entries {
+            if e.finding
+                .as_ref()
+                .is_some_and(|f| f.severity() <= finding::Severity::Undecided)
+            {
+                continue;
+            }
+            let listed = e
+                .reference
+                .as_ref()
+                .and_then(|r| platforms.get(&r.pulled()));
+            if let Some(f) = rules.check(e, listed) {
+                e.finding = Some(f);
+            }
+        }
+    }
+    let mut skipped = check::entries(passed_over, None);
+    for e in &mut skipped {
+        e.status = check::Status::Skipped;
+        e.finding = None;
+    }
+    entries.extend(skipped);
+    entries.sort_by_key(|e| (e.occurrence.location.file, e.occurrence.location.start));
     let counts = online.as_ref().map(|o| o.finish());
     let mut summary = check::summarise(&entries, &file_findings, file_count);
     summary.offline = settings.offline;
@@ -620,6 +686,32 @@ impl Online {
                 })
                 .buffer_unordered(concurrency)
                 .filter_map(|(key, listed)| async move { listed.ok().map(|l| (key, l)) })
+                .collect()
+                .await
+        })
+    }
+
+    /// The platforms of images that exist, for the platform policy.
+    fn platforms(
+        &self,
+        refs: Vec<image_ref::ImageRef>,
+    ) -> HashMap<image_ref::ImageRef, Result<Vec<String>, String>> {
+        use futures::StreamExt;
+        let concurrency = self.client.options().concurrency.max(1);
+        self.runtime.block_on(async {
+            futures::stream::iter(refs)
+                .map(|r| async move {
+                    let listed = self.client.platforms(&r).await.map_err(|e| match e {
+                        resolve::Resolution::NotFound => "the manifest is gone".to_string(),
+                        resolve::Resolution::Found(_) => String::new(),
+                        resolve::Resolution::Denied(d)
+                        | resolve::Resolution::Unreachable(d)
+                        | resolve::Resolution::RateLimited(d)
+                        | resolve::Resolution::RegistryError(d) => d,
+                    });
+                    (r, listed)
+                })
+                .buffer_unordered(concurrency)
                 .collect()
                 .await
         })

@@ -22,6 +22,10 @@ fn main() {
         // A closed pipe (`imagegate … | head`) is the reader's choice, not a failure.
         Err(imagegate::error::Error::Output(e)) if e.kind() == ErrorKind::BrokenPipe => 0,
         Err(e) => {
+            // Errors name a file and position; keep them on one line for grep and CI logs.
+            let _ = miette::set_hook(Box::new(|_| {
+                Box::new(miette::MietteHandlerOpts::new().wrap_lines(false).build())
+            }));
             eprintln!("{:?}", miette::Report::new(e));
             2
         }

@@ -48,6 +48,9 @@ struct Reference<'a> {
     suggestions: &'a [String],
     #[serde(skip_serializing_if = "Option::is_none")]
     previous: Option<&'a crate::check::Previous>,
+    /// The mirror or rewrite host that answered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    via: Option<&'a str>,
 }
 
 #[derive(Serialize)]
@@ -79,6 +82,7 @@ fn reference<'a>(report: &'a Report, e: &'a crate::check::Entry) -> Reference<'a
         canonical: e.reference.as_ref().map(|r| r.canonical()),
         status: e.status,
         digest: e.digest.as_deref(),
+        via: e.via.as_deref(),
         message: f.map(|f| f.message.as_str()),
         hint: f.and_then(|f| f.hint.as_deref()),
         code: f.map(|f| f.code),

@@ -595,6 +595,35 @@ impl Client {
         }
     }
 
+    /// The platforms an image provides (`linux/arm64/v8`): an index lists them; a single
+    /// image's platform is in its config blob. Two GETs at most, only where asked for.
+    pub async fn platforms(&self, r: &ImageRef) -> Result<Vec<String>, Resolution> {
+        let target = self.opts.registries.rewrite(r).unwrap_or_else(|| r.clone());
+        let body = self.manifest(&target).await?;
+        if let Some(list) = index_platforms(&body) {
+            return Ok(list);
+        }
+        let malformed =
+            || Resolution::RegistryError("the manifest is not the JSON the API defines".into());
+        let v: serde_json::Value = serde_json::from_slice(&body).map_err(|_| malformed())?;
+        let digest = v["config"]["digest"].as_str().ok_or_else(malformed)?;
+        let auth = self.authorize(&target).await?;
+        let url = format!("{}/v2/{}/blobs/{digest}", auth.host.base(), target.path);
+        let response = self
+            .request(&auth, &self.stats.gets, Method::GET, &url, None)
+            .await?;
+        match response.status().as_u16() {
+            200 => {}
+            404 => return Err(Resolution::NotFound),
+            _ => return Err(refused(&auth, response.status(), "config blob GET")),
+        }
+        let blob = read_limited(response).await.map_err(|e| {
+            Resolution::RegistryError(format!("the image config could not be read: {e}"))
+        })?;
+        let c: serde_json::Value = serde_json::from_slice(&blob).map_err(|_| malformed())?;
+        Ok(platform_of(&c).into_iter().collect())
+    }
+
     /// Fetches a manifest's body (a GET): only where a user asks for more than existence.
     pub async fn manifest(&self, r: &ImageRef) -> Result<Vec<u8>, Resolution> {
         let (auth, response) = self.manifest_request(r, Method::GET).await?;
@@ -1130,6 +1159,30 @@ fn with_note(res: Resolution, note: Option<&str>) -> Resolution {
         (Resolution::Denied(d), Some(n)) => Resolution::Denied(format!("{d}; note: {n}")),
         (res, _) => res,
     }
+}
+
+/// `os/architecture[/variant]` of a JSON object with those fields.
+fn platform_of(p: &serde_json::Value) -> Option<String> {
+    let os = p["os"].as_str()?;
+    let arch = p["architecture"].as_str()?;
+    Some(match p["variant"].as_str() {
+        Some(variant) => format!("{os}/{arch}/{variant}"),
+        None => format!("{os}/{arch}"),
+    })
+}
+
+/// The platforms of an index (attestation entries, `unknown/unknown`, left out); `None`
+/// when the body is not an index.
+pub fn index_platforms(body: &[u8]) -> Option<Vec<String>> {
+    let v: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let manifests = v["manifests"].as_array()?;
+    Some(
+        manifests
+            .iter()
+            .filter_map(|m| platform_of(&m["platform"]))
+            .filter(|p| !p.starts_with("unknown/"))
+            .collect(),
+    )
 }
 
 /// Reads a body up to [`MAX_BODY`] bytes; more is an error, not an allocation.

@@ -3,8 +3,6 @@
 //! `DOCKER_AUTH_CONFIG`, `IMAGEGATE_AUTH_<HOST>`, GitLab's CI variables, identity tokens,
 //! `imagegate auth`, and a sentinel secret that must never appear in any output. Issue 6.
 
-use std::os::unix::fs::PermissionsExt;
-
 use base64::Engine;
 
 use crate::harness::*;
@@ -52,9 +50,29 @@ fn write_helper(dir: &std::path::Path, host: &str, user: &str, secret: &str) {
     let script = format!(
         "#!/bin/sh\n[ \"$1\" = get ] || exit 1\nread -r server\nif [ \"$server\" = \"{host}\" ]; then\n  printf '{{\"ServerURL\":\"%s\",\"Username\":\"{user}\",\"Secret\":\"{secret}\"}}' \"$server\"\nelse\n  echo 'credentials not found in native keychain'\n  exit 1\nfi\n"
     );
-    let path = dir.join("docker-credential-test");
-    std::fs::write(&path, script).unwrap();
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    write_executable(&dir.join("docker-credential-test"), &script);
+}
+
+/// Writes an executable through a child process, so that no thread of this test binary
+/// holds a writable descriptor to it when another forks (which makes exec fail with
+/// "text file busy").
+fn write_executable(path: &std::path::Path, text: &str) {
+    use std::io::Write;
+    let mut child = std::process::Command::new("sh")
+        .arg("-c")
+        .arg("cat > \"$1.tmp\" && chmod 755 \"$1.tmp\" && mv \"$1.tmp\" \"$1\"")
+        .arg("sh")
+        .arg(path)
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    assert!(child.wait().unwrap().success());
 }
 
 fn path_with(dir: &std::path::Path) -> String {
@@ -286,16 +304,10 @@ fn a_sentinel_secret_never_appears_in_any_output() {
     outputs.push(run.stderr);
     let bin = w.path().join("bin");
     std::fs::create_dir_all(&bin).unwrap();
-    std::fs::write(
-        bin.join("docker-credential-leaky"),
-        format!("#!/bin/sh\necho 'fatal: {SENTINEL}' >&2\necho '{SENTINEL}'\nexit 1\n"),
-    )
-    .unwrap();
-    std::fs::set_permissions(
-        bin.join("docker-credential-leaky"),
-        std::fs::Permissions::from_mode(0o755),
-    )
-    .unwrap();
+    write_executable(
+        &bin.join("docker-credential-leaky"),
+        &format!("#!/bin/sh\necho 'fatal: {SENTINEL}' >&2\necho '{SENTINEL}'\nexit 1\n"),
+    );
     let config = serde_json::json!({ "credHelpers": { reg.host.clone(): "leaky" } });
     std::fs::write(w.docker_config.join("config.json"), config.to_string()).unwrap();
     let path = path_with(&bin);

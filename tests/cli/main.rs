@@ -10,5 +10,6 @@ mod harness;
 mod hostile;
 mod offline;
 mod registry;
+mod rules;
 mod tls;
 mod verdicts;
