@@ -306,15 +306,20 @@ fn a_sentinel_secret_never_appears_in_any_output() {
     std::fs::create_dir_all(&bin).unwrap();
     write_executable(
         &bin.join("docker-credential-leaky"),
-        &format!("#!/bin/sh\necho 'fatal: {SENTINEL}' >&2\necho '{SENTINEL}'\nexit 1\n"),
+        &format!(
+            "#!/bin/sh\nread -r server\necho 'fatal: {SENTINEL}' >&2\necho '{SENTINEL}'\nexit 1\n"
+        ),
     );
     let config = serde_json::json!({ "credHelpers": { reg.host.clone(): "leaky" } });
     std::fs::write(w.docker_config.join("config.json"), config.to_string()).unwrap();
     let path = path_with(&bin);
-    let run = w.run_env(&["check", "--all", "-vv", "--no-cache"], &[("PATH", &path)]);
+    let run = w.run_env(
+        &["check", "--all", "-vv", "--no-cache", "--format", "json"],
+        &[("PATH", &path)],
+    );
     assert_eq!(run.code, 3);
     assert!(
-        run.stdout.contains("docker-credential-leaky"),
+        run.stdout.contains("credential helper `docker-credential-leaky` failed"),
         "{}",
         run.stdout
     );
