@@ -190,6 +190,7 @@ fn main() {
                     .args([
                         "check",
                         "--all",
+                        "--no-cache",
                         "--format",
                         "json",
                         "--concurrency",

@@ -6,6 +6,7 @@
 //! ARCHITECTURE.md.
 
 pub mod auth_check;
+pub mod cache;
 pub mod check;
 pub mod cli;
 pub mod config;
@@ -632,6 +633,7 @@ struct Online {
     runtime: tokio::runtime::Runtime,
     client: resolve::Client,
     verbosity: Verbosity,
+    cache: std::sync::Mutex<Option<cache::Cache>>,
 }
 
 impl Online {
@@ -654,6 +656,7 @@ impl Online {
             runtime,
             client,
             verbosity: settings.verbosity,
+            cache: std::sync::Mutex::new(settings.cache.and_then(cache::Cache::open)),
         })
     }
 
@@ -663,15 +666,47 @@ impl Online {
         refs: Vec<image_ref::ImageRef>,
         progress: bool,
     ) -> HashMap<image_ref::ImageRef, resolve::Resolution> {
+        // Answers the cache still trusts are not asked again.
+        let mut known = HashMap::new();
+        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        let refs: Vec<_> = match cache.as_ref() {
+            Some(c) => refs
+                .into_iter()
+                .filter(|r| match c.get(r) {
+                    Some(found) => {
+                        known.insert(r.clone(), resolve::Resolution::Found(found));
+                        false
+                    }
+                    None => true,
+                })
+                .collect(),
+            None => refs,
+        };
+        if !known.is_empty() && self.verbosity == Verbosity::Verbose {
+            eprintln!(
+                "imagegate: {} answers from the cache ({})",
+                known.len(),
+                cache::dir().map_or_else(String::new, |d| d.display().to_string())
+            );
+        }
         let total = refs.len() as u64;
         let wanted = progress && self.verbosity != Verbosity::Quiet;
-        self.runtime.block_on(async {
+        let map = self.runtime.block_on(async {
             let bar = progress_bar(total, wanted);
             let tick = || bar.inc(1);
             let map = resolve::resolve_all(&self.client, refs, &tick).await;
             bar.finish_and_clear();
             map
-        })
+        });
+        if let Some(c) = cache.as_mut() {
+            for (r, res) in &map {
+                if let resolve::Resolution::Found(found) = res {
+                    c.put(r, found);
+                }
+            }
+        }
+        known.extend(map);
+        known
     }
 
     /// Tag lists of repositories (at most five pages each); refusals just give nothing.
@@ -719,6 +754,9 @@ impl Online {
 
     /// Request counts, printed in verbose mode.
     fn finish(&self) -> resolve::RequestCounts {
+        if let Some(c) = self.cache.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            c.save();
+        }
         let counts = self.client.counts();
         if self.verbosity == Verbosity::Verbose {
             eprintln!(

@@ -1196,3 +1196,45 @@ async fn read_limited(mut response: Response) -> Result<Vec<u8>, String> {
     }
     Ok(body)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::{HeaderMap, HeaderValue};
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(*k, HeaderValue::from_static(v));
+        }
+        h
+    }
+
+    #[test]
+    fn rate_limit_headers_in_their_forms() {
+        // Docker Hub: the window rides on the value.
+        assert_eq!(
+            rate_limit(&headers(&[
+                ("ratelimit-limit", "100;w=21600"),
+                ("ratelimit-remaining", "76;w=21600")
+            ])),
+            Some((76, Some(21600)))
+        );
+        assert_eq!(
+            rate_limit(&headers(&[
+                ("ratelimit-remaining", "3"),
+                ("ratelimit-reset", "20")
+            ])),
+            Some((3, Some(20)))
+        );
+        assert_eq!(
+            rate_limit(&headers(&[("ratelimit", "limit=10, remaining=0, reset=5")])),
+            Some((0, Some(5)))
+        );
+        assert_eq!(
+            rate_limit(&headers(&[("ratelimit-remaining", "lots")])),
+            None
+        );
+        assert_eq!(rate_limit(&HeaderMap::new()), None);
+    }
+}

@@ -319,7 +319,8 @@ fn a_sentinel_secret_never_appears_in_any_output() {
     );
     assert_eq!(run.code, 3);
     assert!(
-        run.stdout.contains("credential helper `docker-credential-leaky` failed"),
+        run.stdout
+            .contains("credential helper `docker-credential-leaky` failed"),
         "{}",
         run.stdout
     );

@@ -371,6 +371,7 @@ fn pre_push_hook_blocks_a_missing_tag_and_lets_a_good_one_through() {
             .env("GIT_CONFIG_GLOBAL", "/dev/null")
             .env("GIT_CONFIG_NOSYSTEM", "1")
             .env("DOCKER_CONFIG", &w.docker_config)
+            .env("XDG_CACHE_HOME", w.path().join(".cache"))
             .env("NO_COLOR", "1")
             .env_remove("CI")
             .output()

@@ -271,3 +271,83 @@ fn tag_lists_follow_link_pagination() {
     );
     assert_eq!(json["summary"]["requests"]["tag_lists"].as_u64(), Some(2));
 }
+
+/// `count` images in one file, checked one request at a time.
+fn check_many(reg: &FakeRegistry, count: usize, extra: &[&str]) -> (Run, Vec<String>) {
+    let w = Workdir::new();
+    let images: Vec<String> = (0..count)
+        .map(|i| format!("{}/fault/app{i}:1", reg.host))
+        .collect();
+    let refs: Vec<&str> = images.iter().map(String::as_str).collect();
+    w.write("a.yaml", &deployment("a", &refs));
+    let mut args = vec![
+        "check",
+        "--all",
+        "--format",
+        "json",
+        "--no-cache",
+        "--concurrency",
+        "1",
+    ];
+    args.extend_from_slice(extra);
+    (w.run(&args), images)
+}
+
+/// Issue 7: pacing. No requests left, and the budget resets in 1 s: the host pauses.
+#[test]
+fn an_exhausted_ratelimit_remaining_pauses_the_host_until_reset() {
+    let reg = FakeRegistry::start(Box::new(|n, _| {
+        let mut reply = found();
+        if n == 0
+            && let Reply::Status(_, headers) = &mut reply
+        {
+            headers.push(("RateLimit-Remaining", "0;w=1".into()));
+            headers.push(("RateLimit-Reset", "1".into()));
+        }
+        reply
+    }));
+    let (run, images) = check_many(&reg, 3, &[]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    for image in &images {
+        assert_eq!(run.statuses()[image], "ok");
+    }
+    let times = reg.times.lock().unwrap();
+    assert_eq!(times.len(), 3);
+    assert!(
+        times[1] - times[0] >= Duration::from_millis(900),
+        "the second request came {:?} after the first; the budget reset in 1 s",
+        times[1] - times[0]
+    );
+}
+
+/// Issue 7: a budget that resets only after the deadline ends rate-limited at once, not
+/// unreachable at the deadline, and never ok.
+#[test]
+fn an_exhausted_budget_past_the_deadline_is_rate_limited_at_once() {
+    let reg = FakeRegistry::start(Box::new(|n, _| {
+        let mut reply = found();
+        if n == 0
+            && let Reply::Status(_, headers) = &mut reply
+        {
+            headers.push(("RateLimit-Remaining", "0".into()));
+            headers.push(("RateLimit-Reset", "3600".into()));
+        }
+        reply
+    }));
+    let (run, images) = check_many(&reg, 3, &["--deadline", "30"]);
+    assert_eq!(run.code, 3, "{}\n{}", run.stdout, run.stderr);
+    let s = run.statuses();
+    assert_eq!(s[&images[0]], "ok");
+    assert_eq!(s[&images[1]], "rate-limited");
+    assert_eq!(s[&images[2]], "rate-limited");
+    assert!(
+        run.stdout.contains("past the overall deadline"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(
+        reg.manifest_requests.load(Ordering::SeqCst),
+        1,
+        "nothing more is sent to a host with no budget left"
+    );
+}

@@ -102,6 +102,15 @@ impl Workdir {
     }
 
     pub fn run_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        self.run_full(args, env, None)
+    }
+
+    /// Runs imagegate with `input` on its standard input (git's pre-push lines, say).
+    pub fn run_stdin(&self, args: &[&str], input: &str) -> Run {
+        self.run_full(args, &[], Some(input))
+    }
+
+    fn run_full(&self, args: &[&str], env: &[(&str, &str)], input: Option<&str>) -> Run {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_imagegate"));
         cmd.args(args)
             .current_dir(self.dir.path())
@@ -124,7 +133,23 @@ impl Workdir {
         for (k, v) in env {
             cmd.env(k, v);
         }
-        let out = cmd.output().expect("imagegate runs");
+        let out = match input {
+            None => cmd.output().expect("imagegate runs"),
+            Some(text) => {
+                use std::io::Write;
+                cmd.stdin(Stdio::piped())
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped());
+                let mut child = cmd.spawn().expect("imagegate runs");
+                child
+                    .stdin
+                    .take()
+                    .unwrap()
+                    .write_all(text.as_bytes())
+                    .unwrap();
+                child.wait_with_output().unwrap()
+            }
+        };
         let run = Run {
             code: out.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),

@@ -231,7 +231,7 @@ fn token_auth_shares_one_token_per_repository() {
     issuer
         .requests
         .store(0, std::sync::atomic::Ordering::SeqCst);
-    let run = w.run(&["check", "--all", "--format", "json"]);
+    let run = w.run(&["check", "--all", "--format", "json", "--no-cache"]);
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
     assert_eq!(
         issuer.requests.load(std::sync::atomic::Ordering::SeqCst),
@@ -252,12 +252,12 @@ fn token_auth_shares_one_token_per_repository() {
 
     // With credentials the token grants pull and the image resolves.
     w.docker_login(h, "dev", "dev-pass");
-    let run = w.run(&["check", "--all", "--format", "json"]);
+    let run = w.run(&["check", "--all", "--format", "json", "--no-cache"]);
     assert_eq!(run.code, 0, "{}", run.stdout);
 
     // Wrong credentials: the token service refuses; undecided, never a pass.
     w.docker_login(h, "dev", "wrong");
-    let run = w.run(&["check", "--all", "--format", "json"]);
+    let run = w.run(&["check", "--all", "--format", "json", "--no-cache"]);
     assert_eq!(run.code, 3, "{}", run.stdout);
     let msg = run.json()["references"][0]["message"]
         .as_str()
