@@ -40,10 +40,6 @@ pub struct Config {
     /// Path globs of files read as Helm values besides those next to a `Chart.yaml`.
     #[serde(default)]
     pub helm_values: Vec<String>,
-    /// Files that hold Flux `postBuild` variables (a ConfigMap or Secret, or a plain mapping
-    /// of names to values), used when a substitution is not defined in the repository.
-    #[serde(default)]
-    pub variables: Vec<String>,
     /// Treat an unresolved `${VAR}` as an error instead of a warning.
     #[serde(default)]
     pub strict: bool,

@@ -60,8 +60,6 @@ pub struct Settings {
     pub policy: crate::config::Policy,
     /// Whether the local result cache is read and written, and a tag's time to live.
     pub cache: Option<Duration>,
-    /// Flux variables files from the config, relative to the repository root.
-    pub variables: Vec<PathBuf>,
     pub verbosity: Verbosity,
     pub color: bool,
     pub cwd: PathBuf,
@@ -193,18 +191,6 @@ impl Settings {
                 platforms: joined(&common.platform, &config.policy.platforms),
             },
             cache: cache_ttl(common.no_cache, &config.cache),
-            variables: config
-                .variables
-                .iter()
-                .map(|v| {
-                    config
-                        .path
-                        .as_deref()
-                        .and_then(Path::parent)
-                        .unwrap_or(Path::new("."))
-                        .join(v)
-                })
-                .collect(),
             verbosity,
             color,
             cwd,
