@@ -3,13 +3,12 @@
 //! failing check can be told apart from a missing login in one command.
 
 use std::io::Write;
-use std::time::Duration;
 
 use serde::Serialize;
 
 use crate::cli::{AuthArgs, InspectFormat};
 use crate::error::Error;
-use crate::resolve::{self, Resolution};
+use crate::resolve::Resolution;
 
 #[derive(Debug, Serialize)]
 struct AuthReport {
@@ -39,38 +38,15 @@ pub fn run(args: &AuthArgs, out: &mut dyn Write) -> Result<i32, Error> {
         tag: None,
         digest: None,
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Error::Setup(format!("could not start the async runtime: {e}")))?;
-    let timeout = Duration::from_secs(args.timeout.max(1));
-    let opts = resolve::Options {
-        concurrency: 1,
-        per_registry: 1,
-        timeout,
-        deadline: tokio::time::Instant::now() + timeout * 4,
-        deadline_secs: args.timeout.max(1) * 4,
-        registries: std::sync::Arc::new(crate::inspect::registries(
-            args.config.as_deref(),
-            &args.registry,
-        )?),
-        verbose: false,
-    };
-    let client = resolve::Client::new(opts).map_err(Error::Setup)?;
+    // Sequential: a ping, then a token or a login request; four timeouts bound it.
+    let (runtime, client) = crate::inspect::probe_client(&args.probe, 4)?;
     let report = runtime.block_on(async {
         let (credentials, note) = client.credential_source(&probe).await;
         let checked = client.login_check(&domain, repo.as_deref()).await;
         let (result, message) = match checked {
             Ok(m) => ("accepted", m),
             Err(Resolution::Denied(m)) => ("rejected", m),
-            Err(
-                Resolution::Unreachable(m)
-                | Resolution::RateLimited(m)
-                | Resolution::RegistryError(m),
-            ) => ("undecided", m),
-            Err(Resolution::NotFound | Resolution::Found(_)) => {
-                ("undecided", "unexpected answer".to_string())
-            }
+            Err(e) => ("undecided", e.detail()),
         };
         AuthReport {
             endpoint: client.endpoint(&probe),
@@ -82,7 +58,7 @@ pub fn run(args: &AuthArgs, out: &mut dyn Write) -> Result<i32, Error> {
             message,
         }
     });
-    match args.format {
+    match args.probe.format {
         InspectFormat::Json => {
             serde_json::to_writer_pretty(&mut *out, &report)
                 .map_err(|e| Error::Output(e.into()))?;

@@ -55,6 +55,19 @@ pub struct Entry {
     pub via: Option<String>,
 }
 
+impl Entry {
+    /// A finding about this entry's reference, at its place in the file.
+    pub fn finding_about(&self, code: Code, message: String, hint: &str) -> Finding {
+        Finding {
+            code,
+            message,
+            hint: Some(hint.to_string()),
+            location: Some(self.occurrence.location),
+            image: Some(self.written.clone()),
+        }
+    }
+}
+
 /// The value a failing reference had at the merge base, and whether it resolves.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Previous {
@@ -109,17 +122,10 @@ pub fn resolve_ranges(entries: &mut [Entry], tags: Option<&TagLists>) {
         };
         let Some(tags) = tags else { continue };
         let name = format!("{}/{}", repo.domain, repo.path);
-        let finding = |code: Code, message: String, hint: &str| Finding {
-            code,
-            message,
-            hint: Some(hint.to_string()),
-            location: Some(e.occurrence.location),
-            image: Some(e.written.clone()),
-        };
         match tags.get(&(repo.domain.clone(), repo.path.clone())) {
             None => {
                 e.status = Status::RegistryError;
-                e.finding = Some(finding(
+                e.finding = Some(e.finding_about(
                     Code::RegistryError,
                     format!("the tags of {name} could not be listed to decide `{constraint}`"),
                     "retry; if the registry needs credentials, log in",
@@ -127,7 +133,7 @@ pub fn resolve_ranges(entries: &mut [Entry], tags: Option<&TagLists>) {
             }
             Some(None) => {
                 e.status = Status::NotFound;
-                e.finding = Some(finding(
+                e.finding = Some(e.finding_about(
                     Code::NotFound,
                     format!(
                         "`{}` not found: the repository {name} does not exist",
@@ -147,7 +153,7 @@ pub fn resolve_ranges(entries: &mut [Entry], tags: Option<&TagLists>) {
                 None => {
                     e.status = Status::NotFound;
                     e.suggestions = crate::suggest::nearby(&constraint, list);
-                    e.finding = Some(finding(
+                    e.finding = Some(e.finding_about(
                         Code::NotFound,
                         format!("no tag of {name} satisfies `{constraint}`"),
                         "check the version range against the published versions",
@@ -227,7 +233,8 @@ pub fn annotate(
     }
 }
 
-fn status_of(res: &Resolution) -> Status {
+/// The status a resolution gives a reference.
+pub fn status_of(res: &Resolution) -> Status {
     match res {
         Resolution::Found(_) => Status::Ok,
         Resolution::NotFound => Status::NotFound,
@@ -421,6 +428,13 @@ pub fn entries(
                     (Some(r), status, digest, finding)
                 }
             };
+            // The mirror or rewrite host that answered, when one did.
+            let via = reference.as_ref().and_then(|r| {
+                match resolutions?.get(&r.pulled())? {
+                    Resolution::Found(found) => found.via.clone(),
+                    _ => None,
+                }
+            });
             Entry {
                 occurrence: o,
                 written,
@@ -430,7 +444,7 @@ pub fn entries(
                 finding,
                 suggestions: Vec::new(),
                 previous: None,
-                via: None,
+                via,
             }
         })
         .collect()

@@ -52,6 +52,13 @@ pub struct InspectArgs {
     #[arg(value_name = "REF", required = true)]
     pub refs: Vec<String>,
 
+    #[command(flatten)]
+    pub probe: ProbeArgs,
+}
+
+/// Options of the commands that ask a registry one thing for a person (`inspect`, `auth`).
+#[derive(Debug, clap::Args)]
+pub struct ProbeArgs {
     /// Output format.
     #[arg(long, value_enum, default_value = "human")]
     pub format: InspectFormat,
@@ -60,8 +67,7 @@ pub struct InspectArgs {
     #[arg(long, value_name = "SECONDS", default_value_t = 15)]
     pub timeout: u64,
 
-    /// Read registry settings from this file (default: .imagegate.yaml at the repository
-    /// root, when it exists).
+    /// Read registry settings from this file (default: the nearest .imagegate.yaml).
     #[arg(long, value_name = "PATH")]
     pub config: Option<PathBuf>,
 
@@ -112,20 +118,8 @@ pub struct AuthArgs {
     #[arg(value_name = "HOST[/REPOSITORY]")]
     pub target: String,
 
-    /// Output format.
-    #[arg(long, value_enum, default_value = "human")]
-    pub format: InspectFormat,
-
-    /// Timeout for one request, in seconds.
-    #[arg(long, value_name = "SECONDS", default_value_t = 15)]
-    pub timeout: u64,
-
-    /// Read registry settings from this file (default: the nearest .imagegate.yaml).
-    #[arg(long, value_name = "PATH")]
-    pub config: Option<PathBuf>,
-
     #[command(flatten)]
-    pub registry: RegistryArgs,
+    pub probe: ProbeArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

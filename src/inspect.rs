@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::check::Status;
-use crate::cli::{InspectArgs, InspectFormat};
+use crate::cli::{InspectArgs, InspectFormat, ProbeArgs};
 use crate::error::Error;
 use crate::image_ref::ImageRef;
 use crate::resolve::{self, Resolution};
@@ -38,21 +38,7 @@ const INDEX_TYPES: [&str; 2] = [
 ];
 
 pub fn run(args: &InspectArgs, out: &mut dyn Write) -> Result<i32, Error> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Error::Setup(format!("could not start the async runtime: {e}")))?;
-    let timeout = Duration::from_secs(args.timeout.max(1));
-    let opts = resolve::Options {
-        concurrency: 8,
-        per_registry: 8,
-        timeout,
-        deadline: tokio::time::Instant::now() + timeout * 8,
-        deadline_secs: args.timeout.max(1) * 8,
-        registries: std::sync::Arc::new(registries(args.config.as_deref(), &args.registry)?),
-        verbose: false,
-    };
-    let client = resolve::Client::new(opts).map_err(Error::Setup)?;
+    let (runtime, client) = probe_client(&args.probe, 8)?;
     let results: Vec<Inspected> = runtime.block_on(async {
         let mut results = Vec::new();
         for written in &args.refs {
@@ -60,7 +46,7 @@ pub fn run(args: &InspectArgs, out: &mut dyn Write) -> Result<i32, Error> {
         }
         results
     });
-    match args.format {
+    match args.probe.format {
         InspectFormat::Json => {
             let doc = serde_json::json!({ "version": 1, "images": results });
             serde_json::to_writer_pretty(&mut *out, &doc).map_err(|e| Error::Output(e.into()))?;
@@ -90,18 +76,37 @@ pub fn run(args: &InspectArgs, out: &mut dyn Write) -> Result<i32, Error> {
     Ok(code)
 }
 
-/// The registry table for a command without a check's settings: its flags and the config
-/// file, read as a check reads them.
-pub fn registries(
-    config: Option<&std::path::Path>,
-    flags: &crate::cli::RegistryArgs,
-) -> Result<resolve::hosts::Registries, Error> {
+/// A runtime and a client for a command that asks a registry a few things for a person:
+/// `requests` at once, an overall deadline of that many timeouts, and the registry settings
+/// of the flags and the config file, read as a check reads them.
+pub fn probe_client(
+    args: &ProbeArgs,
+    requests: u32,
+) -> Result<(tokio::runtime::Runtime, resolve::Client), Error> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Setup(format!("could not start the async runtime: {e}")))?;
     let cwd = std::env::current_dir().map_err(|e| Error::Path {
         path: ".".into(),
         source: e,
     })?;
-    let config = crate::config::load(config, &cwd)?;
-    resolve::hosts::Registries::new(&flags.flags(), &config).map_err(Error::Config)
+    let config = crate::config::load(args.config.as_deref(), &cwd)?;
+    let registries =
+        resolve::hosts::Registries::new(&args.registry.flags(), &config).map_err(Error::Config)?;
+    let seconds = args.timeout.max(1);
+    let timeout = Duration::from_secs(seconds);
+    let opts = resolve::Options {
+        concurrency: requests as usize,
+        per_registry: requests as usize,
+        timeout,
+        deadline: tokio::time::Instant::now() + timeout * requests,
+        deadline_secs: seconds * u64::from(requests),
+        registries: std::sync::Arc::new(registries),
+        verbose: false,
+    };
+    let client = resolve::Client::new(opts).map_err(Error::Setup)?;
+    Ok((runtime, client))
 }
 
 async fn inspect_one(client: &resolve::Client, written: &str) -> Inspected {
@@ -150,7 +155,7 @@ async fn inspect_one(client: &resolve::Client, written: &str) -> Inspected {
                             resolve::registry::index_platforms(&body).unwrap_or_default()
                     }
                     Err(e) => {
-                        out.message = Some(format!("the index could not be read: {}", describe(&e)))
+                        out.message = Some(format!("the index could not be read: {}", e.detail()))
                     }
                 }
             }
@@ -179,27 +184,11 @@ async fn inspect_one(client: &resolve::Client, written: &str) -> Inspected {
             }
         }
         Err(e) => {
-            out.status = match e {
-                Resolution::Denied(_) => Status::NotFoundOrDenied,
-                Resolution::Unreachable(_) => Status::Unreachable,
-                Resolution::RateLimited(_) => Status::RateLimited,
-                _ => Status::RegistryError,
-            };
-            out.message = Some(describe(&e));
+            out.status = crate::check::status_of(&e);
+            out.message = Some(e.detail());
         }
     }
     out
-}
-
-fn describe(res: &Resolution) -> String {
-    match res {
-        Resolution::Found(_) => "found".into(),
-        Resolution::NotFound => "not found".into(),
-        Resolution::Denied(d)
-        | Resolution::Unreachable(d)
-        | Resolution::RateLimited(d)
-        | Resolution::RegistryError(d) => d.clone(),
-    }
 }
 
 fn human(r: &Inspected, out: &mut dyn Write) -> std::io::Result<()> {

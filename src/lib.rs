@@ -514,15 +514,6 @@ fn build_report(
         }
     }
     check::annotate(&mut entries, &tags, resolved.as_ref());
-    if let Some(map) = &resolved {
-        for e in &mut entries {
-            if let Some(resolve::Resolution::Found(found)) =
-                e.reference.as_ref().and_then(|r| map.get(&r.pulled()))
-            {
-                e.via = found.via.clone();
-            }
-        }
-    }
     if rules.policy.any() {
         let platforms = match &online {
             Some(online) if !rules.policy.platforms.is_empty() => {
@@ -551,13 +542,15 @@ fn build_report(
             }
         }
     }
-    let mut skipped = check::entries(passed_over, None);
-    for e in &mut skipped {
-        e.status = check::Status::Skipped;
-        e.finding = None;
+    if !passed_over.is_empty() {
+        let mut skipped = check::entries(passed_over, None);
+        for e in &mut skipped {
+            e.status = check::Status::Skipped;
+            e.finding = None;
+        }
+        entries.extend(skipped);
+        entries.sort_by_key(|e| (e.occurrence.location.file, e.occurrence.location.start));
     }
-    entries.extend(skipped);
-    entries.sort_by_key(|e| (e.occurrence.location.file, e.occurrence.location.start));
     let counts = online.as_ref().map(|o| o.finish());
     let mut summary = check::summarise(&entries, &file_findings, file_count);
     summary.offline = settings.offline;
@@ -668,20 +661,18 @@ impl Online {
     ) -> HashMap<image_ref::ImageRef, resolve::Resolution> {
         // Answers the cache still trusts are not asked again.
         let mut known = HashMap::new();
-        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
-        let refs: Vec<_> = match cache.as_ref() {
-            Some(c) => refs
-                .into_iter()
-                .filter(|r| match c.get(r) {
+        let mut ask = Vec::with_capacity(refs.len());
+        {
+            let cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+            for r in refs {
+                match cache.as_ref().and_then(|c| c.get(&r)) {
                     Some(found) => {
-                        known.insert(r.clone(), resolve::Resolution::Found(found));
-                        false
+                        known.insert(r, resolve::Resolution::Found(found));
                     }
-                    None => true,
-                })
-                .collect(),
-            None => refs,
-        };
+                    None => ask.push(r),
+                }
+            }
+        }
         if !known.is_empty() && self.verbosity == Verbosity::Verbose {
             eprintln!(
                 "imagegate: {} answers from the cache ({})",
@@ -689,16 +680,21 @@ impl Online {
                 cache::dir().map_or_else(String::new, |d| d.display().to_string())
             );
         }
-        let total = refs.len() as u64;
+        let total = ask.len() as u64;
         let wanted = progress && self.verbosity != Verbosity::Quiet;
         let map = self.runtime.block_on(async {
             let bar = progress_bar(total, wanted);
             let tick = || bar.inc(1);
-            let map = resolve::resolve_all(&self.client, refs, &tick).await;
+            let map = resolve::resolve_all(&self.client, ask, &tick).await;
             bar.finish_and_clear();
             map
         });
-        if let Some(c) = cache.as_mut() {
+        if let Some(c) = self
+            .cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_mut()
+        {
             for (r, res) in &map {
                 if let resolve::Resolution::Found(found) = res {
                     c.put(r, found);
@@ -738,11 +734,7 @@ impl Online {
                 .map(|r| async move {
                     let listed = self.client.platforms(&r).await.map_err(|e| match e {
                         resolve::Resolution::NotFound => "the manifest is gone".to_string(),
-                        resolve::Resolution::Found(_) => String::new(),
-                        resolve::Resolution::Denied(d)
-                        | resolve::Resolution::Unreachable(d)
-                        | resolve::Resolution::RateLimited(d)
-                        | resolve::Resolution::RegistryError(d) => d,
+                        e => e.detail(),
                     });
                     (r, listed)
                 })

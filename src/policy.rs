@@ -106,16 +106,9 @@ impl Rules {
         platforms: Option<&Result<Vec<String>, String>>,
     ) -> Option<Finding> {
         let r = e.reference.as_ref()?;
-        let finding = |code: Code, message: String, hint: &str| Finding {
-            code,
-            message,
-            hint: Some(hint.to_string()),
-            location: Some(e.occurrence.location),
-            image: Some(e.written.clone()),
-        };
         let written = &e.written;
         if !self.allowed.empty && !self.allowed.matches(written, Some(r)) {
-            return Some(finding(
+            return Some(e.finding_about(
                 Code::PolicyRegistry,
                 format!(
                     "`{written}` comes from {}, which the allowed-registries policy does not list",
@@ -125,7 +118,7 @@ impl Rules {
             ));
         }
         if self.policy.require_digest && r.digest.is_none() {
-            return Some(finding(
+            return Some(e.finding_about(
                 Code::PolicyDigest,
                 format!("`{written}` is not pinned by digest"),
                 "pin it: name:tag@sha256:…, as `imagegate inspect` prints",
@@ -135,7 +128,7 @@ impl Rules {
             && r.digest.is_none()
             && r.tag.as_deref().is_none_or(|t| t == "latest")
         {
-            return Some(finding(
+            return Some(e.finding_about(
                 Code::PolicyLatest,
                 format!("`{written}` pulls `latest`, which moves"),
                 "pin a version tag or a digest",
@@ -157,7 +150,7 @@ impl Rules {
                         } else {
                             have.join(", ")
                         };
-                        return Some(finding(
+                        return Some(e.finding_about(
                             Code::PolicyPlatform,
                             format!(
                                 "`{written}` has no image for {} (it has {have})",
@@ -168,7 +161,7 @@ impl Rules {
                     }
                 }
                 Err(why) => {
-                    return Some(finding(
+                    return Some(e.finding_about(
                         Code::RegistryError,
                         format!("`{written}`: its platforms could not be read: {why}"),
                         "retry; the platform policy cannot pass without them",

@@ -33,6 +33,16 @@ impl std::fmt::Debug for Secret {
 }
 
 impl Secret {
+    /// The `Authorization` header the secret gives by itself, without a token service:
+    /// Basic for a user and password, Bearer for a token; an identity token gives none.
+    pub fn direct_header(&self) -> Option<String> {
+        match self {
+            Secret::Basic(c) => Some(c.basic_header()),
+            Secret::Bearer(t) => Some(format!("Bearer {t}")),
+            Secret::IdentityToken(_) => None,
+        }
+    }
+
     pub fn kind(&self) -> &'static str {
         match self {
             Secret::Basic(_) => "user name and password",
@@ -285,14 +295,12 @@ fn sourced(c: docker_credential::DockerCredential, source: String) -> Sourced {
 /// Runs `docker-credential-<name> get` for a host, as the config file asks.
 fn run_helper(domain: &str, name: &str) -> Result<Option<Sourced>, String> {
     let doc = serde_json::json!({ "credHelpers": { docker_config_key(domain): name } });
-    match from_config_document(
+    from_config_document(
         domain,
         &doc.to_string(),
         &format!("docker-credential-{name}"),
-    ) {
-        Ok(found) => Ok(found.host),
-        Err(e) => Err(e),
-    }
+    )
+    .map(|found| found.host)
 }
 
 /// A description of a credential error that cannot carry a secret (helper output can).

@@ -323,8 +323,8 @@ fn read_certs_dir(dir: &Path) -> (Vec<PathBuf>, Option<(PathBuf, PathBuf)>, Vec<
 /// The mirrors of a containerd `hosts.toml`, in file order: `[host."URL"]` tables whose
 /// capabilities include `resolve` (or name none). The upstream `server` comes last anyway.
 pub fn hosts_toml_mirrors(text: &str) -> Vec<Endpoint> {
-    // toml keeps table order with `preserve_order`-free parsing? It does not, so order is
-    // recovered from the text.
+    // Without its `preserve_order` feature the toml crate sorts table keys, so the file's
+    // order is recovered from where each URL stands in the text.
     let Ok(doc) = toml::from_str::<toml::Table>(text) else {
         return Vec::new();
     };

@@ -31,6 +31,20 @@ pub enum Resolution {
     RegistryError(String),
 }
 
+impl Resolution {
+    /// What happened, in words, for messages and notes.
+    pub fn detail(&self) -> String {
+        match self {
+            Resolution::Found(_) => "found".into(),
+            Resolution::NotFound => "not found".into(),
+            Resolution::Denied(d)
+            | Resolution::Unreachable(d)
+            | Resolution::RateLimited(d)
+            | Resolution::RegistryError(d) => d.clone(),
+        }
+    }
+}
+
 /// Limits and network settings for a run.
 #[derive(Debug, Clone)]
 pub struct Options {

@@ -107,7 +107,6 @@ struct Pace {
 pub struct Client {
     http: reqwest::Client,
     opts: Options,
-    warned: Mutex<Vec<String>>,
     hosts: Mutex<HashMap<String, Arc<Host>>>,
     pub stats: Stats,
 }
@@ -203,7 +202,6 @@ impl Client {
         Ok(Client {
             http,
             opts,
-            warned: Mutex::new(Vec::new()),
             hosts: Mutex::new(HashMap::new()),
             stats: Stats::default(),
         })
@@ -238,15 +236,6 @@ impl Client {
         out
     }
 
-    /// Says once per host, on stderr, that it is reached without TLS verification.
-    fn warn_once(&self, domain: &str, message: &str) {
-        let mut warned = self.warned.lock().unwrap_or_else(|e| e.into_inner());
-        if !warned.iter().any(|d| d == domain) {
-            warned.push(domain.to_string());
-            eprintln!("imagegate: warning: {message}");
-        }
-    }
-
     fn host_of(&self, domain: &str) -> Arc<Host> {
         let mut hosts = self.hosts.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(h) = hosts.get(domain) {
@@ -266,9 +255,9 @@ impl Client {
             "https"
         };
         let http = if transport == Transport::Insecure {
-            self.warn_once(
-                domain,
-                &format!("{domain} is insecure: its TLS certificate is not verified, and plain HTTP is tried when it has no TLS"),
+            // A host is set up once per run, so this warns once per host.
+            eprintln!(
+                "imagegate: warning: {domain} is insecure: its TLS certificate is not verified, and plain HTTP is tried when it has no TLS"
             );
             builder(&self.opts, &[])
                 .and_then(|b| {
@@ -338,23 +327,19 @@ impl Client {
     /// The host, its auth header for a repository, and a note about credentials.
     async fn authorize(&self, r: &ImageRef) -> Result<Authorized, Resolution> {
         let host = self.host(r);
-        let challenge = host
-            .challenge
-            .get_or_init(|| self.ping(&host))
-            .await
-            .clone()?;
+        let challenge = self.challenge(&host).await?;
         let creds = self.credentials(&host).await;
         let note = creds.note.clone();
-        let secret = creds.for_repository(&r.path).map(|(_, s)| s.secret.clone());
+        let secret = creds.for_repository(&r.path).map(|(_, s)| &s.secret);
         let mut batched = false;
-        let header = match (&challenge, &secret) {
+        let header = match (&challenge, secret) {
             (Challenge::None, _) => None,
-            (_, Some(Secret::Bearer(t))) => Some(format!("Bearer {t}")),
-            (Challenge::Basic, Some(Secret::Basic(c))) => Some(c.basic_header()),
-            (Challenge::Basic, _) => None,
+            (Challenge::Basic, _) | (_, Some(Secret::Bearer(_))) => {
+                secret.and_then(Secret::direct_header)
+            }
             (Challenge::Bearer { realm, service }, _) => {
                 let (token, from_batch) = self
-                    .token(&host, realm, service.as_deref(), &r.path, secret.as_ref())
+                    .token(&host, realm, service.as_deref(), &r.path, secret)
                     .await
                     .map_err(|res| with_note(res, note.as_deref()))?;
                 batched = from_batch;
@@ -386,21 +371,15 @@ impl Client {
         let hosts = by_domain.into_iter().filter(|(_, repos)| repos.len() > 1);
         futures::future::join_all(hosts.map(|(domain, repos)| async move {
             let host = self.host_of(domain);
-            let Ok(Challenge::Bearer { realm, service }) = host
-                .challenge
-                .get_or_init(|| self.ping(&host))
-                .await
-                .clone()
-            else {
+            let Ok(Challenge::Bearer { realm, service }) = self.challenge(&host).await else {
                 return;
             };
             let creds = self.credentials(&host).await;
-            let mut groups: HashMap<&str, (Option<Secret>, Vec<&str>)> = HashMap::new();
+            let mut groups: HashMap<&str, (Option<&Secret>, Vec<&str>)> = HashMap::new();
             for repo in repos {
-                let (key, secret) = match creds.for_repository(repo) {
-                    Some((key, s)) => (key, Some(s.secret.clone())),
-                    None => ("", None),
-                };
+                let (key, secret) = creds
+                    .for_repository(repo)
+                    .map_or(("", None), |(key, s)| (key, Some(&s.secret)));
                 if matches!(secret, Some(Secret::Bearer(_))) {
                     continue;
                 }
@@ -410,17 +389,16 @@ impl Client {
                     .1
                     .push(repo);
             }
-            let batches = groups.into_values().flat_map(|(secret, repos)| {
+            let batches = groups.values().flat_map(|(secret, repos)| {
                 repos
                     .chunks(SCOPES_PER_TOKEN)
-                    .map(|c| (secret.clone(), c.to_vec()))
-                    .collect::<Vec<_>>()
+                    .map(move |chunk| (*secret, chunk))
             });
             let batches = batches.map(|(secret, chunk)| {
                 let (host, realm, service) = (&host, &realm, &service);
                 async move {
                     let fetched = self
-                        .fetch_token(host, realm, service.as_deref(), &chunk, secret.as_ref())
+                        .fetch_token(host, realm, service.as_deref(), chunk, secret)
                         .await;
                     let Ok((token, expires, _)) = fetched else {
                         return;
@@ -477,30 +455,23 @@ impl Client {
         repo: Option<&str>,
     ) -> Result<String, Resolution> {
         let host = self.host_of(domain);
-        let challenge = host
-            .challenge
-            .get_or_init(|| self.ping(&host))
-            .await
-            .clone()?;
+        let challenge = self.challenge(&host).await?;
         let creds = self.credentials(&host).await;
         let secret = creds
             .for_repository(repo.unwrap_or(""))
-            .map(|(_, s)| s.secret.clone());
-        match (&challenge, &secret) {
+            .map(|(_, s)| &s.secret);
+        match (&challenge, secret) {
             (Challenge::None, _) => Ok(format!(
                 "{domain} asks for no credentials: anonymous access works"
             )),
             (_, None) => Err(Resolution::Denied(format!(
                 "{domain} asks for credentials and none were found"
             ))),
-            (Challenge::Basic, Some(Secret::IdentityToken(_))) => Err(Resolution::Denied(format!(
-                "{domain} asks for Basic credentials, and an identity token cannot be used for Basic"
-            ))),
             (Challenge::Basic, Some(secret)) => {
-                let header = match secret {
-                    Secret::Basic(c) => c.basic_header(),
-                    Secret::Bearer(t) => format!("Bearer {t}"),
-                    Secret::IdentityToken(_) => unreachable!("handled above"),
+                let Some(header) = secret.direct_header() else {
+                    return Err(Resolution::Denied(format!(
+                        "{domain} asks for Basic credentials, and an identity token cannot be used for Basic"
+                    )));
                 };
                 let http = host.http()?;
                 let url = format!("{}/v2/", host.base());
@@ -559,7 +530,7 @@ impl Client {
                     "mirror {} could not answer for {}: {}; trying the next",
                     m.host,
                     r.canonical(),
-                    describe(&res)
+                    res.detail()
                 )),
             }
         }
@@ -767,7 +738,7 @@ impl Client {
 
     /// The host's credentials, looked up once, off the runtime, with a timeout (a
     /// credential helper may hang). A failed lookup means anonymous, with a note.
-    async fn credentials(&self, host: &Host) -> HostCredentials {
+    async fn credentials<'h>(&self, host: &'h Host) -> &'h HostCredentials {
         host.credentials
             .get_or_init(|| async {
                 let domain = host.domain.clone();
@@ -794,7 +765,11 @@ impl Client {
                 found
             })
             .await
-            .clone()
+    }
+
+    /// How the host wants to be authenticated, learnt by one ping per host and run.
+    async fn challenge(&self, host: &Host) -> Result<Challenge, Resolution> {
+        host.challenge.get_or_init(|| self.ping(host)).await.clone()
     }
 
     /// A pull token for one repository, fetched once and shared (single-flight).
@@ -1139,18 +1114,6 @@ fn describe_error(e: &reqwest::Error, timeout: Duration) -> String {
         format!("could not connect ({root})")
     } else {
         format!("request failed ({root})")
-    }
-}
-
-/// A short description of a failed resolution, for notes.
-fn describe(res: &Resolution) -> String {
-    match res {
-        Resolution::Found(_) => "found".into(),
-        Resolution::NotFound => "not found".into(),
-        Resolution::Denied(d)
-        | Resolution::Unreachable(d)
-        | Resolution::RateLimited(d)
-        | Resolution::RegistryError(d) => d.clone(),
     }
 }
 

@@ -15,15 +15,7 @@ fn setup() -> (Registry, Workdir, [String; 2]) {
     let reg = Registry::htpasswd(USER, PASSWORD);
     reg.push_image("team/app", "1.0", OCI_MANIFEST);
     reg.push_image("other/app", "1.0", OCI_MANIFEST);
-    let w = Workdir::new();
-    let images = [
-        format!("{}/team/app:1.0", reg.host),
-        format!("{}/team/app:9.9", reg.host),
-    ];
-    w.write(
-        "deploy.yaml",
-        &deployment("app", &[images[0].as_str(), images[1].as_str()]),
-    );
+    let (w, images) = app_workdir(&reg.host, "team/app", ["1.0", "9.9"]);
     (reg, w, images)
 }
 
@@ -201,15 +193,7 @@ fn identity_tokens_are_exchanged_with_the_refresh_token_grant() {
     let issuer = TokenIssuer::start(&[], &[("azure-user", "unused")]);
     let reg = Registry::token(issuer.clone());
     reg.push_image("team/app", "1.0", OCI_MANIFEST);
-    let w = Workdir::new();
-    let images = [
-        format!("{}/team/app:1.0", reg.host),
-        format!("{}/team/app:9.9", reg.host),
-    ];
-    w.write(
-        "deploy.yaml",
-        &deployment("app", &[images[0].as_str(), images[1].as_str()]),
-    );
+    let (w, images) = app_workdir(&reg.host, "team/app", ["1.0", "9.9"]);
     let config = serde_json::json!({ "auths": { reg.host.clone(): {
         "identitytoken": TokenIssuer::refresh_token("azure-user") } } });
     std::fs::write(w.docker_config.join("config.json"), config.to_string()).unwrap();

@@ -48,8 +48,14 @@ impl Run {
             .collect()
     }
 
-    /// The JSON reference entries, by image as written.
+    /// The JSON reference entries' statuses, by image as written.
     pub fn statuses(&self) -> HashMap<String, String> {
+        self.by_image("status")
+    }
+
+    /// One string field of every JSON reference entry (empty when null), by image as
+    /// written.
+    pub fn by_image(&self, field: &str) -> HashMap<String, String> {
         self.json()["references"]
             .as_array()
             .unwrap()
@@ -57,7 +63,7 @@ impl Run {
             .map(|r| {
                 (
                     r["image"].as_str().unwrap().to_string(),
-                    r["status"].as_str().unwrap().to_string(),
+                    r[field].as_str().unwrap_or("").to_string(),
                 )
             })
             .collect()
@@ -239,6 +245,18 @@ pub fn deployment(name: &str, images: &[&str]) -> String {
         s.push_str(&format!("      - name: c{i}\n        image: {image}\n"));
     }
     s
+}
+
+/// A workdir whose `deploy.yaml` references `repo` at two tags on `host`, and those two
+/// references as written.
+pub fn app_workdir(host: &str, repo: &str, tags: [&str; 2]) -> (Workdir, [String; 2]) {
+    let w = Workdir::new();
+    let images = tags.map(|t| format!("{host}/{repo}:{t}"));
+    w.write(
+        "deploy.yaml",
+        &deployment("app", &[images[0].as_str(), images[1].as_str()]),
+    );
+    (w, images)
 }
 
 /// Reads an HTTP request's head (up to the blank line) for the scripted servers; `None` when

@@ -13,17 +13,7 @@ fn check(w: &Workdir, extra: &[&str]) -> Run {
 }
 
 fn codes(run: &Run) -> std::collections::HashMap<String, String> {
-    run.json()["references"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| {
-            (
-                r["image"].as_str().unwrap().to_string(),
-                r["code"].as_str().unwrap_or("").to_string(),
-            )
-        })
-        .collect()
+    run.by_image("code")
 }
 
 #[test]

@@ -16,23 +16,13 @@ fn setup(pki: &Pki, client_auth: bool) -> (Registry, Workdir, [String; 2]) {
         Some(Tls { pki, client_auth }),
     );
     reg.push_image("team/api", "1.0", OCI_MANIFEST);
-    let w = Workdir::new();
+    let (w, images) = app_workdir(&reg.host, "team/api", ["1.0", "1.1"]);
     w.docker_login(&reg.host, "ci", "tls-pass");
-    let images = [
-        format!("{}/team/api:1.0", reg.host),
-        format!("{}/team/api:1.1", reg.host),
-    ];
-    w.write(
-        "deploy.yaml",
-        &deployment("api", &[images[0].as_str(), images[1].as_str()]),
-    );
     (reg, w, images)
 }
 
-#[test]
-fn a_tls_registry_with_htpasswd_is_checked_with_the_configured_ca() {
-    let pki = Pki::new(&["127.0.0.1"]);
-    let (reg, w, images) = setup(&pki, false);
+/// Names the test CA as the registry's `ca-file` in the workdir's config.
+fn trust_in_config(w: &Workdir, reg: &Registry, pki: &Pki) {
     w.write(
         ".imagegate.yaml",
         &format!(
@@ -41,6 +31,13 @@ fn a_tls_registry_with_htpasswd_is_checked_with_the_configured_ca() {
             pki.ca.display()
         ),
     );
+}
+
+#[test]
+fn a_tls_registry_with_htpasswd_is_checked_with_the_configured_ca() {
+    let pki = Pki::new(&["127.0.0.1"]);
+    let (reg, w, images) = setup(&pki, false);
+    trust_in_config(&w, &reg, &pki);
     let run = w.run(&["check", "--all", "--format", "json", "--no-cache"]);
     assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
     let s = run.statuses();
@@ -98,14 +95,7 @@ fn ca_file_flag_and_ssl_cert_file_are_trusted_and_nothing_else_is() {
 fn a_certificate_for_another_name_is_unreachable_not_ok() {
     let pki = Pki::new(&["registry.other.example"]);
     let (reg, w, images) = setup(&pki, false);
-    w.write(
-        ".imagegate.yaml",
-        &format!(
-            "registries:\n  '{}':\n    ca-file: {}\n",
-            reg.host,
-            pki.ca.display()
-        ),
-    );
+    trust_in_config(&w, &reg, &pki);
     let run = w.run(&["check", "--all", "--format", "json", "--no-cache"]);
     assert_eq!(run.code, 3, "{}\n{}", run.stdout, run.stderr);
     for image in &images {
