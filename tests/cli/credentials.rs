@@ -49,22 +49,15 @@ fn write_helper(dir: &std::path::Path, host: &str, user: &str, secret: &str) {
 /// holds a writable descriptor to it when another forks (which makes exec fail with
 /// "text file busy").
 fn write_executable(path: &std::path::Path, text: &str) {
-    use std::io::Write;
-    let mut child = std::process::Command::new("sh")
-        .arg("-c")
-        .arg("cat > \"$1.tmp\" && chmod 755 \"$1.tmp\" && mv \"$1.tmp\" \"$1\"")
-        .arg("sh")
-        .arg(path)
-        .stdin(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    assert!(child.wait().unwrap().success());
+    let out = output_with_stdin(
+        std::process::Command::new("sh")
+            .arg("-c")
+            .arg("cat > \"$1.tmp\" && chmod 755 \"$1.tmp\" && mv \"$1.tmp\" \"$1\"")
+            .arg("sh")
+            .arg(path),
+        text,
+    );
+    assert!(out.status.success());
 }
 
 fn path_with(dir: &std::path::Path) -> String {

@@ -141,20 +141,7 @@ impl Workdir {
         }
         let out = match input {
             None => cmd.output().expect("imagegate runs"),
-            Some(text) => {
-                use std::io::Write;
-                cmd.stdin(Stdio::piped())
-                    .stdout(Stdio::piped())
-                    .stderr(Stdio::piped());
-                let mut child = cmd.spawn().expect("imagegate runs");
-                child
-                    .stdin
-                    .take()
-                    .unwrap()
-                    .write_all(text.as_bytes())
-                    .unwrap();
-                child.wait_with_output().unwrap()
-            }
+            Some(text) => output_with_stdin(&mut cmd, text),
         };
         let run = Run {
             code: out.status.code().unwrap_or(-1),
@@ -168,6 +155,22 @@ impl Workdir {
         );
         run
     }
+}
+
+/// Runs a command with `text` on its standard input and collects its output.
+pub fn output_with_stdin(cmd: &mut Command, text: &str) -> std::process::Output {
+    use std::io::Write;
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("the command starts");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
 }
 
 /// Variables that change imagegate's behaviour in CI; tests start without them.
