@@ -82,6 +82,16 @@ pub struct ChangedFile {
     pub old: Option<Vec<u8>>,
 }
 
+/// What differs between the merge base and head (or the working tree).
+#[derive(Debug, Default)]
+pub struct Changes {
+    /// The changed files that are checked.
+    pub files: Vec<ChangedFile>,
+    /// Every path that differs, whatever its kind or status and before any filter (both
+    /// sides of a rename, deleted files too): what facts about the merge base no longer hold.
+    pub touched: Vec<PathBuf>,
+}
+
 pub struct Repo {
     repo: Repository,
     root: PathBuf,
@@ -369,9 +379,16 @@ impl Repo {
         &self,
         range: &Range,
         wanted: &dyn Fn(&Path) -> bool,
-    ) -> Result<Vec<ChangedFile>, GitError> {
-        // Reopen: a fetch may have added objects since this handle was made.
-        let repo = Repository::open(self.repo.path())?;
+    ) -> Result<Changes, GitError> {
+        // Reopen after a fetch: it may have added objects (and shallow roots) since this
+        // handle was made.
+        let reopened;
+        let repo = if range.fetched.is_some() || self.is_shallow() {
+            reopened = Repository::open(self.repo.path())?;
+            &reopened
+        } else {
+            &self.repo
+        };
         let base_tree = repo
             .find_commit(Oid::from_str(&range.merge_base)?)?
             .tree()?;
@@ -386,9 +403,9 @@ impl Repo {
             // descending only into subtrees whose ids differ (as git does), then let
             // libgit2 diff just those paths, with rename detection.
             let mut paths = Vec::new();
-            changed_paths(&repo, Some(&base_tree), Some(&head_tree), "", &mut paths)?;
+            changed_paths(repo, Some(&base_tree), Some(&head_tree), "", &mut paths)?;
             if paths.is_empty() {
-                return Ok(Vec::new());
+                return Ok(Changes::default());
             }
             for p in &paths {
                 opts.pathspec(p);
@@ -400,7 +417,15 @@ impl Repo {
         find.renames(true).copies(true).for_untracked(true);
         diff.find_similar(Some(&mut find))?;
         let mut out = Vec::new();
+        let mut touched = Vec::new();
         for delta in diff.deltas() {
+            for side in [delta.old_file(), delta.new_file()] {
+                if let Some(p) = side.path()
+                    && touched.last().is_none_or(|t: &PathBuf| t != p)
+                {
+                    touched.push(p.to_path_buf());
+                }
+            }
             if !matches!(
                 delta.status(),
                 Delta::Added
@@ -449,7 +474,53 @@ impl Repo {
                 old,
             });
         }
-        Ok(out)
+        Ok(Changes {
+            files: out,
+            touched,
+        })
+    }
+
+    /// The id of a commit's tree.
+    pub fn tree_id(&self, commit: &str) -> Option<String> {
+        let commit = self.repo.find_commit(Oid::from_str(commit).ok()?).ok()?;
+        Some(commit.tree_id().to_string())
+    }
+
+    /// `f` of every regular file at `commit` whose path `wanted` accepts (path and content),
+    /// read on every core; files for which `f` gives `None` are left out. Paths that are not
+    /// UTF-8 are passed over.
+    pub fn map_files_at<T: Send>(
+        &self,
+        commit: &str,
+        wanted: &dyn Fn(&str) -> bool,
+        f: &(dyn Fn(&str, &[u8]) -> Option<T> + Sync),
+    ) -> Result<Vec<(String, T)>, GitError> {
+        let tree = self.repo.find_commit(Oid::from_str(commit)?)?.tree()?;
+        let mut blobs = Vec::new();
+        tree.walk(git2::TreeWalkMode::PreOrder, |dir, entry| {
+            let regular = matches!(entry.filemode(), 0o100644 | 0o100755);
+            if let (true, Ok(name)) = (regular, entry.name()) {
+                let path = format!("{dir}{name}");
+                if wanted(&path) {
+                    blobs.push((path, entry.id()));
+                }
+            }
+            git2::TreeWalkResult::Ok
+        })?;
+        use rayon::prelude::*;
+        let git_dir = self.repo.path().to_path_buf();
+        Ok(blobs
+            .into_par_iter()
+            .map_init(
+                || Repository::open(&git_dir).ok(),
+                |repo, (path, id)| {
+                    let blob = repo.as_ref()?.find_blob(id).ok()?;
+                    let value = f(&path, blob.content())?;
+                    Some((path, value))
+                },
+            )
+            .flatten()
+            .collect())
     }
 
     /// Every kustomization file at head, with its text. With head checked out, the index

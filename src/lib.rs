@@ -21,6 +21,7 @@ pub mod manifest;
 pub mod policy;
 pub mod prepush;
 pub mod project;
+pub mod repo_facts;
 pub mod report;
 pub mod resolve;
 pub mod settings;
@@ -257,7 +258,10 @@ pub fn check_against(
             range.base.reason
         );
     }
-    let changed = repo
+    let git::Changes {
+        files: changed,
+        touched,
+    } = repo
         .changed_files(&range, &|p| settings.wanted(p))
         .map_err(git_error)?;
     // Canonical once, so that showing each path costs no system call.
@@ -291,20 +295,47 @@ pub fn check_against(
             .ok_or_else(|| Error::Git("cannot read the merge base's tree".into()))?,
     );
     // The overlays of a changed base: every kustomization whose resources lead to a
-    // changed file (each kustomization read once, no resource read).
-    let kustomizations = if changed_paths.iter().any(|p| {
+    // changed file (each kustomization read once, no resource read), and the files a join
+    // may read. With the cache on, they come from the merge base's stored facts with the
+    // touched paths read again.
+    let yaml_changed = changed_paths.iter().any(|p| {
         p.extension().is_some_and(|e| e == "yaml" || e == "yml")
             || manifest::kustomize::is_kustomization_file(p)
-    }) {
-        manifest::kustomize::including(&repo.kustomization_files(&range), &changed_paths)
+    });
+    let facts = if yaml_changed && settings.cache.is_some() {
+        repo_facts::facts(
+            repo,
+            &range.merge_base,
+            &touched,
+            head.as_ref(),
+            &changed_paths,
+        )
     } else {
-        Vec::new()
+        None
     };
-    let yaml_paths = {
-        let repo = git::Repo::open(&root).map_err(git_error)?;
-        let range = range.clone();
-        let wanted = move |p: &Path| p.extension().is_some_and(|e| e == "yaml" || e == "yml");
-        move || repo.paths_at_head(&range, &wanted)
+    let (kustomizations, elsewhere): (_, Box<dyn Fn() -> Vec<PathBuf>>) = match facts {
+        Some(facts) => {
+            if settings.verbosity == Verbosity::Verbose {
+                eprintln!("imagegate: {}", facts.how);
+            }
+            let elsewhere = facts.elsewhere;
+            (facts.kustomizations, Box::new(move || elsewhere.clone()))
+        }
+        None => {
+            let kustomizations = if yaml_changed {
+                let graph = manifest::kustomize::NamedBy::new(&repo.kustomization_files(&range));
+                manifest::kustomize::including(&graph, &changed_paths)
+            } else {
+                Vec::new()
+            };
+            let repo = git::Repo::open(&root).map_err(git_error)?;
+            let range = range.clone();
+            let wanted = |p: &Path| p.extension().is_some_and(|e| e == "yaml" || e == "yml");
+            (
+                kustomizations,
+                Box::new(move || repo.paths_at_head(&range, &wanted)),
+            )
+        }
     };
     let sides = Sides {
         head,
@@ -312,7 +343,7 @@ pub fn check_against(
         kustomizations,
         changed: changed_paths,
         root: root.clone(),
-        elsewhere: Box::new(yaml_paths),
+        elsewhere,
     };
     let mut report = build_report(settings, inputs, Vec::new(), diff.all_refs, sides, started)?;
     report.git = Some(range);

@@ -241,6 +241,24 @@ const SOURCE_DIRS: [&str; 6] = [
     "clusters",
 ];
 
+/// Whether a document of the file has the kind HelmRepository (not a sourceRef naming one).
+fn declares_helm_repository(bytes: &[u8]) -> bool {
+    bytes
+        .split(|b| *b == b'\n')
+        .any(|l| l.trim_ascii_end() == b"kind: HelmRepository")
+}
+
+/// Whether the file uses a `${VAR}`.
+fn has_variables(bytes: &[u8]) -> bool {
+    bytes.windows(2).any(|w| w == b"${")
+}
+
+/// Whether a join may read the file when it is not among the checked ones: the files
+/// `Side::elsewhere` must list, at the least.
+pub fn may_be_joined(bytes: &[u8]) -> bool {
+    declares_helm_repository(bytes) || has_variables(bytes)
+}
+
 /// HelmRepositories in files outside the checked set: those beside the release or above
 /// it, and those in the directories Flux repositories keep sources in. Reading every file
 /// of a large repository for one chart bump would cost more than the check; a repository
@@ -264,9 +282,7 @@ fn helm_repositories_elsewhere(
         let Some(bytes) = reader.read(path) else {
             continue;
         };
-        // Only a document whose own kind is HelmRepository (not a sourceRef naming one).
-        let text = String::from_utf8_lossy(&bytes);
-        if !text.lines().any(|l| l.trim_end() == "kind: HelmRepository") {
+        if !declares_helm_repository(&bytes) {
             continue;
         }
         let scan = crate::manifest::scan(usize::MAX, path, bytes);
@@ -344,7 +360,7 @@ fn definitions_elsewhere(
             let Some(bytes) = reader.read(path) else {
                 continue;
             };
-            if !bytes.windows(2).any(|w| w == b"${") {
+            if !has_variables(&bytes) {
                 continue;
             }
             let scan = crate::manifest::scan(usize::MAX, path, bytes);

@@ -5,7 +5,7 @@
 //! resources are not fetched; they are reported as skipped. `helmCharts:` entries with an
 //! `oci://` repo are OCI chart references.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::{Component, Path, PathBuf};
 
 use super::yaml::{self, Document, NodeId};
@@ -285,33 +285,60 @@ pub fn build(path: &Path, report_file: usize, reader: &dyn Reader) -> Build {
     b
 }
 
-/// The kustomizations among `all` (path and text) whose builds can read one of the
-/// `changed` files: a reverse walk over the resource graph that parses each kustomization
-/// once and reads no resource, so a one-file change in a repository of many kustomizations
-/// stays cheap.
-pub fn including(all: &[(PathBuf, Vec<u8>)], changed: &HashSet<PathBuf>) -> Vec<PathBuf> {
-    // Edges: who names which path (a file, or a directory holding a kustomization).
-    let mut named_by: std::collections::HashMap<PathBuf, Vec<PathBuf>> = Default::default();
-    for (k, bytes) in all {
-        let text = String::from_utf8_lossy(bytes).into_owned();
-        let source = SourceFile::new(k.clone(), text.as_str());
-        let parsed = yaml::parse(&source);
-        let Some(doc) = parsed.documents.first() else {
-            continue;
-        };
-        let dir = k.parent().map(Path::to_path_buf).unwrap_or_default();
-        for (res, _) in parse_kustomization(doc, usize::MAX).resources {
-            if !is_remote(&res) {
-                named_by
-                    .entry(join(&dir, &res))
-                    .or_default()
-                    .push(k.clone());
+/// The local paths a kustomization file names (its `resources`, `components` and `bases`),
+/// resolved against its directory. Remote resources name nothing here.
+pub fn named_paths(path: &Path, bytes: &[u8]) -> Vec<PathBuf> {
+    let text = String::from_utf8_lossy(bytes);
+    let source = SourceFile::new(path.to_path_buf(), &*text);
+    let parsed = yaml::parse(&source);
+    let Some(doc) = parsed.documents.first() else {
+        return Vec::new();
+    };
+    let dir = path.parent().unwrap_or(Path::new(""));
+    parse_kustomization(doc, usize::MAX)
+        .resources
+        .into_iter()
+        .filter(|(res, _)| !is_remote(res))
+        .map(|(res, _)| join(dir, &res))
+        .collect()
+}
+
+/// Which kustomizations name a path (a file, or a directory holding a kustomization).
+pub trait Namers {
+    /// The kustomization files that name `path`, in path order.
+    fn naming(&self, path: &Path) -> Vec<PathBuf>;
+}
+
+/// The reverse resource graph of a set of kustomizations, parsed in one go.
+pub struct NamedBy(HashMap<PathBuf, Vec<PathBuf>>);
+
+impl NamedBy {
+    /// From every kustomization file (path and text), in path order.
+    pub fn new(all: &[(PathBuf, Vec<u8>)]) -> NamedBy {
+        let mut named_by: HashMap<PathBuf, Vec<PathBuf>> = HashMap::new();
+        for (k, bytes) in all {
+            for name in named_paths(k, bytes) {
+                named_by.entry(name).or_default().push(k.clone());
             }
         }
+        NamedBy(named_by)
     }
+}
+
+impl Namers for NamedBy {
+    fn naming(&self, path: &Path) -> Vec<PathBuf> {
+        self.0.get(path).cloned().unwrap_or_default()
+    }
+}
+
+/// The kustomizations whose builds can read one of the `changed` files: a reverse walk over
+/// the resource graph that reads no resource, so a one-file change in a repository of many
+/// kustomizations stays cheap.
+pub fn including(graph: &dyn Namers, changed: &HashSet<PathBuf>) -> Vec<PathBuf> {
     let mut found = Vec::new();
     let mut seen: HashSet<PathBuf> = HashSet::new();
     let mut queue: Vec<PathBuf> = changed.iter().cloned().collect();
+    queue.sort();
     while let Some(path) = queue.pop() {
         // A kustomization file is named through its directory too.
         let mut names = vec![path.clone()];
@@ -321,10 +348,10 @@ pub fn including(all: &[(PathBuf, Vec<u8>)], changed: &HashSet<PathBuf>) -> Vec<
             names.push(dir.to_path_buf());
         }
         for name in names {
-            for k in named_by.get(&name).into_iter().flatten() {
+            for k in graph.naming(&name) {
                 if seen.insert(k.clone()) {
                     found.push(k.clone());
-                    queue.push(k.clone());
+                    queue.push(k);
                 }
             }
         }

@@ -392,3 +392,160 @@ fn more_helm_values_files_can_be_named() {
         ["env/prod.yaml:3 ghcr.io/acme/web:v2.0.0"]
     );
 }
+
+/// A check's JSON without its timing, to compare two runs.
+fn verdicts(run: &Run) -> serde_json::Value {
+    assert!(run.code <= 1, "{}\n{}", run.stdout, run.stderr);
+    let mut v = run.json();
+    v["summary"].as_object_mut().map(|s| s.remove("duration"));
+    v
+}
+
+/// Checks the change with the stored facts and by reading every file (`--no-cache`):
+/// both must agree. Returns the stored-facts run.
+fn agrees_with_reading_every_file(w: &Workdir, extra: &[&str]) -> Run {
+    let mut args = vec![
+        "check",
+        "--offline",
+        "--base",
+        "main",
+        "--format",
+        "json",
+        "-v",
+    ];
+    args.extend_from_slice(extra);
+    let stored = w.run(&args);
+    args.push("--no-cache");
+    let fresh = w.run(&args);
+    assert!(
+        !fresh.stderr.contains("facts of merge-base tree"),
+        "--no-cache reads every file: {}",
+        fresh.stderr
+    );
+    assert_eq!(verdicts(&stored), verdicts(&fresh), "{}", stored.stderr);
+    stored
+}
+
+fn kustomization_files(run: &Run) -> Vec<String> {
+    let mut v: Vec<String> = run.json()["references"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["file"].as_str())
+        .filter(|f| f.ends_with("kustomization.yaml"))
+        .map(str::to_string)
+        .collect();
+    v.sort();
+    v.dedup();
+    v
+}
+
+/// Issue 7: a one-file change must not read every kustomization. The merge base's facts
+/// are stored once (per tree, so branches share them) and what the change touched is read
+/// again; the verdicts must equal a check that reads every file, through added, deleted and
+/// uncommitted overlays, a chart whose HelmRepository lives elsewhere, and a corrupt store.
+#[test]
+fn stored_merge_base_facts_agree_with_reading_every_file() {
+    let w = flux_repo("registry.example.invalid");
+    edit(
+        &w,
+        "apps/api/base/deployment.yaml",
+        "base/api:2.0.0",
+        "base/api:2.1.0",
+    );
+    let first = agrees_with_reading_every_file(&w, &["--no-worktree"]);
+    assert!(
+        first.stderr.contains("built and cached"),
+        "{}",
+        first.stderr
+    );
+    assert_eq!(
+        kustomization_files(&first),
+        [
+            "apps/api/production/kustomization.yaml",
+            "apps/api/staging/kustomization.yaml"
+        ]
+    );
+    let again = agrees_with_reading_every_file(&w, &["--no-worktree"]);
+    assert!(
+        again.stderr.contains("read from the cache"),
+        "{}",
+        again.stderr
+    );
+
+    // Another branch from the same merge base: an overlay added, one deleted.
+    git(w.path(), &["checkout", "-q", "-b", "other", "main"]);
+    w.write(
+        "apps/api/canary/kustomization.yaml",
+        "resources:\n  - ../base\nimages:\n  - name: registry.example.invalid/base/api\n    newName: registry.example.invalid/canary/api\n",
+    );
+    git(
+        w.path(),
+        &["rm", "-q", "apps/api/staging/kustomization.yaml"],
+    );
+    git(w.path(), &["add", "apps"]);
+    git(
+        w.path(),
+        &["commit", "-q", "-m", "canary instead of staging"],
+    );
+    edit(
+        &w,
+        "apps/api/base/deployment.yaml",
+        "base/api:2.0.0",
+        "base/api:2.2.0",
+    );
+    // Excluded from the check, the new overlay is found only through the facts read at head.
+    let other =
+        agrees_with_reading_every_file(&w, &["--no-worktree", "--exclude", "apps/api/canary/**"]);
+    assert!(
+        other.stderr.contains("read from the cache"),
+        "{}",
+        other.stderr
+    );
+    assert_eq!(
+        kustomization_files(&other),
+        [
+            "apps/api/canary/kustomization.yaml",
+            "apps/api/production/kustomization.yaml"
+        ]
+    );
+
+    // Uncommitted: production no longer deploys the base.
+    let prod = w.path().join("apps/api/production/kustomization.yaml");
+    let text = std::fs::read_to_string(&prod).unwrap();
+    std::fs::write(&prod, text.replace("  - ../base\n", "  - deploy.yaml\n")).unwrap();
+    let worktree = agrees_with_reading_every_file(&w, &[]);
+    assert_eq!(
+        kustomization_files(&worktree),
+        ["apps/api/canary/kustomization.yaml"]
+    );
+    git(w.path(), &["checkout", "-q", "--", "."]);
+
+    // A chart bump: its HelmRepository is in clusters/, outside the change.
+    edit(
+        &w,
+        "apps/production/podinfo.yaml",
+        "version: \"6.5.4\"",
+        "version: \"6.5.5\"",
+    );
+    let chart = agrees_with_reading_every_file(&w, &["--no-worktree"]);
+    assert!(
+        chart
+            .stdout
+            .contains("registry.example.invalid/charts/podinfo:6.5.5"),
+        "the chart is found through the stored facts: {}",
+        chart.stdout
+    );
+
+    // A corrupt store is rebuilt, never trusted.
+    let store = w.path().join(".cache/imagegate/repo-facts-v1");
+    for entry in std::fs::read_dir(&store).unwrap() {
+        std::fs::write(entry.unwrap().path(), b"not an fst").unwrap();
+    }
+    let rebuilt = agrees_with_reading_every_file(&w, &["--no-worktree"]);
+    assert!(
+        rebuilt.stderr.contains("built and cached"),
+        "{}",
+        rebuilt.stderr
+    );
+}
