@@ -40,6 +40,13 @@ pub struct Config {
     /// Path globs of files read as Helm values besides those next to a `Chart.yaml`.
     #[serde(default)]
     pub helm_values: Vec<String>,
+    /// Files of Flux variables, relative to this file: ConfigMaps (`data`), Secrets
+    /// (`stringData`, `data`) or plain mappings of names to values, as
+    /// `postBuild.substituteFrom` brings them from the cluster. They resolve a `${VAR}`
+    /// that no Flux Kustomization's `postBuild.substitute` defines; the first file that
+    /// defines a name wins.
+    #[serde(default)]
+    pub variables: Vec<String>,
     /// Treat an unresolved `${VAR}` as an error instead of a warning.
     #[serde(default)]
     pub strict: bool,

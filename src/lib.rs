@@ -26,6 +26,7 @@ pub mod report;
 pub mod resolve;
 pub mod settings;
 pub mod source;
+pub mod variables;
 
 use std::collections::{HashMap, HashSet};
 use std::io::Write;
@@ -408,6 +409,7 @@ fn build_report(
         first_extra_id: scans.len(),
         elsewhere: sides.elsewhere.as_ref(),
         helm_values: &settings.helm_values,
+        variables: &settings.variables,
     };
     let mut joined = project::join(
         &project::Scanned {

@@ -12,6 +12,7 @@ use crate::manifest::kustomize::{self, Reader};
 use crate::manifest::values::{self, Values};
 use crate::manifest::{FileScan, ImageValue, Occurrence, yaml};
 use crate::source::SourceFile;
+use crate::variables::Variables;
 
 /// How one side (head, or the merge base) of a check reads what it joins.
 #[derive(Clone, Copy)]
@@ -28,6 +29,8 @@ pub struct Side<'a> {
     pub elsewhere: &'a dyn Fn() -> Vec<PathBuf>,
     /// Files read as Helm values besides `values*.yaml` next to a `Chart.yaml`.
     pub helm_values: &'a globset::GlobSet,
+    /// Flux variables from the config's files: definitions of last resort.
+    pub variables: &'a Variables,
 }
 
 /// A reader that answers from the scans for files already scanned (no second parse).
@@ -123,12 +126,13 @@ pub fn join(scanned: &Scanned<'_>, side: &Side<'_>) -> Joined {
         first_extra_id,
         elsewhere,
         helm_values: values_globs,
+        variables,
     } = *side;
     let mut j = Joined::default();
     let known = Known::new(scanned, reader);
     let reader: &dyn Reader = &known;
     charts(scanned, reader, elsewhere, &mut j);
-    substitutions(scanned, reader, elsewhere, &mut j);
+    substitutions(scanned, reader, elsewhere, variables, &mut j);
     helm_values(scanned, reader, values_globs, &mut j);
     kustomizations(
         scanned,
@@ -292,20 +296,23 @@ fn helm_repositories_elsewhere(
 }
 
 /// `${VAR}` in files under a Flux Kustomization's path, resolved from its
-/// `postBuild.substitute`. What stays unresolved remains an `unresolved-variable`.
+/// `postBuild.substitute`, then from the config's variables files (which alone resolve
+/// files under no Kustomization). What stays unresolved remains an `unresolved-variable`.
 fn substitutions(
     scanned: &Scanned<'_>,
     reader: &dyn Reader,
     elsewhere: &dyn Fn() -> Vec<PathBuf>,
+    variables: &Variables,
     j: &mut Joined,
 ) {
     let subs: Vec<&flux::Substitutions> = scanned
         .files()
         .flat_map(|(_, s, _)| s.flux.substitutions.iter())
         .collect();
-    if subs.is_empty() {
+    if subs.is_empty() && variables.vars.is_empty() {
         return;
     }
+    let from_files = |name: &str| variables.get(name).map(|(v, _)| v.to_string());
     for (_, scan, path) in scanned.files() {
         for o in &scan.occurrences {
             let ImageValue::Text(text) = &o.value else {
@@ -314,15 +321,18 @@ fn substitutions(
             if !text.contains("${") {
                 continue;
             }
+            let mut covered = false;
             for s in subs
                 .iter()
                 .filter(|s| s.path.is_empty() || path.starts_with(&s.path))
             {
+                covered = true;
                 let lookup = |name: &str| {
                     s.vars
                         .iter()
                         .find(|(k, _, _)| k == name)
                         .map(|(_, v, _)| v.clone())
+                        .or_else(|| from_files(name))
                 };
                 if let Some((value, _used)) = flux::substitute(text, &lookup) {
                     j.substituted.insert(o.location);
@@ -334,9 +344,27 @@ fn substitutions(
                     });
                 }
             }
+            if !covered && let Some((value, used)) = flux::substitute(text, &from_files) {
+                let mut files: Vec<String> = Vec::new();
+                for f in used.iter().filter_map(|u| variables.get(u)) {
+                    let f = f.1.display().to_string();
+                    if !files.contains(&f) {
+                        files.push(f);
+                    }
+                }
+                j.substituted.insert(o.location);
+                j.occurrences.push(Occurrence {
+                    location: o.location,
+                    value: ImageValue::Text(value),
+                    context: format!("{} (variables from {})", o.context, files.join(", ")),
+                    previous: None,
+                });
+            }
         }
     }
-    definitions_elsewhere(scanned, &subs, reader, elsewhere, j);
+    if !subs.is_empty() {
+        definitions_elsewhere(scanned, &subs, reader, elsewhere, j);
+    }
 }
 
 /// Files under a Flux Kustomization's path that are not among the checked ones (a diff that

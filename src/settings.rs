@@ -45,6 +45,8 @@ pub struct Settings {
     pub strict: bool,
     /// Files read as Helm values besides those next to a `Chart.yaml`.
     pub helm_values: GlobSet,
+    /// Flux variables from the config's files, for `${VAR}` nothing in the repository defines.
+    pub variables: crate::variables::Variables,
     pub format: Format,
     /// Extra reports: format and path.
     pub reports: Vec<(Format, PathBuf)>,
@@ -167,6 +169,14 @@ impl Settings {
             suggest: !common.no_suggest,
             strict: common.strict || config.strict,
             helm_values: globs(&joined(&common.helm_values, &config.helm_values))?,
+            variables: crate::variables::Variables::load(
+                &config.variables,
+                config
+                    .path
+                    .as_deref()
+                    .and_then(Path::parent)
+                    .unwrap_or(Path::new("")),
+            )?,
             reports: common.report.clone(),
             step_summary: env("GITHUB_STEP_SUMMARY")
                 .filter(|_| env("GITHUB_ACTIONS").as_deref() == Some("true"))

@@ -256,3 +256,97 @@ fn a_rewrite_asks_only_the_pull_through_cache() {
     );
     assert_eq!(run.statuses()["upstream.invalid/library/nginx:1.27"], "ok");
 }
+
+/// `file:line image status` for every reference, sorted.
+fn refs(run: &Run) -> Vec<String> {
+    let mut v: Vec<String> = run.json()["references"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            format!(
+                "{}:{} {} {}",
+                r["file"].as_str().unwrap(),
+                r["line"],
+                r["image"].as_str().unwrap(),
+                r["status"].as_str().unwrap()
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn flux_variables_files_resolve_what_no_kustomization_defines() {
+    let reg = Registry::anonymous();
+    let h = &reg.host;
+    reg.push_image("acme/web", "1.2", OCI_MANIFEST);
+    let w = Workdir::new();
+    w.write(".imagegate.yaml", "variables: [clusters/vars.yaml]\n");
+    // A ConfigMap as substituteFrom reads it, and a Secret (WEB_TAG there comes second, so
+    // the ConfigMap's wins).
+    w.write(
+        "clusters/vars.yaml",
+        &format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: cluster-vars}}\ndata:\n  REGISTRY: {h}\n  WEB_TAG: \"1.2\"\n  GONE_TAG: \"9.9\"\n---\napiVersion: v1\nkind: Secret\nmetadata: {{name: more}}\ndata:\n  WEB_TAG: MC4w\n"
+        ),
+    );
+    w.write(
+        "apps/d.yaml",
+        &deployment(
+            "d",
+            &[
+                "${REGISTRY}/acme/web:${WEB_TAG}",
+                "${REGISTRY}/acme/web:${GONE_TAG}",
+                "${REGISTRY}/acme/web:${UNDEFINED}",
+            ],
+        ),
+    );
+    // A Flux Kustomization's own postBuild wins over the files.
+    w.write(
+        "clusters/apps.yaml",
+        "apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata: {name: edge}\nspec:\n  path: ./edge\n  postBuild:\n    substitute:\n      WEB_TAG: \"0.1\"\n",
+    );
+    w.write(
+        "edge/e.yaml",
+        &deployment("e", &["${REGISTRY}/acme/web:${WEB_TAG}"]),
+    );
+    let run = check(&w, &[]);
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(
+        refs(&run),
+        [
+            format!("apps/d.yaml:10 {h}/acme/web:1.2 ok"),
+            format!("apps/d.yaml:12 {h}/acme/web:9.9 not-found"),
+            "apps/d.yaml:14 ${REGISTRY}/acme/web:${UNDEFINED} unresolved-variable".to_string(),
+            format!("edge/e.yaml:10 {h}/acme/web:0.1 not-found"),
+        ]
+    );
+    let contexts = run.by_image("context");
+    assert!(
+        contexts[&format!("{h}/acme/web:1.2")].ends_with("(variables from clusters/vars.yaml)"),
+        "the verdict names where the value came from: {contexts:?}"
+    );
+
+    // A broken variables file is the tool's error, with the file and position.
+    w.write(
+        "clusters/vars.yaml",
+        "apiVersion: v1\nkind: ConfigMap\ndata:\n  TAG: [1]\n",
+    );
+    let bad = check(&w, &["--offline"]);
+    assert_eq!(bad.code, 2, "{}", bad.stderr);
+    assert!(
+        bad.stderr.contains("clusters/vars.yaml:4:8"),
+        "{}",
+        bad.stderr
+    );
+    std::fs::remove_file(w.path().join("clusters/vars.yaml")).unwrap();
+    let missing = check(&w, &["--offline"]);
+    assert_eq!(missing.code, 2, "{}", missing.stderr);
+    assert!(
+        missing.stderr.contains("variables file") && missing.stderr.contains("clusters/vars.yaml"),
+        "{}",
+        missing.stderr
+    );
+}
