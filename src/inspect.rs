@@ -149,7 +149,10 @@ async fn inspect_one(client: &resolve::Client, written: &str) -> Inspected {
                 .map(|m| m.split(';').next().unwrap_or("").trim().to_string());
             if media.as_deref().is_some_and(|m| INDEX_TYPES.contains(&m)) {
                 // Listing platforms needs the index itself: the one GET inspect makes.
-                match client.manifest(&r).await {
+                match client
+                    .manifest(&client.answered(&r, found.via.as_deref()))
+                    .await
+                {
                     Ok(body) => {
                         out.platforms =
                             resolve::registry::index_platforms(&body).unwrap_or_default()

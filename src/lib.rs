@@ -553,7 +553,10 @@ fn build_report(
                 let wanted: std::collections::BTreeSet<_> = entries
                     .iter()
                     .filter(|e| e.status == check::Status::Ok)
-                    .filter_map(|e| e.reference.as_ref().map(image_ref::ImageRef::pulled))
+                    .filter_map(|e| {
+                        let r = e.reference.as_ref()?.pulled();
+                        Some((r, e.via.clone()))
+                    })
                     .collect();
                 online.platforms(wanted.into_iter().collect())
             }
@@ -758,17 +761,21 @@ impl Online {
     /// The platforms of images that exist, for the platform policy.
     fn platforms(
         &self,
-        refs: Vec<image_ref::ImageRef>,
+        refs: Vec<(image_ref::ImageRef, Option<String>)>,
     ) -> HashMap<image_ref::ImageRef, Result<Vec<String>, String>> {
         use futures::StreamExt;
         let concurrency = self.client.options().concurrency.max(1);
         self.runtime.block_on(async {
             futures::stream::iter(refs)
-                .map(|r| async move {
-                    let listed = self.client.platforms(&r).await.map_err(|e| match e {
-                        resolve::Resolution::NotFound => "the manifest is gone".to_string(),
-                        e => e.detail(),
-                    });
+                .map(|(r, via)| async move {
+                    let listed =
+                        self.client
+                            .platforms(&r, via.as_deref())
+                            .await
+                            .map_err(|e| match e {
+                                resolve::Resolution::NotFound => "the manifest is gone".to_string(),
+                                e => e.detail(),
+                            });
                     (r, listed)
                 })
                 .buffer_unordered(concurrency)

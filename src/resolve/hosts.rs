@@ -21,7 +21,7 @@ pub const CERTS_DIRS: [&str; 4] = [
 ];
 
 /// A registry host, optionally with a repository prefix: `mirror.lan/dockerhub`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Endpoint {
     pub host: String,
     pub prefix: String,
@@ -91,6 +91,11 @@ pub struct HostSettings {
     pub mirrors: Vec<Endpoint>,
     pub rewrite: Option<(String, Endpoint)>,
     pub credentials: Option<CredentialSource>,
+    /// Where the registry itself is asked after its mirrors, when that is another host
+    /// (a `hosts.toml` `server`).
+    pub upstream: Option<Endpoint>,
+    /// Plain HTTP, as an `http://` URL in a `hosts.toml` says.
+    pub plain_http: bool,
 }
 
 impl HostSettings {
@@ -109,6 +114,8 @@ pub struct Registries {
     rewrites: Vec<(String, Endpoint)>,
     certs_dirs: Vec<PathBuf>,
     insecure: Vec<String>,
+    /// Mirrors of every host without its own, from a `_default/hosts.toml`.
+    default_mirrors: Vec<Endpoint>,
 }
 
 /// Flags that shape the registries, besides the config file.
@@ -213,7 +220,90 @@ impl Registries {
         // Longest source first, so `docker.io/library` wins over `docker.io`.
         out.rewrites
             .sort_by_key(|(k, _)| std::cmp::Reverse(k.len()));
+        out.read_hosts_tomls();
         Ok(out)
+    }
+
+    /// Every `certs.d/<host>/hosts.toml` (the first directory that has one for a host
+    /// wins). What the config or flags set is kept; the files only fill in.
+    fn read_hosts_tomls(&mut self) {
+        let mut seen = std::collections::HashSet::new();
+        for dir in self.certs_dirs.clone() {
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            let mut entries: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
+            entries.sort();
+            for sub in entries {
+                let Some(name) = sub.file_name().and_then(|n| n.to_str()) else {
+                    continue;
+                };
+                let file = sub.join("hosts.toml");
+                let Ok(text) = std::fs::read_to_string(&file) else {
+                    continue;
+                };
+                let ns = host_of_dir(name);
+                if !seen.insert(ns.clone()) {
+                    continue;
+                }
+                let parsed = parse_hosts_toml(&text, &sub);
+                for p in &parsed.problems {
+                    eprintln!("imagegate: warning: {}: {p}", file.display());
+                }
+                self.apply_hosts_toml(&ns, parsed);
+            }
+        }
+    }
+
+    fn apply_hosts_toml(&mut self, ns: &str, t: HostsToml) {
+        for m in &t.mirrors {
+            self.fill_in(m);
+        }
+        let mirrors: Vec<Endpoint> = t.mirrors.into_iter().map(|m| m.endpoint).collect();
+        if ns == "_default" {
+            self.default_mirrors = mirrors;
+            return;
+        }
+        let api = if ns == crate::image_ref::DOCKER_HUB {
+            crate::image_ref::DOCKER_HUB_API
+        } else {
+            ns
+        };
+        let server = t.server.unwrap_or_else(|| TomlHost {
+            endpoint: Endpoint {
+                host: ns.to_string(),
+                prefix: String::new(),
+            },
+            ..t.root_tls.clone()
+        });
+        self.fill_in(&server);
+        let h = self.hosts.entry(ns.to_string()).or_default();
+        if h.mirrors.is_empty() {
+            h.mirrors = mirrors;
+        }
+        let same = server.endpoint.prefix.is_empty()
+            && [ns, api].contains(&canonical_host(&server.endpoint.host).as_str());
+        if !same && h.upstream.is_none() {
+            h.upstream = Some(server.endpoint);
+        }
+    }
+
+    /// A `hosts.toml` endpoint's TLS, for its host, where nothing else set it.
+    fn fill_in(&mut self, t: &TomlHost) {
+        let h = self
+            .hosts
+            .entry(canonical_host(&t.endpoint.host))
+            .or_default();
+        if h.ca_files.is_empty() {
+            h.ca_files.clone_from(&t.ca_files);
+        }
+        if h.client_cert.is_none() {
+            h.client_cert.clone_from(&t.client);
+        }
+        if h.insecure.is_none() {
+            h.insecure = t.skip_verify;
+        }
+        h.plain_http |= t.plain_http;
     }
 
     /// Settings for a host, with what its `certs.d` directory holds merged in.
@@ -227,14 +317,19 @@ impl Registries {
             h.insecure.get_or_insert(true);
         }
         if let Some(dir) = self.certs_dir(host) {
-            let (cas, client, mirrors) = read_certs_dir(&dir);
+            let (cas, client) = read_certs_dir(&dir);
             h.ca_files.extend(cas);
             if h.client_cert.is_none() {
                 h.client_cert = client;
             }
-            if h.mirrors.is_empty() {
-                h.mirrors = mirrors;
-            }
+        }
+        if h.mirrors.is_empty() && h.upstream.is_none() {
+            h.mirrors = self
+                .default_mirrors
+                .iter()
+                .filter(|m| m.host != host)
+                .cloned()
+                .collect();
         }
         h
     }
@@ -243,6 +338,7 @@ impl Registries {
     pub fn transport(&self, host: &str, settings: &HostSettings) -> Transport {
         match settings.insecure {
             Some(true) => Transport::Insecure,
+            _ if settings.plain_http => Transport::Http,
             Some(false) => Transport::Https,
             None if settings.has_tls_material() => Transport::Https,
             None if is_loopback(host) => Transport::Http,
@@ -270,9 +366,14 @@ impl Registries {
         } else {
             host
         };
-        self.certs_dirs
-            .iter()
-            .find_map(|d| [host, api].iter().map(|h| d.join(h)).find(|p| p.is_dir()))
+        // containerd names `host:port` directories `host_port_`.
+        let underscored = dir_of_host(host);
+        self.certs_dirs.iter().find_map(|d| {
+            [host, api, underscored.as_str()]
+                .iter()
+                .map(|h| d.join(h))
+                .find(|p| p.is_dir())
+        })
     }
 }
 
@@ -290,9 +391,9 @@ fn check_readable(p: &Path) -> Result<(), String> {
         .map_err(|e| format!("cannot read {}: {e}", p.display()))
 }
 
-/// CA files (`*.crt`), a client pair (`*.cert` with its `*.key`) and `hosts.toml` mirrors
-/// of one `certs.d/<host>/` directory.
-fn read_certs_dir(dir: &Path) -> (Vec<PathBuf>, Option<(PathBuf, PathBuf)>, Vec<Endpoint>) {
+/// CA files (`*.crt`) and a client pair (`*.cert` with its `*.key`) of one
+/// `certs.d/<host>/` directory.
+fn read_certs_dir(dir: &Path) -> (Vec<PathBuf>, Option<(PathBuf, PathBuf)>) {
     let mut cas = Vec::new();
     let mut client = None;
     let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
@@ -313,45 +414,176 @@ fn read_certs_dir(dir: &Path) -> (Vec<PathBuf>, Option<(PathBuf, PathBuf)>, Vec<
             _ => {}
         }
     }
-    let mirrors = std::fs::read_to_string(dir.join("hosts.toml"))
-        .ok()
-        .map(|t| hosts_toml_mirrors(&t))
-        .unwrap_or_default();
-    (cas, client, mirrors)
+    (cas, client)
 }
 
-/// The mirrors of a containerd `hosts.toml`, in file order: `[host."URL"]` tables whose
-/// capabilities include `resolve` (or name none). The upstream `server` comes last anyway.
-pub fn hosts_toml_mirrors(text: &str) -> Vec<Endpoint> {
+/// One endpoint of a containerd `hosts.toml` (a mirror, or the `server`) with its TLS.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TomlHost {
+    pub endpoint: Endpoint,
+    pub plain_http: bool,
+    pub ca_files: Vec<PathBuf>,
+    pub client: Option<(PathBuf, PathBuf)>,
+    pub skip_verify: Option<bool>,
+}
+
+/// What a `hosts.toml` says, as far as resolving goes.
+#[derive(Debug, Default)]
+pub struct HostsToml {
+    /// `[host."URL"]` tables that can resolve, in file order.
+    pub mirrors: Vec<TomlHost>,
+    /// `server`, with the top-level TLS keys.
+    pub server: Option<TomlHost>,
+    /// The top-level TLS keys when there is no `server` (they are the registry's own).
+    pub root_tls: TomlHost,
+    /// What could not be followed, said as a warning.
+    pub problems: Vec<String>,
+}
+
+/// Reads a containerd `hosts.toml` with containerd's rules: an URL's path is its API root
+/// with `/v2` added unless `override_path` is set; `ca` and `client` (a PEM file, a list
+/// of them, or `[cert, key]` pairs) are relative to the file's directory; `skip_verify`;
+/// and only tables whose `capabilities` include `resolve` (or name none) are mirrors.
+pub fn parse_hosts_toml(text: &str, dir: &Path) -> HostsToml {
+    let mut out = HostsToml::default();
+    let doc = match toml::from_str::<toml::Table>(text) {
+        Ok(doc) => doc,
+        Err(e) => {
+            out.problems
+                .push(format!("not TOML, ignored: {}", e.message()));
+            return out;
+        }
+    };
+    out.root_tls = toml_host(None, &doc, dir, &mut out.problems).unwrap_or_default();
+    if let Some(server) = doc.get("server").and_then(|v| v.as_str()) {
+        out.server = toml_host(Some(server), &doc, dir, &mut out.problems);
+    }
+    let Some(hosts) = doc.get("host").and_then(|h| h.as_table()) else {
+        return out;
+    };
     // Without its `preserve_order` feature the toml crate sorts table keys, so the file's
     // order is recovered from where each URL stands in the text.
-    let Ok(doc) = toml::from_str::<toml::Table>(text) else {
-        return Vec::new();
-    };
-    let Some(hosts) = doc.get("host").and_then(|h| h.as_table()) else {
-        return Vec::new();
-    };
-    let mut found: Vec<(usize, Endpoint)> = hosts
+    let mut found: Vec<(usize, TomlHost)> = hosts
         .iter()
         .filter(|(_, v)| {
             v.get("capabilities")
                 .and_then(|c| c.as_array())
                 .is_none_or(|caps| caps.iter().any(|c| c.as_str() == Some("resolve")))
         })
-        .filter_map(|(url, _)| {
+        .filter_map(|(url, v)| {
             let at = text.find(&format!("\"{url}\"")).unwrap_or(usize::MAX);
-            let ep = Endpoint::parse(url).ok()?;
-            // containerd's mirror URLs carry `/v2/<prefix>`; keep only the prefix.
-            let prefix = ep
-                .prefix
-                .strip_prefix("v2")
-                .map(|p| p.trim_start_matches('/').to_string())
-                .unwrap_or(ep.prefix);
-            Some((at, Endpoint { prefix, ..ep }))
+            let table = v.as_table()?;
+            Some((at, toml_host(Some(url), table, dir, &mut out.problems)?))
         })
         .collect();
     found.sort_by_key(|(at, _)| *at);
-    found.into_iter().map(|(_, e)| e).collect()
+    out.mirrors = found.into_iter().map(|(_, h)| h).collect();
+    out
+}
+
+/// One endpoint: its URL (none for the top-level TLS keys alone) and TLS keys.
+fn toml_host(
+    url: Option<&str>,
+    table: &toml::Table,
+    dir: &Path,
+    problems: &mut Vec<String>,
+) -> Option<TomlHost> {
+    let file = |p: &str| dir.join(p);
+    let strings = |v: &toml::Value| -> Vec<String> {
+        match v {
+            toml::Value::String(s) => vec![s.clone()],
+            toml::Value::Array(a) => a
+                .iter()
+                .filter_map(|x| x.as_str().map(str::to_string))
+                .collect(),
+            _ => Vec::new(),
+        }
+    };
+    let mut host = TomlHost {
+        ca_files: table
+            .get("ca")
+            .map(strings)
+            .unwrap_or_default()
+            .iter()
+            .map(|p| file(p))
+            .collect(),
+        skip_verify: table.get("skip_verify").and_then(|v| v.as_bool()),
+        ..TomlHost::default()
+    };
+    match table.get("client") {
+        Some(toml::Value::String(pem)) => host.client = Some((file(pem), file(pem))),
+        Some(toml::Value::Array(items)) => {
+            host.client = items.iter().find_map(|i| match i {
+                toml::Value::String(pem) => Some((file(pem), file(pem))),
+                toml::Value::Array(pair) => match (pair.first()?.as_str(), pair.get(1)?.as_str()) {
+                    (Some(c), Some(k)) => Some((file(c), file(k))),
+                    _ => None,
+                },
+                _ => None,
+            });
+        }
+        _ => {}
+    }
+    let Some(url) = url else {
+        return Some(host);
+    };
+    let with_scheme = if url.starts_with("http") {
+        url.to_string()
+    } else {
+        format!("https://{url}")
+    };
+    host.plain_http = with_scheme.starts_with("http://");
+    let Ok(ep) = Endpoint::parse(&with_scheme) else {
+        problems.push(format!("`{url}` is not a registry URL, passed over"));
+        return None;
+    };
+    let override_path = table.get("override_path").and_then(|v| v.as_bool()) == Some(true);
+    let mut root = ep.prefix.trim_matches('/').to_string();
+    if !override_path && root != "v2" && !root.ends_with("/v2") {
+        root = if root.is_empty() {
+            "v2".into()
+        } else {
+            format!("{root}/v2")
+        };
+    }
+    // imagegate asks `/v2/<prefix>/<name>/...`: an API root elsewhere cannot be followed.
+    let prefix = match root.strip_prefix("v2") {
+        Some("") => String::new(),
+        Some(rest) if rest.starts_with('/') => rest.trim_start_matches('/').to_string(),
+        _ => {
+            problems.push(format!(
+                "`{url}`: an API root at /{root} (not under /v2) is not supported, passed over"
+            ));
+            return None;
+        }
+    };
+    host.endpoint = Endpoint { prefix, ..ep };
+    Some(host)
+}
+
+/// The registry a `certs.d` directory name stands for (`host_port_` is `host:port`).
+fn host_of_dir(name: &str) -> String {
+    if let Some(rest) = name.strip_suffix('_')
+        && let Some((host, port)) = rest.rsplit_once('_')
+        && !port.is_empty()
+        && port.bytes().all(|b| b.is_ascii_digit())
+    {
+        return canonical_host(&format!("{host}:{port}"));
+    }
+    if name == "_default" {
+        return name.to_string();
+    }
+    canonical_host(name)
+}
+
+/// containerd's directory name for a host (`host:port` → `host_port_`).
+fn dir_of_host(host: &str) -> String {
+    match host.rsplit_once(':') {
+        Some((h, port)) if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => {
+            format!("{h}_{port}_")
+        }
+        _ => host.to_string(),
+    }
 }
 
 pub fn strip_port(host_port: &str) -> &str {
@@ -425,34 +657,63 @@ mod tests {
     }
 
     #[test]
-    fn hosts_toml_mirrors_in_file_order() {
+    fn hosts_toml_as_containerd_reads_it() {
         let text = r#"
 server = "https://registry-1.docker.io"
+ca = "root.pem"
 
 [host."https://second.lan/v2/hub"]
   capabilities = ["pull", "resolve"]
   override_path = true
+  ca = ["a.pem", "/abs/b.pem"]
+  client = [["c.cert", "c.key"]]
 
 [host."https://push-only.lan"]
   capabilities = ["push"]
 
 [host."http://a-first.lan:5000"]
+  skip_verify = true
+
+[host."https://artifactory.lan/api/docker/hub"]
+
+[host."mirror.lan/v2/cache"]
 "#;
-        let m = hosts_toml_mirrors(text);
+        let dir = Path::new("/etc/containerd/certs.d/docker.io");
+        let t = parse_hosts_toml(text, dir);
+        let eps: Vec<(&str, &str)> = t
+            .mirrors
+            .iter()
+            .map(|m| (m.endpoint.host.as_str(), m.endpoint.prefix.as_str()))
+            .collect();
+        // containerd adds /v2 to a path unless override_path: `cache/v2` under /v2/.
         assert_eq!(
-            m,
+            eps,
             [
-                Endpoint {
-                    host: "second.lan".into(),
-                    prefix: "hub".into()
-                },
-                Endpoint {
-                    host: "a-first.lan:5000".into(),
-                    prefix: String::new()
-                }
+                ("second.lan", "hub"),
+                ("a-first.lan:5000", ""),
+                ("mirror.lan", "cache/v2")
             ]
         );
-        assert!(hosts_toml_mirrors("not toml [").is_empty());
+        let second = &t.mirrors[0];
+        assert_eq!(
+            second.ca_files,
+            [dir.join("a.pem"), PathBuf::from("/abs/b.pem")]
+        );
+        assert_eq!(second.client, Some((dir.join("c.cert"), dir.join("c.key"))));
+        assert!(t.mirrors[1].plain_http && t.mirrors[1].skip_verify == Some(true));
+        let server = t.server.unwrap();
+        assert_eq!(server.endpoint.host, "registry-1.docker.io");
+        assert_eq!(server.ca_files, [dir.join("root.pem")]);
+        assert_eq!(t.problems.len(), 1, "{:?}", t.problems);
+        assert!(
+            t.problems[0].contains("artifactory.lan"),
+            "{:?}",
+            t.problems
+        );
+        assert!(!parse_hosts_toml("not toml [", dir).problems.is_empty());
+        assert_eq!(host_of_dir("registry.lan_5000_"), "registry.lan:5000");
+        assert_eq!(dir_of_host("registry.lan:5000"), "registry.lan_5000_");
+        assert_eq!(host_of_dir("index.docker.io"), "docker.io");
     }
 
     #[test]

@@ -509,32 +509,53 @@ impl Client {
     /// Resolves a reference where it is really served: through its rewrite, else its
     /// mirrors in order (a mirror that cannot answer passes to the next), else itself.
     pub async fn resolve_routed(&self, r: &ImageRef) -> Result<Found, Resolution> {
-        let registries = &self.opts.registries;
-        if let Some(target) = registries.rewrite(r) {
-            return self.resolve(&target).await.map(|f| Found {
-                via: Some(target.domain.clone()),
-                ..f
-            });
-        }
-        let host = self.host(r);
-        for m in &host.settings.mirrors {
-            let target = m.apply(r, "");
+        let routes = self.routes(r);
+        let last = routes.len() - 1;
+        for (i, (target, via)) in routes.into_iter().enumerate() {
             match self.resolve(&target).await {
-                Ok(f) => {
-                    return Ok(Found {
-                        via: Some(m.host.clone()),
-                        ..f
-                    });
-                }
-                Err(res) => self.opts.verbose_note(&format!(
+                Ok(f) => return Ok(Found { via, ..f }),
+                Err(res) if i < last => self.opts.verbose_note(&format!(
                     "mirror {} could not answer for {}: {}; trying the next",
-                    m.host,
+                    target.domain,
                     r.canonical(),
                     res.detail()
                 )),
+                Err(res) => return Err(res),
             }
         }
-        self.resolve(r).await
+        unreachable!("a reference has at least one route")
+    }
+
+    /// Where a reference is asked, in order, with the host named as having answered: its
+    /// rewrite alone; else its mirrors, then the registry (or the host its `hosts.toml`
+    /// names as `server`).
+    pub fn routes(&self, r: &ImageRef) -> Vec<(ImageRef, Option<String>)> {
+        let registries = &self.opts.registries;
+        if let Some(target) = registries.rewrite(r) {
+            let via = Some(target.domain.clone());
+            return vec![(target, via)];
+        }
+        let settings = self.host(r).settings.clone();
+        let mut out: Vec<(ImageRef, Option<String>)> = settings
+            .mirrors
+            .iter()
+            .map(|m| (m.apply(r, ""), Some(m.host.clone())))
+            .collect();
+        out.push(match &settings.upstream {
+            Some(u) => (u.apply(r, ""), Some(u.host.clone())),
+            None => (r.clone(), None),
+        });
+        out
+    }
+
+    /// The reference as the host that answered for it (`via`) knows it.
+    pub fn answered(&self, r: &ImageRef, via: Option<&str>) -> ImageRef {
+        let mut routes = self.routes(r);
+        let at = routes
+            .iter()
+            .position(|(_, v)| v.as_deref() == via)
+            .unwrap_or(routes.len() - 1);
+        routes.swap_remove(at).0
     }
 
     /// Resolves one reference by what it pulls (its digest, else its tag): one HEAD.
@@ -568,8 +589,13 @@ impl Client {
 
     /// The platforms an image provides (`linux/arm64/v8`): an index lists them; a single
     /// image's platform is in its config blob. Two GETs at most, only where asked for.
-    pub async fn platforms(&self, r: &ImageRef) -> Result<Vec<String>, Resolution> {
-        let target = self.opts.registries.rewrite(r).unwrap_or_else(|| r.clone());
+    /// `via` is the host that answered the reference's HEAD, so the GETs go where it lives.
+    pub async fn platforms(
+        &self,
+        r: &ImageRef,
+        via: Option<&str>,
+    ) -> Result<Vec<String>, Resolution> {
+        let target = self.answered(r, via);
         let body = self.manifest(&target).await?;
         if let Some(list) = index_platforms(&body) {
             return Ok(list);

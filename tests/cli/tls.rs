@@ -166,3 +166,92 @@ fn an_insecure_registry_is_warned_about_and_falls_back_to_plain_http() {
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
     assert_eq!(run.statuses()[&image], "ok");
 }
+
+/// containerd's `hosts.toml`, read as containerd reads it: `server` (the host the registry
+/// really is, over TLS with a `ca` named relative to the file) and a plain-HTTP mirror
+/// whose API root is its path (`override_path`). A mirror's 404 passes to the server;
+/// `via` names the answering host; the platform policy and `inspect` fetch the index from
+/// the host that answered, never from the name in the manifest (issue 6).
+#[test]
+fn hosts_toml_server_ca_and_override_path_are_followed() {
+    let pki = Pki::new(&["127.0.0.1"]);
+    let server = Registry::start_with(
+        Auth::Anonymous,
+        Some(Tls {
+            pki: &pki,
+            client_auth: false,
+        }),
+    );
+    server.push_index("team/multi", "1", &[("linux", "amd64"), ("linux", "arm64")]);
+    let mirror = Registry::anonymous();
+    mirror.push_image("hub/team/other", "1", OCI_MANIFEST);
+    let w = Workdir::new();
+    let dir = w.path().join(".config/containers/certs.d/upstream.invalid");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::copy(&pki.ca, dir.join("ca.pem")).unwrap();
+    std::fs::write(
+        dir.join("hosts.toml"),
+        format!(
+            "server = \"https://{}\"\nca = \"ca.pem\"\n\n[host.\"http://{}/v2/hub\"]\n  capabilities = [\"pull\", \"resolve\"]\n  override_path = true\n",
+            server.host, mirror.host
+        ),
+    )
+    .unwrap();
+    w.write(
+        "d.yaml",
+        &deployment(
+            "d",
+            &[
+                "upstream.invalid/team/multi:1",
+                "upstream.invalid/team/multi:2",
+                "upstream.invalid/team/other:1",
+            ],
+        ),
+    );
+    w.write(".imagegate.yaml", "policy:\n  platforms: [linux/arm64]\n");
+    let run = w.run(&["check", "--all", "--format", "json", "--no-cache"]);
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    let s = run.statuses();
+    assert_eq!(s["upstream.invalid/team/multi:1"], "ok", "{}", run.stdout);
+    assert_eq!(s["upstream.invalid/team/multi:2"], "not-found");
+    assert_eq!(s["upstream.invalid/team/other:1"], "ok");
+    let via = run.by_image("via");
+    assert_eq!(via["upstream.invalid/team/multi:1"], server.host);
+    assert_eq!(via["upstream.invalid/team/other:1"], mirror.host);
+    assert!(
+        mirror
+            .requests()
+            .iter()
+            .any(|(m, u)| m == "HEAD" && u == "/v2/hub/team/multi/manifests/1"),
+        "the mirror was asked first, under its API root"
+    );
+    // The platform policy's GET went to the server, which has the index.
+    assert!(
+        server
+            .requests()
+            .iter()
+            .any(|(m, u)| m == "GET" && u == "/v2/team/multi/manifests/1"),
+        "{:?}",
+        server.requests()
+    );
+    // The index has both platforms; the mirror's single image (read from the mirror) has
+    // no arm64.
+    let codes = run.by_image("code");
+    assert_eq!(codes["upstream.invalid/team/multi:1"], "", "{}", run.stdout);
+    assert_eq!(codes["upstream.invalid/team/other:1"], "policy-platform");
+
+    let inspect = w.run(&[
+        "inspect",
+        "--format",
+        "json",
+        "upstream.invalid/team/multi:1",
+    ]);
+    assert_eq!(inspect.code, 0, "{}\n{}", inspect.stdout, inspect.stderr);
+    let img = &inspect.json()["images"][0];
+    assert_eq!(
+        img["platforms"],
+        serde_json::json!(["linux/amd64", "linux/arm64"]),
+        "{}",
+        inspect.stdout
+    );
+}
