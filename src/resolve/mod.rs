@@ -73,10 +73,11 @@ pub async fn resolve_all(
     tick: &(dyn Fn() + Sync),
 ) -> HashMap<ImageRef, Resolution> {
     let opts = client.options();
-    // One token request per batch of repositories instead of one per repository.
+    // One token request per batch of repositories instead of one per repository, for the
+    // host each reference is asked first (its rewrite, first mirror, or hosts.toml server).
     let targets: Vec<ImageRef> = refs
         .iter()
-        .map(|r| opts.registries.rewrite(r).unwrap_or_else(|| r.clone()))
+        .filter_map(|r| client.routes(r).into_iter().next().map(|(t, _)| t))
         .collect();
     let _ = tokio::time::timeout_at(opts.deadline, client.prefetch_tokens(&targets)).await;
     futures::stream::iter(refs)

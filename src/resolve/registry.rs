@@ -640,6 +640,8 @@ impl Client {
         r: &ImageRef,
         max_pages: usize,
     ) -> Result<Option<Vec<String>>, Resolution> {
+        // Asked of the registry itself, or of the host its rewrite or hosts.toml names.
+        let r = &self.answered(r, None);
         let auth = self.authorize(r).await?;
         let base = auth.host.base();
         let mut url = format!("{base}/v2/{}/tags/list?n={TAGS_PAGE}", r.path);

@@ -215,6 +215,14 @@ fn hosts_toml_server_ca_and_override_path_are_followed() {
     assert_eq!(s["upstream.invalid/team/multi:1"], "ok", "{}", run.stdout);
     assert_eq!(s["upstream.invalid/team/multi:2"], "not-found");
     assert_eq!(s["upstream.invalid/team/other:1"], "ok");
+    // One ping per host that answers, none to the name in the manifest (not even for the
+    // missing tag's suggestions, which the server lists).
+    assert_eq!(
+        run.json()["summary"]["requests"]["pings"],
+        2,
+        "{}",
+        run.stdout
+    );
     let via = run.by_image("via");
     assert_eq!(via["upstream.invalid/team/multi:1"], server.host);
     assert_eq!(via["upstream.invalid/team/other:1"], mirror.host);
