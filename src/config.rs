@@ -198,13 +198,7 @@ pub fn load(explicit: Option<&Path>, dir: &Path) -> Result<Config, Error> {
 pub fn parse(path: &Path, text: &str) -> Result<Config, Error> {
     let source = SourceFile::new(path.to_path_buf(), text);
     let at = |offset: usize, message: String| {
-        let p = source.position(offset);
-        Error::Config(format!(
-            "{}:{}:{}: {message}",
-            path.display(),
-            p.line,
-            p.column
-        ))
+        Error::Config(format!("{}: {message}", source.place(offset)))
     };
     let parsed = yaml::parse(&source);
     if let Some(e) = parsed.error {

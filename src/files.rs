@@ -7,6 +7,11 @@ use std::path::{Path, PathBuf};
 use crate::error::Error;
 use crate::settings::Settings;
 
+/// Whether a path names a YAML file (`.yaml` or `.yml`).
+pub fn is_yaml(path: &Path) -> bool {
+    path.extension().is_some_and(|e| e == "yaml" || e == "yml")
+}
+
 /// A walk problem that is about the input, not the tool: reported as a finding.
 #[derive(Debug)]
 pub struct WalkProblem {

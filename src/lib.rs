@@ -299,10 +299,9 @@ pub fn check_against(
     // changed file (each kustomization read once, no resource read), and the files a join
     // may read. With the cache on, they come from the merge base's stored facts with the
     // touched paths read again.
-    let yaml_changed = changed_paths.iter().any(|p| {
-        p.extension().is_some_and(|e| e == "yaml" || e == "yml")
-            || manifest::kustomize::is_kustomization_file(p)
-    });
+    let yaml_changed = changed_paths
+        .iter()
+        .any(|p| files::is_yaml(p) || manifest::kustomize::is_kustomization_file(p));
     let facts = if yaml_changed && settings.cache.is_some() {
         repo_facts::facts(
             repo,
@@ -331,10 +330,9 @@ pub fn check_against(
             };
             let repo = git::Repo::open(&root).map_err(git_error)?;
             let range = range.clone();
-            let wanted = |p: &Path| p.extension().is_some_and(|e| e == "yaml" || e == "yml");
             (
                 kustomizations,
-                Box::new(move || repo.paths_at_head(&range, &wanted)),
+                Box::new(move || repo.paths_at_head(&range, &files::is_yaml)),
             )
         }
     };
@@ -485,14 +483,8 @@ fn build_report(
     occurrences.retain(|o| match rules.passed_over(o, &sources[o.location.file]) {
         Some(why) => {
             if settings.verbosity == Verbosity::Verbose {
-                let source = &sources[o.location.file];
-                let p = source.position(o.location.start);
-                eprintln!(
-                    "imagegate: {}:{}:{}: not checked ({why})",
-                    source.path.display(),
-                    p.line,
-                    p.column
-                );
+                let place = sources[o.location.file].place(o.location.start);
+                eprintln!("imagegate: {place}: not checked ({why})");
             }
             passed_over.push(o.clone());
             false

@@ -13,6 +13,7 @@ use std::time::{Instant, SystemTime};
 
 use fst::{IntoStreamer, Streamer};
 
+use crate::files::is_yaml;
 use crate::git;
 use crate::manifest::kustomize::{self, Namers, Reader};
 use crate::project;
@@ -56,12 +57,9 @@ pub struct Facts {
     pub how: String,
 }
 
-fn is_yaml(path: &str) -> bool {
-    path.ends_with(".yaml") || path.ends_with(".yml")
-}
-
 fn wanted(path: &str) -> bool {
-    is_yaml(path) || kustomize::is_kustomization_file(Path::new(path))
+    let path = Path::new(path);
+    is_yaml(path) || kustomize::is_kustomization_file(path)
 }
 
 /// What one file contributes: the paths it names (a kustomization), and whether a join
@@ -73,7 +71,7 @@ fn file_facts(path: &str, bytes: &[u8]) -> (Vec<PathBuf>, bool) {
     } else {
         Vec::new()
     };
-    (named, is_yaml(path) && project::may_be_joined(bytes))
+    (named, is_yaml(p) && project::may_be_joined(bytes))
 }
 
 /// The facts at head: from the merge base's snapshot (built and stored when missing) with

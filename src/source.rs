@@ -90,6 +90,12 @@ impl SourceFile {
         Position { line, column }
     }
 
+    /// `path:line:column` of a byte offset, as messages name a place.
+    pub fn place(&self, byte: usize) -> String {
+        let p = self.position(byte);
+        format!("{}:{}:{}", self.path.display(), p.line, p.column)
+    }
+
     /// Byte offset where a 1-based line starts.
     pub fn line_start(&self, line: usize) -> Option<usize> {
         line.checked_sub(1)

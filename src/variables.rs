@@ -50,13 +50,7 @@ impl Variables {
 fn read(path: &Path, text: &str, out: &mut Variables) -> Result<(), Error> {
     let source = SourceFile::new(path.to_path_buf(), text);
     let at = |offset: usize, message: &str| {
-        let p = source.position(offset);
-        Error::Config(format!(
-            "{}:{}:{}: {message}",
-            path.display(),
-            p.line,
-            p.column
-        ))
+        Error::Config(format!("{}: {message}", source.place(offset)))
     };
     let parsed = yaml::parse(&source);
     if let Some(e) = &parsed.error {

@@ -264,11 +264,6 @@ impl Registries {
             self.default_mirrors = mirrors;
             return;
         }
-        let api = if ns == crate::image_ref::DOCKER_HUB {
-            crate::image_ref::DOCKER_HUB_API
-        } else {
-            ns
-        };
         let server = t.server.unwrap_or_else(|| TomlHost {
             endpoint: Endpoint {
                 host: ns.to_string(),
@@ -281,8 +276,8 @@ impl Registries {
         if h.mirrors.is_empty() {
             h.mirrors = mirrors;
         }
-        let same = server.endpoint.prefix.is_empty()
-            && [ns, api].contains(&canonical_host(&server.endpoint.host).as_str());
+        // Docker Hub's API host is Docker Hub: canonical names compare equal.
+        let same = server.endpoint.prefix.is_empty() && canonical_host(&server.endpoint.host) == ns;
         if !same && h.upstream.is_none() {
             h.upstream = Some(server.endpoint);
         }

@@ -535,7 +535,8 @@ impl Client {
             let via = Some(target.domain.clone());
             return vec![(target, via)];
         }
-        let settings = self.host(r).settings.clone();
+        let host = self.host(r);
+        let settings = &host.settings;
         let mut out: Vec<(ImageRef, Option<String>)> = settings
             .mirrors
             .iter()

@@ -30,20 +30,13 @@ fn selected(w: &Workdir, args: &[&str]) -> Vec<String> {
     all.extend_from_slice(args);
     let run = w.run(&all);
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
-    let mut v: Vec<String> = run.json()["references"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| {
-            format!(
-                "{} {}",
-                r["file"].as_str().unwrap(),
-                r["image"].as_str().unwrap()
-            )
-        })
-        .collect();
-    v.sort();
-    v
+    run.rows(|r| {
+        Some(format!(
+            "{} {}",
+            r["file"].as_str().unwrap(),
+            r["image"].as_str().unwrap()
+        ))
+    })
 }
 
 #[test]

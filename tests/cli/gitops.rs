@@ -83,12 +83,8 @@ fn push_all(reg: &Registry) {
 
 /// `file:line image` of the references a JSON report lists with a status.
 fn listed(run: &Run, status: &str) -> Vec<String> {
-    let mut v: Vec<String> = run.json()["references"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|r| r["status"] == status)
-        .map(|r| {
+    run.rows(|r| {
+        (r["status"] == status).then(|| {
             format!(
                 "{}:{} {}",
                 r["file"].as_str().unwrap(),
@@ -98,9 +94,7 @@ fn listed(run: &Run, status: &str) -> Vec<String> {
                     .unwrap_or(r["image"].as_str().unwrap())
             )
         })
-        .collect();
-    v.sort();
-    v
+    })
 }
 
 #[test]
@@ -427,15 +421,10 @@ fn agrees_with_reading_every_file(w: &Workdir, extra: &[&str]) -> Run {
 }
 
 fn kustomization_files(run: &Run) -> Vec<String> {
-    let mut v: Vec<String> = run.json()["references"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|r| r["file"].as_str())
-        .filter(|f| f.ends_with("kustomization.yaml"))
-        .map(str::to_string)
-        .collect();
-    v.sort();
+    let mut v = run.rows(|r| {
+        let f = r["file"].as_str()?;
+        f.ends_with("kustomization.yaml").then(|| f.to_string())
+    });
     v.dedup();
     v
 }

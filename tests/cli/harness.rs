@@ -48,6 +48,18 @@ impl Run {
             .collect()
     }
 
+    /// One line per JSON reference entry for which `row` gives one, sorted.
+    pub fn rows(&self, row: impl Fn(&serde_json::Value) -> Option<String>) -> Vec<String> {
+        let mut v: Vec<String> = self.json()["references"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(row)
+            .collect();
+        v.sort();
+        v
+    }
+
     /// The JSON reference entries' statuses, by image as written.
     pub fn statuses(&self) -> HashMap<String, String> {
         self.by_image("status")

@@ -259,22 +259,15 @@ fn a_rewrite_asks_only_the_pull_through_cache() {
 
 /// `file:line image status` for every reference, sorted.
 fn refs(run: &Run) -> Vec<String> {
-    let mut v: Vec<String> = run.json()["references"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| {
-            format!(
-                "{}:{} {} {}",
-                r["file"].as_str().unwrap(),
-                r["line"],
-                r["image"].as_str().unwrap(),
-                r["status"].as_str().unwrap()
-            )
-        })
-        .collect();
-    v.sort();
-    v
+    run.rows(|r| {
+        Some(format!(
+            "{}:{} {} {}",
+            r["file"].as_str().unwrap(),
+            r["line"],
+            r["image"].as_str().unwrap(),
+            r["status"].as_str().unwrap()
+        ))
+    })
 }
 
 #[test]
