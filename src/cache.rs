@@ -2,6 +2,9 @@
 //! runs do not ask again what was just proven. Only references that exist are kept: a
 //! digest forever (its content cannot change), a tag for a short time to live. Failures
 //! and undecided results are never kept, so a cache can never turn a failure into a pass.
+//! An answer is kept under the route that gave it (every host asked, with its transport and
+//! trust), so an answer from a mirror, a rewrite or a weaker transport is never reused by a
+//! run that routes the reference otherwise (issue 13, row 6).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -12,7 +15,8 @@ use serde::{Deserialize, Serialize};
 use crate::image_ref::ImageRef;
 use crate::resolve::Found;
 
-const FILE: &str = "results-v1.json";
+/// Version 1 keyed answers by reference alone; it is never read.
+const FILE: &str = "results-v2.json";
 
 /// One remembered answer.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -38,6 +42,11 @@ fn now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
+}
+
+/// The key of a reference asked along a route.
+fn key(r: &ImageRef, route: &str) -> String {
+    format!("{} via {route}", r.canonical())
 }
 
 /// `$XDG_CACHE_HOME/imagegate`, else `~/.cache/imagegate`.
@@ -68,9 +77,9 @@ impl Cache {
         r.digest.is_some() || now().saturating_sub(kept.at) < self.tag_ttl.as_secs()
     }
 
-    /// A remembered answer for a reference, when it is still fresh.
-    pub fn get(&self, r: &ImageRef) -> Option<Found> {
-        let kept = self.entries.get(&r.canonical())?;
+    /// A remembered answer for a reference asked along `route`, when it is still fresh.
+    pub fn get(&self, r: &ImageRef, route: &str) -> Option<Found> {
+        let kept = self.entries.get(&key(r, route))?;
         self.fresh(r, kept).then(|| Found {
             digest: kept.digest.clone(),
             media_type: kept.media_type.clone(),
@@ -79,9 +88,9 @@ impl Cache {
         })
     }
 
-    pub fn put(&mut self, r: &ImageRef, found: &Found) {
+    pub fn put(&mut self, r: &ImageRef, route: &str, found: &Found) {
         self.entries.insert(
-            r.canonical(),
+            key(r, route),
             Kept {
                 digest: found.digest.clone(),
                 media_type: found.media_type.clone(),
@@ -138,13 +147,18 @@ mod tests {
         };
         let tag = ImageRef::parse("ghcr.io/a/b:1").unwrap();
         let digest = ImageRef::parse(&format!("ghcr.io/a/b@sha256:{}", "a".repeat(64))).unwrap();
-        c.put(&tag, &found);
-        c.put(&digest, &found);
-        assert_eq!(c.get(&tag), Some(found.clone()));
+        c.put(&tag, "r", &found);
+        c.put(&digest, "r", &found);
+        assert_eq!(c.get(&tag, "r"), Some(found.clone()));
+        assert_eq!(
+            c.get(&tag, "mirror"),
+            None,
+            "another route is another answer"
+        );
         for kept in c.entries.values_mut() {
             kept.at -= 3600;
         }
-        assert_eq!(c.get(&tag), None, "an old tag answer is stale");
-        assert_eq!(c.get(&digest), Some(found), "a digest answer never is");
+        assert_eq!(c.get(&tag, "r"), None, "an old tag answer is stale");
+        assert_eq!(c.get(&digest, "r"), Some(found), "a digest answer never is");
     }
 }

@@ -25,6 +25,11 @@ pub enum Status {
     RateLimited,
     RegistryError,
     Skipped,
+    /// Not asked: a destination imagegate never contacts, or a registry the allowed list
+    /// leaves out.
+    Refused,
+    /// The registry answered a pinned digest with other content.
+    DigestMismatch,
 }
 
 /// What an occurrence holds once its text is read as a reference.
@@ -242,6 +247,8 @@ pub fn status_of(res: &Resolution) -> Status {
         Resolution::Unreachable(_) => Status::Unreachable,
         Resolution::RateLimited(_) => Status::RateLimited,
         Resolution::RegistryError(_) => Status::RegistryError,
+        Resolution::Refused(_) => Status::Refused,
+        Resolution::DigestMismatch(_) => Status::DigestMismatch,
     }
 }
 
@@ -553,6 +560,24 @@ fn verdict(
                 "retry; if it persists, the registry is misbehaving".into(),
             ),
         ),
+        Resolution::Refused(detail) => (
+            Status::Refused,
+            None,
+            finding(
+                Code::DeniedDestination,
+                format!("`{written}` was not checked: {detail}"),
+                "imagegate never contacts link-local or cloud-metadata addresses, nor what --deny-destination names".into(),
+            ),
+        ),
+        Resolution::DigestMismatch(detail) => (
+            Status::DigestMismatch,
+            None,
+            finding(
+                Code::DigestMismatch,
+                format!("`{written}`: {detail}"),
+                "the registry (or a mirror) does not serve the pinned content; do not trust it for this image".into(),
+            ),
+        ),
     }
 }
 
@@ -587,7 +612,10 @@ pub fn summarise(entries: &[Entry], file_findings: &[Finding], files: usize) -> 
             | Status::Unreachable
             | Status::RateLimited
             | Status::RegistryError => s.undecided += 1,
-            Status::Invalid | Status::UnresolvedVariable => {}
+            Status::Invalid
+            | Status::UnresolvedVariable
+            | Status::Refused
+            | Status::DigestMismatch => {}
         }
     }
     let all = file_findings

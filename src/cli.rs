@@ -98,6 +98,17 @@ pub struct RegistryArgs {
     /// caches such as ECR, Harbor proxy projects and GitLab's dependency proxy (repeatable).
     #[arg(long, value_name = "REGISTRY[/PREFIX]=HOST[/PREFIX]")]
     pub rewrite: Vec<String>,
+
+    /// Never contact this destination: a CIDR, an address, a host name, or `private`
+    /// (loopback and the private ranges). Link-local and cloud-metadata addresses are always
+    /// denied (repeatable; also `IMAGEGATE_DENY_DESTINATIONS`, comma-separated).
+    #[arg(
+        long,
+        value_name = "CIDR|HOST|private",
+        env = "IMAGEGATE_DENY_DESTINATIONS",
+        value_delimiter = ','
+    )]
+    pub deny_destination: Vec<String>,
 }
 
 impl RegistryArgs {
@@ -107,6 +118,7 @@ impl RegistryArgs {
             insecure: self.insecure_registry.clone(),
             mirrors: self.mirror.clone(),
             rewrites: self.rewrite.clone(),
+            deny: self.deny_destination.clone(),
         }
     }
 }

@@ -26,6 +26,10 @@ pub struct Config {
     #[serde(skip)]
     #[schemars(skip)]
     pub path: Option<PathBuf>,
+    /// The file's text, so that a rule broken later can still point at its line (not a key).
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub text: Option<String>,
     /// Path globs of the files to read. Default: `*.yaml`, `*.yml` and `Kustomization`.
     #[serde(default)]
     pub include: Vec<String>,
@@ -139,8 +143,9 @@ pub struct RegistrySettings {
 pub enum CredentialSource {
     /// Never send credentials.
     Anonymous,
-    /// Run `docker-credential-<name> get`.
-    Helper(String),
+    /// Run `docker-credential-<name> get`, found on `PATH`. The name is bare, as docker
+    /// requires: letters, digits, `.`, `_` and `-`.
+    Helper(#[schemars(regex(pattern = r"^[A-Za-z0-9._-]+$"))] String),
     /// Read `user:password` (or a bare token) from this environment variable.
     Env(String),
 }
@@ -163,35 +168,28 @@ pub fn schema_json() -> String {
     serde_json::to_string_pretty(&schema).expect("a schema serialises") + "\n"
 }
 
-/// Loads `explicit`, else the nearest `.imagegate.yaml` from `dir` up to the repository
-/// root (`dir` alone outside a repository), else nothing.
-pub fn load(explicit: Option<&Path>, dir: &Path) -> Result<Config, Error> {
-    let path = match explicit {
-        Some(p) => p.to_path_buf(),
-        None => {
-            let mut found = None;
-            for d in dir.ancestors() {
-                if d.join(FILE_NAME).is_file() {
-                    found = Some(d.join(FILE_NAME));
-                    break;
-                }
-                if d.join(".git").exists() {
-                    break;
-                }
-            }
-            match found {
-                Some(p) => p,
-                None => return Ok(Config::default()),
-            }
+/// The nearest `.imagegate.yaml` from `dir` up to the repository root (`dir` alone
+/// outside a repository).
+pub fn find(dir: &Path) -> Option<PathBuf> {
+    let in_repo = crate::settings::find_repo_root(dir).is_some();
+    for d in dir.ancestors() {
+        if d.join(FILE_NAME).is_file() {
+            return Some(d.join(FILE_NAME));
         }
-    };
-    let text = std::fs::read_to_string(&path).map_err(|e| Error::Path {
-        path: path.clone(),
+        if !in_repo || d.join(".git").exists() {
+            break;
+        }
+    }
+    None
+}
+
+/// Reads and parses one config file.
+pub fn load_file(path: &Path) -> Result<Config, Error> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::Path {
+        path: path.to_path_buf(),
         source: e,
     })?;
-    let mut config = parse(&path, &text)?;
-    config.path = Some(path);
-    Ok(config)
+    parse(path, &text)
 }
 
 /// Parses a config file's text.
@@ -204,14 +202,19 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, Error> {
     if let Some(e) = parsed.error {
         return Err(at(e.offset, format!("invalid YAML: {}", e.message)));
     }
+    let empty = || Config {
+        path: Some(path.to_path_buf()),
+        text: Some(text.to_string()),
+        ..Config::default()
+    };
     let Some(doc) = parsed.documents.first() else {
-        return Ok(Config::default());
+        return Ok(empty());
     };
     let Some(root) = doc.root else {
-        return Ok(Config::default());
+        return Ok(empty());
     };
     if doc.scalar_type(root) == Some(ScalarType::Null) {
-        return Ok(Config::default());
+        return Ok(empty());
     }
     if !doc.is_map(root) {
         return Err(at(
@@ -220,10 +223,136 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, Error> {
         ));
     }
     let value = to_json(doc, root, 0);
-    serde_path_to_error::deserialize::<_, Config>(value).map_err(|e| {
+    let mut config = serde_path_to_error::deserialize::<_, Config>(value).map_err(|e| {
         let (node, message) = locate(doc, root, &e);
         at(doc.node(node).start, message)
-    })
+    })?;
+    for (host, r) in &config.registries {
+        if let Some(CredentialSource::Helper(name)) = &r.credentials
+            && !is_bare_helper_name(name)
+        {
+            let node = node_at(doc, root, &["registries", host, "credentials", "helper"]);
+            return Err(at(
+                doc.node(node).start,
+                format!(
+                    "`registries.{host}.credentials.helper`: `{name}` is not a bare helper name (letters, digits, `.`, `_`, `-`); imagegate runs `docker-credential-<name>` from PATH only, never a path"
+                ),
+            ));
+        }
+    }
+    config.path = Some(path.to_path_buf());
+    config.text = Some(text.to_string());
+    Ok(config)
+}
+
+/// Docker's rule for a credential helper's name: a bare name, so that it is looked up on
+/// `PATH` and can never be a path into the repository.
+pub fn is_bare_helper_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+/// The deepest node along `keys` (a key, then the value it names).
+fn node_at(doc: &Document, root: NodeId, keys: &[&str]) -> NodeId {
+    let mut node = root;
+    for key in keys {
+        let next = if doc.is_map(node) {
+            doc.entries(node)
+                .iter()
+                .find(|(k, _)| doc.scalar(*k) == Some(*key))
+                .map(|&(_, v)| v)
+        } else {
+            key.parse::<usize>()
+                .ok()
+                .and_then(|i| doc.items(node).get(i).copied())
+        };
+        match next {
+            Some(n) => node = n,
+            None => break,
+        }
+    }
+    node
+}
+
+impl Config {
+    /// `file:line:col` of the value at `keys` (or of the nearest key above it).
+    pub fn place(&self, keys: &[&str]) -> String {
+        let path = self
+            .path
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(FILE_NAME));
+        let text = self.text.as_deref().unwrap_or_default();
+        let source = SourceFile::new(path, text);
+        let offset = offset_of(&source, keys);
+        source.place(offset)
+    }
+
+    /// The byte offset of the value at `keys` in the file's text.
+    pub fn offset(&self, keys: &[&str]) -> usize {
+        let path = self.path.clone().unwrap_or_default();
+        offset_of(
+            &SourceFile::new(path, self.text.as_deref().unwrap_or_default()),
+            keys,
+        )
+    }
+}
+
+fn offset_of(source: &SourceFile, keys: &[&str]) -> usize {
+    let parsed = yaml::parse(source);
+    let Some(doc) = parsed.documents.first() else {
+        return 0;
+    };
+    let Some(root) = doc.root else { return 0 };
+    doc.node(node_at(doc, root, keys)).start
+}
+
+/// The keys (dotted, two levels deep under `registries` and `policy`) whose values differ
+/// between two config texts, each with its offset in `new` (0 for a key `new` removed).
+/// Text that does not parse counts as an empty config.
+pub fn changed_keys(old: Option<&str>, new: Option<&str>) -> Vec<(String, usize)> {
+    let value = |text: Option<&str>| -> serde_json::Value {
+        let Some(text) = text else {
+            return serde_json::Value::Null;
+        };
+        let source = SourceFile::new(PathBuf::new(), text);
+        let parsed = yaml::parse(&source);
+        parsed
+            .documents
+            .first()
+            .and_then(|d| d.root.map(|r| to_json(d, r, 0)))
+            .unwrap_or(serde_json::Value::Null)
+    };
+    let (a, b) = (value(old), value(new));
+    let empty = serde_json::Map::new();
+    let map = |v: &serde_json::Value| v.as_object().cloned().unwrap_or_else(|| empty.clone());
+    let (a, b) = (map(&a), map(&b));
+    let new_source = SourceFile::new(PathBuf::new(), new.unwrap_or_default());
+    let mut out = Vec::new();
+    let keys: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+    for key in keys {
+        let (x, y) = (a.get(key), b.get(key));
+        if x == y {
+            continue;
+        }
+        let nested = matches!(key.as_str(), "registries" | "policy" | "cache");
+        match (x.and_then(|v| v.as_object()), y.and_then(|v| v.as_object())) {
+            (xo, yo) if nested && (xo.is_some() || yo.is_some()) => {
+                let (xo, yo) = (xo.unwrap_or(&empty), yo.unwrap_or(&empty));
+                let inner: std::collections::BTreeSet<&String> =
+                    xo.keys().chain(yo.keys()).collect();
+                for k in inner {
+                    if xo.get(k) != yo.get(k) {
+                        let offset = offset_of(&new_source, &[key, k]);
+                        out.push((format!("{key}.{k}"), offset));
+                    }
+                }
+            }
+            _ => out.push((key.clone(), offset_of(&new_source, &[key]))),
+        }
+    }
+    out
 }
 
 /// A YAML node as JSON, with plain scalars typed by the core schema.
@@ -355,7 +484,22 @@ mod tests {
             Some(CredentialSource::Env("HUB_AUTH".into()))
         );
         assert_eq!(c.cache.tag_ttl, Some(60));
-        assert_eq!(parse(Path::new("c.yaml"), "").unwrap(), Config::default());
+        let empty = parse(Path::new("c.yaml"), "").unwrap();
+        assert_eq!(empty.path.as_deref(), Some(Path::new("c.yaml")));
+        assert_eq!(
+            Config {
+                path: None,
+                text: None,
+                ..empty
+            },
+            Config::default()
+        );
+        // Issue 13, row 1: a helper is a bare name, never a path into the repository.
+        let e = err("registries:\n  ghcr.io:\n    credentials:\n      helper: x/pwn\n");
+        assert!(e.starts_with(".imagegate.yaml:4:15:"), "{e}");
+        assert!(e.contains("not a bare helper name"), "{e}");
+        assert!(is_bare_helper_name("ecr-login") && is_bare_helper_name("gcloud"));
+        assert!(!is_bare_helper_name("../x") && !is_bare_helper_name(""));
     }
 
     #[test]

@@ -30,6 +30,15 @@ pub enum Code {
     PolicyDigest,
     PolicyRegistry,
     PolicyPlatform,
+    /// The registry answered a pinned digest with other content (issue 13).
+    DigestMismatch,
+    /// A reference to an address imagegate never contacts (link-local, cloud metadata, or a
+    /// trusted deny list).
+    DeniedDestination,
+    /// A file the repository names leads outside the repository (issue 13).
+    PathEscape,
+    /// The change edits the repository's config, which takes effect once merged.
+    ConfigChanged,
 }
 
 impl Code {
@@ -54,6 +63,10 @@ impl Code {
             Code::PolicyDigest => "policy-digest",
             Code::PolicyRegistry => "policy-registry",
             Code::PolicyPlatform => "policy-platform",
+            Code::DigestMismatch => "digest-mismatch",
+            Code::DeniedDestination => "denied-destination",
+            Code::PathEscape => "path-escape",
+            Code::ConfigChanged => "config-changed",
         }
     }
 
@@ -69,13 +82,16 @@ impl Code {
             | Code::PolicyLatest
             | Code::PolicyDigest
             | Code::PolicyRegistry
-            | Code::PolicyPlatform => Severity::Error,
+            | Code::PolicyPlatform
+            | Code::DigestMismatch
+            | Code::DeniedDestination
+            | Code::PathEscape => Severity::Error,
             Code::NotFoundOrDenied
             | Code::Unreachable
             | Code::RateLimited
             | Code::RegistryError => Severity::Undecided,
             Code::UnresolvedVariable | Code::TagDigestMismatch | Code::Skipped => Severity::Warning,
-            Code::HelmTemplate | Code::BinaryFile => Severity::Note,
+            Code::HelmTemplate | Code::BinaryFile | Code::ConfigChanged => Severity::Note,
         }
     }
 
@@ -128,6 +144,18 @@ impl Code {
             }
             Code::PolicyPlatform => {
                 "Policy platforms: the image lacks a platform the policy requires."
+            }
+            Code::DigestMismatch => {
+                "The registry answered a pinned digest with a different or malformed Docker-Content-Digest."
+            }
+            Code::DeniedDestination => {
+                "The reference names an address imagegate never contacts: link-local, cloud metadata, or a trusted deny list."
+            }
+            Code::PathEscape => {
+                "A file the repository names leads outside the repository, so it is not read."
+            }
+            Code::ConfigChanged => {
+                "The change edits .imagegate.yaml; a diff check uses the merge base's config, so the edit applies once merged."
             }
         }
     }

@@ -282,6 +282,11 @@ fn validate_tag(tag: &str) -> Result<(), RefError> {
     Ok(())
 }
 
+/// Whether a digest (a registry's `Docker-Content-Digest`, say) is well formed.
+pub fn is_valid_digest(d: &str) -> bool {
+    validate_digest(d).is_ok()
+}
+
 fn validate_digest(d: &str) -> Result<(), RefError> {
     let bad = || RefError::InvalidDigest(d.to_string());
     let (alg, hex) = d.split_once(':').ok_or_else(bad)?;

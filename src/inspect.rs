@@ -91,7 +91,9 @@ pub fn probe_client(
         path: ".".into(),
         source: e,
     })?;
-    let config = crate::config::load(args.config.as_deref(), &cwd)?;
+    let trusted = crate::trust::load_trusted(args.config.as_deref())?;
+    let repo = crate::trust::load_repo_from_disk(&cwd, trusted.as_ref())?;
+    let config = crate::trust::merge(trusted, repo)?.config;
     let registries =
         resolve::hosts::Registries::new(&args.registry.flags(), &config).map_err(Error::Config)?;
     let seconds = args.timeout.max(1);

@@ -26,6 +26,8 @@ pub mod report;
 pub mod resolve;
 pub mod settings;
 pub mod source;
+pub mod suggest;
+pub mod trust;
 pub mod variables;
 
 use std::collections::{HashMap, HashSet};
@@ -168,11 +170,25 @@ impl Reader for DiskReader {
         {
             return None;
         }
-        let full = self.root.join(path);
+        let full = self.inside(path)?;
         let meta = std::fs::metadata(&full).ok()?;
         (meta.is_file() && meta.len() <= MAX_FILE_BYTES)
             .then(|| std::fs::read(&full).ok())
             .flatten()
+    }
+
+    fn escapes(&self, path: &Path) -> bool {
+        let full = self.root.join(path);
+        full.symlink_metadata().is_ok() && self.inside(path).is_none()
+    }
+}
+
+impl DiskReader {
+    /// The file at a repository path once symbolic links are resolved, when it is still
+    /// inside the root (issue 13, row 12: a committed link may not lead out).
+    fn inside(&self, path: &Path) -> Option<PathBuf> {
+        let real = self.root.join(path).canonicalize().ok()?;
+        real.starts_with(&self.root).then_some(real)
     }
 }
 
@@ -239,6 +255,7 @@ pub fn check_against(
     let range = repo
         .range(base, &diff.head, diff.worktree)
         .map_err(git_error)?;
+    let settings = &settings_at_merge_base(settings, repo, &range)?;
     if let Some(fetched) = &range.fetched
         && settings.verbosity != Verbosity::Quiet
     {
@@ -348,6 +365,65 @@ pub fn check_against(
     report.git = Some(range);
     report.repo_root = Some(root);
     Ok(report)
+}
+
+/// The settings of a diff check: the repository's config is read at the merge base, so a
+/// change cannot loosen the check that judges it. A change to the config is a note.
+fn settings_at_merge_base(
+    settings: &Settings,
+    repo: &git::Repo,
+    range: &git::Range,
+) -> Result<Settings, Error> {
+    let root = repo
+        .root()
+        .canonicalize()
+        .unwrap_or_else(|_| repo.root().to_path_buf());
+    let at = |commit: &str| {
+        repo.reader_at(commit)
+            .ok_or_else(|| Error::Git(format!("cannot read the tree of {}", short(commit))))
+    };
+    let base_tree = at(&range.merge_base)?;
+    let base = trust::repo_config_text(&|p| base_tree.read(p), &root, &settings.cwd);
+    let head = if range.worktree {
+        let disk = DiskReader { root: root.clone() };
+        trust::repo_config_text(&|p| disk.read(p), &root, &settings.cwd)
+    } else {
+        let head_tree = at(&range.head)?;
+        trust::repo_config_text(&|p| head_tree.read(p), &root, &settings.cwd)
+    };
+    let trusted_path = settings.trusted_path().and_then(|p| p.canonicalize().ok());
+    let is_trusted = |p: &Path| {
+        trusted_path
+            .as_deref()
+            .is_some_and(|t| p.canonicalize().is_ok_and(|q| q == t))
+    };
+    let (base, head) = (
+        base.filter(|(p, _)| !is_trusted(p)),
+        head.filter(|(p, _)| !is_trusted(p)),
+    );
+    let path = base
+        .as_ref()
+        .or(head.as_ref())
+        .map(|(p, _)| p.clone())
+        .unwrap_or_default();
+    let notes = trust::config_change_note(
+        &display_path(
+            &root,
+            path.strip_prefix(&root).unwrap_or(&path),
+            &settings.cwd,
+        ),
+        base.as_ref().map(|(_, t)| t.as_str()),
+        head.as_ref().map(|(_, t)| t.as_str()),
+    );
+    if let Some(note) = &notes
+        && settings.verbosity == Verbosity::Verbose
+    {
+        eprintln!("imagegate: {}", note.message);
+    }
+    let config = base
+        .map(|(path, text)| config::parse(&path, &text))
+        .transpose()?;
+    settings.with_repo_config(config, notes.into_iter().collect())
 }
 
 fn short(sha: &str) -> &str {
@@ -476,9 +552,24 @@ fn build_report(
         sources.push(SourceFile::new(p.path, ""));
         file_findings.push(unreadable(file, p.message));
     }
+    for c in &settings.config_findings {
+        let file = sources.len();
+        sources.push(SourceFile::new(c.path.clone(), c.text.as_str()));
+        file_findings.push(Finding {
+            code: c.code,
+            message: c.message.clone(),
+            hint: Some(c.hint.clone()),
+            location: Some(Location {
+                file,
+                start: c.offset,
+                end: c.offset,
+            }),
+            image: None,
+        });
+    }
 
     // Ignore comments and skip globs take references out before anything is asked.
-    let rules = policy::Rules::new(&settings.skip, &settings.policy)?;
+    let rules = policy::Rules::new(&settings.skip, &settings.policy, &settings.repo_allowed)?;
     let mut passed_over = Vec::new();
     occurrences.retain(|o| match rules.passed_over(o, &sources[o.location.file]) {
         Some(why) => {
@@ -491,6 +582,18 @@ fn build_report(
         }
         None => true,
     });
+
+    // Registries the policy leaves out and destinations never contacted are not asked.
+    let mut refused = Vec::new();
+    occurrences.retain(
+        |o| match rules.refused(o, &settings.registries.destinations) {
+            Some(f) => {
+                refused.push((o.clone(), f));
+                false
+            }
+            None => true,
+        },
+    );
 
     // One pass: what to HEAD, and which repositories' tags decide version ranges.
     let mut refs = Vec::new();
@@ -569,6 +672,16 @@ fn build_report(
                 e.finding = Some(f);
             }
         }
+    }
+    if !refused.is_empty() {
+        let (occurrences, findings): (Vec<_>, Vec<_>) = refused.into_iter().unzip();
+        let mut not_asked = check::entries(occurrences, None);
+        for (e, f) in not_asked.iter_mut().zip(findings) {
+            e.status = check::Status::Refused;
+            e.finding = Some(f);
+        }
+        entries.extend(not_asked);
+        entries.sort_by_key(|e| (e.occurrence.location.file, e.occurrence.location.start));
     }
     if !passed_over.is_empty() {
         let mut skipped = check::entries(passed_over, None);
@@ -693,7 +806,10 @@ impl Online {
         {
             let cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
             for r in refs {
-                match cache.as_ref().and_then(|c| c.get(&r)) {
+                match cache
+                    .as_ref()
+                    .and_then(|c| c.get(&r, &self.client.route_key(&r)))
+                {
                     Some(found) => {
                         known.insert(r, resolve::Resolution::Found(found));
                     }
@@ -725,7 +841,7 @@ impl Online {
         {
             for (r, res) in &map {
                 if let resolve::Resolution::Found(found) = res {
-                    c.put(r, found);
+                    c.put(r, &self.client.route_key(r), found);
                 }
             }
         }
@@ -819,4 +935,3 @@ fn progress_bar(total: u64, wanted: bool) -> indicatif::ProgressBar {
     }
     bar
 }
-pub mod suggest;

@@ -6,6 +6,12 @@ use std::io::{BufWriter, ErrorKind, Write};
 use clap::Parser;
 
 fn main() {
+    if let Some(path) = imagegate::trust::absolute_path_entries() {
+        // SAFETY: the first thing main does, before any thread exists that could read the
+        // environment at the same time. Relative PATH entries (`.`, an empty entry) would
+        // let a file in the checked repository stand in for a credential helper or git.
+        unsafe { std::env::set_var("PATH", path) };
+    }
     let cli = imagegate::cli::Cli::parse();
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());

@@ -19,7 +19,10 @@ pub const IGNORE_COMMENT: &str = "imagegate: ignore";
 #[derive(Debug)]
 pub struct Rules {
     skip: Patterns,
+    /// The trusted allowed list (flags and the trusted config): the ceiling.
     allowed: Patterns,
+    /// The repository config's allowed list, which can only narrow the ceiling.
+    repo_allowed: Patterns,
     pub policy: Policy,
 }
 
@@ -73,11 +76,62 @@ impl Patterns {
 }
 
 impl Rules {
-    pub fn new(skip: &[String], policy: &Policy) -> Result<Rules, Error> {
+    pub fn new(skip: &[String], policy: &Policy, repo_allowed: &[String]) -> Result<Rules, Error> {
         Ok(Rules {
             skip: Patterns::new(skip, "skip")?,
             allowed: Patterns::new(&policy.allowed_registries, "allowed-registries")?,
+            repo_allowed: Patterns::new(repo_allowed, "allowed-registries")?,
             policy: policy.clone(),
+        })
+    }
+
+    /// Whether a reference's registry is allowed: by the trusted list when there is one,
+    /// and by the repository's when there is one.
+    fn allowed(&self, written: &str, r: &ImageRef) -> bool {
+        [&self.allowed, &self.repo_allowed]
+            .iter()
+            .all(|p| p.empty || p.matches(written, Some(r)))
+    }
+
+    /// The finding for an occurrence that is never asked about: its registry is not allowed,
+    /// or it names a destination imagegate never contacts. Decided before any request, so a
+    /// reference cannot make imagegate contact a host the policy or deny list rules out.
+    pub fn refused(
+        &self,
+        o: &Occurrence,
+        destinations: &crate::resolve::destinations::Destinations,
+    ) -> Option<Finding> {
+        let r = match crate::check::classify(o) {
+            crate::check::Classified::Ref(r) | crate::check::Classified::Range(r, _) => r,
+            _ => return None,
+        };
+        let written = match &o.value {
+            crate::manifest::ImageValue::Text(t) => t.clone(),
+            _ => r.canonical(),
+        };
+        let finding = |code: Code, message: String, hint: &str| Finding {
+            code,
+            message,
+            hint: Some(hint.to_string()),
+            location: Some(o.location),
+            image: Some(written.clone()),
+        };
+        if let Some(why) = destinations.denies_host(&r.domain) {
+            return Some(finding(
+                Code::DeniedDestination,
+                format!("`{written}` was not checked: {why}"),
+                "imagegate never contacts link-local or cloud-metadata addresses, nor what --deny-destination names",
+            ));
+        }
+        (!self.allowed(&written, &r)).then(|| {
+            finding(
+                Code::PolicyRegistry,
+                format!(
+                    "`{written}` comes from {}, which the allowed-registries policy does not list; it was not asked",
+                    r.domain
+                ),
+                "use an image from an allowed registry, or add it to policy.allowed-registries",
+            )
         })
     }
 
@@ -107,7 +161,7 @@ impl Rules {
     ) -> Option<Finding> {
         let r = e.reference.as_ref()?;
         let written = &e.written;
-        if !self.allowed.empty && !self.allowed.matches(written, Some(r)) {
+        if !self.allowed(written, r) {
             return Some(e.finding_about(
                 Code::PolicyRegistry,
                 format!(
@@ -230,7 +284,7 @@ mod tests {
 
     #[test]
     fn ignore_comments_on_the_line_or_above() {
-        let rules = Rules::new(&[], &Policy::default()).unwrap();
+        let rules = Rules::new(&[], &Policy::default(), &[]).unwrap();
         let yes = [
             "image: a:1 # imagegate: ignore\n",
             "  # imagegate: ignore (vendored)\n  image: a:1\n",
@@ -259,7 +313,7 @@ mod tests {
             "docker.io/library/*".to_string(),
             "*.corp.example/**".to_string(),
         ];
-        let rules = Rules::new(&skip, &Policy::default()).unwrap();
+        let rules = Rules::new(&skip, &Policy::default(), &[]).unwrap();
         let passed = |image: &str| {
             let (o, s) = occurrence(&format!("image: {image}\n"), image);
             rules.passed_over(&o, &s).is_some()

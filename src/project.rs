@@ -77,6 +77,10 @@ impl Reader for Known<'_> {
         }
     }
 
+    fn escapes(&self, path: &Path) -> bool {
+        self.inner.escapes(path)
+    }
+
     fn images(&self, path: &Path) -> Option<Vec<(String, String)>> {
         let found = self.images.get(path)?;
         Some(
@@ -536,6 +540,14 @@ fn add_build(b: kustomize::Build, j: &mut Joined) {
             Code::Skipped,
             format!("remote resource `{res}` is not fetched; its images are not checked"),
             "check that repository with imagegate too",
+            at,
+        ));
+    }
+    for (res, at) in b.escaped {
+        j.findings.push(note(
+            Code::PathEscape,
+            format!("resource `{res}` leads outside the repository; it is not read"),
+            "name files inside the repository; a symbolic link may not point out of it",
             at,
         ));
     }

@@ -65,6 +65,14 @@ pub struct Settings {
     pub verbosity: Verbosity,
     pub color: bool,
     pub cwd: PathBuf,
+    /// The repository config's `policy.allowed-registries`, which narrows the trusted list.
+    pub repo_allowed: Vec<String>,
+    /// Notes and problems about the config files, shown as findings at their keys.
+    pub config_findings: Vec<crate::trust::ConfigFinding>,
+    /// What the settings were built from, to build them again with the repository config of
+    /// a merge base.
+    common: CommonArgs,
+    trusted: Option<crate::config::Config>,
 }
 
 pub const DEFAULT_INCLUDE: [&str; 4] = ["*.yaml", "*.yml", "Kustomization", "**/Kustomization"];
@@ -119,7 +127,52 @@ impl Settings {
         Settings::new(&args.common, mode)
     }
 
+    /// Settings from the flags, the trusted config and, outside a diff check, the
+    /// repository's config on disk. A diff check reads the repository's config at the merge
+    /// base instead ([`Settings::with_repo_config`]).
     pub fn new(common: &CommonArgs, mode: Mode) -> Result<Settings, Error> {
+        let cwd = std::env::current_dir().map_err(|e| Error::Path {
+            path: ".".into(),
+            source: e,
+        })?;
+        let trusted = crate::trust::load_trusted(common.config.as_deref())?;
+        let repo = match mode {
+            Mode::All { .. } => crate::trust::load_repo_from_disk(&cwd, trusted.as_ref())?,
+            Mode::Diff(_) => None,
+        };
+        Settings::build(common, mode, cwd, trusted, repo, Vec::new())
+    }
+
+    /// Where the trusted config was read from, if one was.
+    pub fn trusted_path(&self) -> Option<&Path> {
+        self.trusted.as_ref().and_then(|c| c.path.as_deref())
+    }
+
+    /// The same settings with a repository config read elsewhere (the merge base's), and
+    /// notes about it.
+    pub fn with_repo_config(
+        &self,
+        repo: Option<crate::config::Config>,
+        notes: Vec<crate::trust::ConfigFinding>,
+    ) -> Result<Settings, Error> {
+        Settings::build(
+            &self.common,
+            self.mode.clone(),
+            self.cwd.clone(),
+            self.trusted.clone(),
+            repo,
+            notes,
+        )
+    }
+
+    fn build(
+        common: &CommonArgs,
+        mode: Mode,
+        cwd: PathBuf,
+        trusted: Option<crate::config::Config>,
+        repo: Option<crate::config::Config>,
+        mut config_findings: Vec<crate::trust::ConfigFinding>,
+    ) -> Result<Settings, Error> {
         if common.concurrency == 0 || common.registry_concurrency == 0 {
             return Err(Error::Usage(
                 "--concurrency and --registry-concurrency must be at least 1".into(),
@@ -130,11 +183,14 @@ impl Settings {
                 "--timeout and --deadline must be at least 1 second".into(),
             ));
         }
-        let cwd = std::env::current_dir().map_err(|e| Error::Path {
-            path: ".".into(),
-            source: e,
-        })?;
-        let config = crate::config::load(common.config.as_deref(), &cwd)?;
+        let merged = crate::trust::merge(trusted.clone(), repo)?;
+        config_findings.extend(merged.findings);
+        for c in &mut config_findings {
+            if let Ok(shown) = c.path.strip_prefix(&cwd) {
+                c.path = shown.to_path_buf();
+            }
+        }
+        let config = merged.config;
         // Flags win; lists that only add (excludes, values files, hosts) are joined.
         let joined = |a: &[String], b: &[String]| [a, b].concat();
         let include: Vec<String> = if !common.include.is_empty() {
@@ -169,14 +225,7 @@ impl Settings {
             suggest: !common.no_suggest,
             strict: common.strict || config.strict,
             helm_values: globs(&joined(&common.helm_values, &config.helm_values))?,
-            variables: crate::variables::Variables::load(
-                &config.variables,
-                config
-                    .path
-                    .as_deref()
-                    .and_then(Path::parent)
-                    .unwrap_or(Path::new("")),
-            )?,
+            variables: crate::variables::Variables::load(&config.variables, &cwd)?,
             reports: common.report.clone(),
             step_summary: env("GITHUB_STEP_SUMMARY")
                 .filter(|_| env("GITHUB_ACTIONS").as_deref() == Some("true"))
@@ -204,6 +253,10 @@ impl Settings {
             verbosity,
             color,
             cwd,
+            repo_allowed: merged.repo_allowed,
+            config_findings,
+            common: common.clone(),
+            trusted,
         })
     }
 

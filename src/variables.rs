@@ -26,8 +26,9 @@ impl Variables {
             .map(|(_, v, f)| (v.as_str(), f.as_path()))
     }
 
-    /// Reads the files; `base` is the config file's directory. A file that cannot be read
-    /// or holds anything but variables is an error naming the file and position.
+    /// Reads the files (absolute, or relative to `base`, the working directory, which is
+    /// also where they are shown from). A file that cannot be read or holds anything but
+    /// variables is an error naming the file and position.
     pub fn load(files: &[String], base: &Path) -> Result<Variables, Error> {
         let mut out = Variables::default();
         for f in files {
@@ -36,9 +37,10 @@ impl Variables {
                 .map_err(|e| Error::Config(format!("variables file {}: {e}", path.display())))?;
             let first = out.vars.len();
             read(&path, &text, &mut out)?;
-            // Shown as the config writes it.
+            // Shown from the working directory.
+            let shown = path.strip_prefix(base).unwrap_or(&path).to_path_buf();
             for v in &mut out.vars[first..] {
-                v.2 = PathBuf::from(f);
+                v.2 = shown.clone();
             }
         }
         Ok(out)

@@ -33,6 +33,12 @@ pub trait Reader: Sync {
     fn images(&self, _path: &Path) -> Option<Vec<(String, String)>> {
         None
     }
+
+    /// Whether a path leads outside the repository (through a symbolic link), so it was
+    /// not read.
+    fn escapes(&self, _path: &Path) -> bool {
+        false
+    }
 }
 
 /// One `images:` entry.
@@ -258,6 +264,8 @@ pub struct Build {
     pub files: HashSet<PathBuf>,
     /// Remote resources that were not fetched.
     pub remote: Vec<(String, Location)>,
+    /// Resources that lead outside the repository, which were not read.
+    pub escaped: Vec<(String, Location)>,
 }
 
 /// Builds the kustomization file at `path` (a repository path), reporting rewritten
@@ -413,6 +421,10 @@ fn build_dir(
         {
             b.files.insert(target.clone());
             images.extend(resource_images(&target, bytes));
+        } else if reader.escapes(&target) {
+            if file_id.is_some() {
+                b.escaped.push((res.clone(), *at));
+            }
         } else {
             images.extend(build_dir(&target, reader, stack, b, depth + 1, None));
         }

@@ -97,8 +97,71 @@ pub fn docker_config_key(domain: &str) -> String {
     }
 }
 
-/// `IMAGEGATE_AUTH_<HOST>`: the host upper-cased, every other character `_`.
-pub fn env_var_name(domain: &str) -> String {
+/// `IMAGEGATE_AUTH_<HOST>`, with the host encoded so that no two hosts share a name: letters
+/// and digits upper-cased, `.` as `_`, `-` as `__` and the port's `:` as `___` (Terraform's
+/// `TF_TOKEN_` rule, with ports). `registry.corp.example` is `REGISTRY_CORP_EXAMPLE` and
+/// `registry-corp.example` is `REGISTRY__CORP_EXAMPLE`. A host that is not a plain name or
+/// IPv4 address (IPv6 literals) has no variable.
+pub fn env_var_name(domain: &str) -> Option<String> {
+    let mut host = String::with_capacity(domain.len() + 8);
+    for c in domain.chars() {
+        match c {
+            c if c.is_ascii_alphanumeric() => host.push(c.to_ascii_uppercase()),
+            '.' => host.push('_'),
+            '-' => host.push_str("__"),
+            ':' => host.push_str("___"),
+            _ => return None,
+        }
+    }
+    // Only names whose encoding reads back as themselves: a label never starts or ends
+    // with `-`, and `:` comes once, before the port's digits.
+    (decode_env_host(&host).as_deref() == Some(&domain.to_ascii_uppercase()))
+        .then(|| format!("IMAGEGATE_AUTH_{host}"))
+}
+
+/// The host an encoded `IMAGEGATE_AUTH_` suffix names, upper-cased, if the encoding is one
+/// [`env_var_name`] makes.
+fn decode_env_host(encoded: &str) -> Option<String> {
+    let mut out = String::new();
+    let mut run = 0;
+    let mut port = false;
+    let flush = |run: usize, out: &mut String, port: &mut bool| -> Option<()> {
+        match run {
+            0 => {}
+            1 => out.push('.'),
+            3 if !*port => {
+                *port = true;
+                out.push(':')
+            }
+            n if n % 2 == 0 => out.push_str(&"-".repeat(n / 2)),
+            _ => return None,
+        }
+        Some(())
+    };
+    for c in encoded.chars() {
+        if c == '_' {
+            run += 1;
+            continue;
+        }
+        if out.is_empty() && run > 0 {
+            return None;
+        }
+        flush(run, &mut out, &mut port)?;
+        run = 0;
+        if port && !c.is_ascii_digit() {
+            return None;
+        }
+        out.push(c);
+    }
+    if run > 0 || out.is_empty() {
+        return None;
+    }
+    Some(out)
+}
+
+/// The name earlier versions read, every non-alphanumeric character as `_`: ambiguous, so
+/// it is no longer read, only pointed at.
+fn legacy_env_var_name(domain: &str) -> String {
     let host: String = domain
         .chars()
         .map(|c| {
@@ -161,10 +224,17 @@ pub fn lookup(domain: &str, configured: Option<&CredentialSource>) -> HostCreden
         }
         None => {}
     }
-    let var = env_var_name(domain);
-    if let Some(v) = env(&var) {
-        out.host = Some(from_pair_or_token(&v, format!("${var}")));
-        return out;
+    if let Some(var) = env_var_name(domain) {
+        if let Some(v) = env(&var) {
+            out.host = Some(from_pair_or_token(&v, format!("${var}")));
+            return out;
+        }
+        let legacy = legacy_env_var_name(domain);
+        if legacy != var && env(&legacy).is_some() {
+            out.note = Some(format!(
+                "${legacy} is not read for {domain}: that name is shared by other hosts; name it ${var}"
+            ));
+        }
     }
     let mut files: Vec<(String, Option<String>)> = Vec::new();
     if let Some(doc) = env("DOCKER_AUTH_CONFIG") {
@@ -368,6 +438,32 @@ fn ci_convenience(domain: &str) -> Option<Sourced> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn env_names_are_unique_per_host() {
+        // Issue 13, row 3: every pair of distinct hosts gets distinct variables.
+        let parts = ["a", "b", "1", "a-b", "a--b", "ab", "a-1"];
+        let mut hosts = Vec::new();
+        for x in parts {
+            for y in parts {
+                hosts.push(format!("{x}.{y}"));
+                hosts.push(format!("{x}-{y}"));
+                hosts.push(format!("{x}{y}"));
+                hosts.push(format!("{x}.{y}:5000"));
+                hosts.push(format!("{x}-{y}:50"));
+                hosts.push(format!("{x}.{y}.{x}"));
+            }
+        }
+        let mut seen = std::collections::HashMap::new();
+        for h in &hosts {
+            if let Some(v) = env_var_name(h)
+                && let Some(other) = seen.insert(v.clone(), h.clone())
+            {
+                assert_eq!(&other, h, "{other} and {h} share {v}");
+            }
+        }
+        assert!(seen.len() > 200, "{}", seen.len());
+    }
     use base64::Engine;
 
     fn basic(u: &str, p: &str) -> Secret {
@@ -423,11 +519,27 @@ mod tests {
 
     #[test]
     fn env_names_and_pairs() {
-        assert_eq!(env_var_name("ghcr.io"), "IMAGEGATE_AUTH_GHCR_IO");
+        let name = |h: &str| env_var_name(h).unwrap_or_default();
+        assert_eq!(name("ghcr.io"), "IMAGEGATE_AUTH_GHCR_IO");
+        assert_eq!(name("127.0.0.1:5000"), "IMAGEGATE_AUTH_127_0_0_1___5000");
+        // Issue 13, row 3: look-alike hosts never share a variable.
         assert_eq!(
-            env_var_name("127.0.0.1:5000"),
-            "IMAGEGATE_AUTH_127_0_0_1_5000"
+            name("registry.corp.example"),
+            "IMAGEGATE_AUTH_REGISTRY_CORP_EXAMPLE"
         );
+        assert_eq!(
+            name("registry-corp.example"),
+            "IMAGEGATE_AUTH_REGISTRY__CORP_EXAMPLE"
+        );
+        assert_ne!(name("europe-docker.pkg.dev"), name("europe-docker-pkg.dev"));
+        assert_ne!(name("europe-docker.pkg.dev"), name("europe.docker.pkg.dev"));
+        assert_eq!(
+            name("xn--bcher-kva.example"),
+            "IMAGEGATE_AUTH_XN____BCHER__KVA_EXAMPLE"
+        );
+        assert_eq!(env_var_name("[::1]:5000"), None);
+        assert_eq!(env_var_name("a..b"), None);
+        assert_eq!(env_var_name("-a.b"), None);
         assert_eq!(
             from_pair_or_token("u:p:q", "s".into()).secret,
             basic("u", "p:q")

@@ -116,6 +116,8 @@ pub struct Registries {
     insecure: Vec<String>,
     /// Mirrors of every host without its own, from a `_default/hosts.toml`.
     default_mirrors: Vec<Endpoint>,
+    /// Where no request may go.
+    pub destinations: std::sync::Arc<super::destinations::Destinations>,
 }
 
 /// Flags that shape the registries, besides the config file.
@@ -125,6 +127,8 @@ pub struct RegistryFlags {
     pub insecure: Vec<String>,
     pub mirrors: Vec<String>,
     pub rewrites: Vec<String>,
+    /// Trusted additions to the destinations never contacted.
+    pub deny: Vec<String>,
 }
 
 impl Registries {
@@ -146,6 +150,7 @@ impl Registries {
             })
             .collect();
         let mut out = Registries {
+            destinations: std::sync::Arc::new(super::destinations::Destinations::new(&flags.deny)?),
             ca_files: flags.ca_files.clone(),
             certs_dirs,
             insecure: [flags.insecure.clone(), config.insecure_registries.clone()].concat(),
@@ -221,7 +226,32 @@ impl Registries {
         out.rewrites
             .sort_by_key(|(k, _)| std::cmp::Reverse(k.len()));
         out.read_hosts_tomls();
+        out.refuse_denied_routes()?;
         Ok(out)
+    }
+
+    /// A mirror, rewrite or `hosts.toml` server may not lead to a denied destination.
+    fn refuse_denied_routes(&self) -> Result<(), String> {
+        let targets = self
+            .rewrites
+            .iter()
+            .map(|(from, to)| (from.as_str(), to))
+            .chain(self.hosts.iter().flat_map(|(h, s)| {
+                s.mirrors
+                    .iter()
+                    .chain(s.upstream.iter())
+                    .map(move |e| (h.as_str(), e))
+            }))
+            .chain(self.default_mirrors.iter().map(|e| ("_default", e)));
+        for (from, to) in targets {
+            if let Some(why) = self.destinations.denies_host(&to.host) {
+                return Err(format!(
+                    "registry {from} is routed to {}, which imagegate never contacts: {why}",
+                    to.host
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Every `certs.d/<host>/hosts.toml` (the first directory that has one for a host
@@ -373,7 +403,7 @@ impl Registries {
 }
 
 /// `docker.io` for Docker Hub's other names; other hosts lower-cased.
-fn canonical_host(h: &str) -> String {
+pub fn canonical_host(h: &str) -> String {
     match h.to_ascii_lowercase().as_str() {
         "index.docker.io" | "registry-1.docker.io" | "docker.io" => "docker.io".into(),
         other => other.to_string(),

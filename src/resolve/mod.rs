@@ -4,6 +4,7 @@
 
 pub mod auth;
 pub mod credentials;
+pub mod destinations;
 pub mod hosts;
 pub mod registry;
 pub mod retry;
@@ -29,6 +30,10 @@ pub enum Resolution {
     Unreachable(String),
     RateLimited(String),
     RegistryError(String),
+    /// Not asked: the destination is one imagegate never contacts.
+    Refused(String),
+    /// A pinned digest answered with a different or malformed `Docker-Content-Digest`.
+    DigestMismatch(String),
 }
 
 impl Resolution {
@@ -40,7 +45,9 @@ impl Resolution {
             Resolution::Denied(d)
             | Resolution::Unreachable(d)
             | Resolution::RateLimited(d)
-            | Resolution::RegistryError(d) => d.clone(),
+            | Resolution::RegistryError(d)
+            | Resolution::Refused(d)
+            | Resolution::DigestMismatch(d) => d.clone(),
         }
     }
 }

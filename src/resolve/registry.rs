@@ -167,16 +167,92 @@ fn next_link(header: &str) -> Option<String> {
     })
 }
 
+/// A registry that answers a pinned digest must name that digest: content addressing is
+/// the point of the pin, so another (or a malformed) `Docker-Content-Digest` is a failure,
+/// never a pass (issue 13, row 10). A registry that names none is taken at its word.
+fn check_pinned_digest(r: &ImageRef, host: &str, answered: Option<&str>) -> Result<(), Resolution> {
+    let (Some(pinned), Some(answered)) = (r.digest.as_deref(), answered) else {
+        return Ok(());
+    };
+    if answered == pinned {
+        return Ok(());
+    }
+    let shown: String = answered.chars().take(80).collect();
+    let what = if crate::image_ref::is_valid_digest(answered) {
+        "a different digest"
+    } else {
+        "a malformed digest"
+    };
+    Err(Resolution::DigestMismatch(format!(
+        "{host} answered the pinned {pinned} with {what}, Docker-Content-Digest {:?}",
+        shown
+    )))
+}
+
+/// Whether two hosts are one site: the same host, or the same registrable domain under the
+/// public suffix list (`auth.docker.io` and `registry-1.docker.io`; not `a.github.io` and
+/// `b.github.io`). Addresses are only their own site.
+fn same_site(a: &str, b: &str) -> bool {
+    let (a, b) = (a.to_ascii_lowercase(), b.to_ascii_lowercase());
+    if a == b {
+        return true;
+    }
+    let is_ip = |h: &str| {
+        h.trim_matches(['[', ']'])
+            .parse::<std::net::IpAddr>()
+            .is_ok()
+    };
+    if is_ip(&a) || is_ip(&b) {
+        return false;
+    }
+    match (psl::domain_str(&a), psl::domain_str(&b)) {
+        (Some(x), Some(y)) => x == y,
+        _ => false,
+    }
+}
+
+/// A pagination link resolved against the page that sent it, when it stays on the same
+/// scheme, host and port: the next page is asked with the same credentials, so a link may
+/// not lead them anywhere else (issue 13, row 8).
+fn same_origin_link(current: &str, link: &str) -> Option<String> {
+    let current = Url::parse(current).ok()?;
+    let next = current.join(link).ok()?;
+    let same = next.scheme() == current.scheme()
+        && next.host_str() == current.host_str()
+        && next.port_or_known_default() == current.port_or_known_default()
+        && next.username().is_empty()
+        && next.password().is_none();
+    same.then(|| next.to_string())
+}
+
 /// A client builder with imagegate's defaults, trusting `ca_files` besides the system roots
 /// (and `SSL_CERT_FILE`, which replaces them, as curl and Go do).
 fn builder(
     opts: &Options,
     ca_files: &[std::path::PathBuf],
 ) -> Result<reqwest::ClientBuilder, String> {
+    let destinations = opts.registries.destinations.clone();
+    let redirects = destinations.clone();
+    // Redirects are followed at most five times, never to a denied destination; reqwest
+    // drops the Authorization header when a redirect leaves the host.
+    let redirect = reqwest::redirect::Policy::custom(move |attempt| {
+        let denied = attempt
+            .url()
+            .host_str()
+            .and_then(|h| redirects.denies_host(h));
+        if let Some(why) = denied {
+            attempt.error(format!("a redirect led to a denied destination: {why}"))
+        } else if attempt.previous().len() >= 5 {
+            attempt.error("too many redirects")
+        } else {
+            attempt.follow()
+        }
+    });
     let mut b = reqwest::Client::builder()
         .user_agent(concat!("imagegate/", env!("CARGO_PKG_VERSION")))
         .connect_timeout(opts.timeout)
-        .redirect(reqwest::redirect::Policy::limited(5))
+        .redirect(redirect)
+        .dns_resolver(Arc::new(super::destinations::Resolver { destinations }))
         .http2_adaptive_window(true);
     let mut certs = Vec::new();
     for f in ca_files {
@@ -549,6 +625,31 @@ impl Client {
         out
     }
 
+    /// Every host a reference is asked at, with how it is reached and what is trusted
+    /// there: the key under which the cache keeps its answer.
+    pub fn route_key(&self, r: &ImageRef) -> String {
+        let routes = self.routes(r);
+        let mut key = String::new();
+        for (target, _) in &routes {
+            let host = self.host(target);
+            let cas: Vec<String> = host
+                .settings
+                .ca_files
+                .iter()
+                .chain(&self.opts.registries.ca_files)
+                .map(|p| p.display().to_string())
+                .collect();
+            key.push_str(&format!(
+                "{:?}:{}/{}[{}] ",
+                host.transport,
+                host.base(),
+                target.path,
+                cas.join(",")
+            ));
+        }
+        key
+    }
+
     /// The reference as the host that answered for it (`via`) knows it.
     pub fn answered(&self, r: &ImageRef, via: Option<&str>) -> ImageRef {
         let mut routes = self.routes(r);
@@ -577,12 +678,17 @@ impl Client {
                 .map(str::to_string)
         };
         match status.as_u16() {
-            200 => Ok(Found {
-                digest: header("docker-content-digest").filter(|d| !d.is_empty()),
-                media_type: header(CONTENT_TYPE.as_str()),
-                size: header("content-length").and_then(|v| v.parse().ok()),
-                via: None,
-            }),
+            200 => {
+                let digest = header("docker-content-digest").filter(|d| !d.is_empty());
+                check_pinned_digest(r, &auth.host.domain, digest.as_deref())?;
+                Ok(Found {
+                    // A tag's digest is only kept when it is one.
+                    digest: digest.filter(|d| crate::image_ref::is_valid_digest(d)),
+                    media_type: header(CONTENT_TYPE.as_str()),
+                    size: header("content-length").and_then(|v| v.parse().ok()),
+                    via: None,
+                })
+            }
             404 => Err(Resolution::NotFound),
             _ => Err(refused(&auth, status, "manifest HEAD")),
         }
@@ -673,10 +779,9 @@ impl Client {
                 Resolution::RegistryError("the tag list is not the JSON the API defines".into())
             })?;
             tags.extend(page.tags.unwrap_or_default());
-            match next {
-                Some(link) if link.starts_with('/') => url = format!("{base}{link}"),
-                Some(link) if link.starts_with(&base) => url = link,
-                _ => break,
+            match next.and_then(|link| same_origin_link(&url, &link)) {
+                Some(link) => url = link,
+                None => break,
             }
         }
         Ok(Some(tags))
@@ -867,6 +972,15 @@ impl Client {
                 q.append_pair("scope", &format!("repository:{repo}:pull"));
             }
         }
+        let secret = match self.realm_may_have_credentials(host, &url).await? {
+            None => secret,
+            Some(why) => {
+                if secret.is_some() {
+                    self.opts.verbose_note(&why);
+                }
+                None
+            }
+        };
         let http = host.http()?;
         let scopes: Vec<String> = repos
             .iter()
@@ -926,6 +1040,50 @@ impl Client {
             ))),
             _ => Err(final_status(status, "token request")),
         }
+    }
+
+    /// Whether a registry's token realm may be sent the registry's credentials: only on the
+    /// registry's own site (`auth.docker.io` for `registry-1.docker.io`, `gitlab.com` for
+    /// `registry.gitlab.com`) and over TLS unless the registry itself is plain HTTP. `Some`
+    /// says why not. A realm on another site that leads into a private network the registry
+    /// is not in is refused outright: a registry may not aim imagegate at internal hosts.
+    async fn realm_may_have_credentials(
+        &self,
+        host: &Host,
+        realm: &Url,
+    ) -> Result<Option<String>, Resolution> {
+        let registry = Url::parse(&host.base()).ok();
+        let registry_host = registry
+            .as_ref()
+            .and_then(|u| u.host_str().map(str::to_string))
+            .unwrap_or_else(|| host.domain.clone());
+        let realm_host = realm.host_str().unwrap_or_default().to_string();
+        if !same_site(&registry_host, &realm_host) {
+            let internal = |h: String| async move {
+                tokio::net::lookup_host((h.trim_matches(['[', ']']), 0))
+                    .await
+                    .map(|addrs| addrs.map(|a| a.ip()).any(super::destinations::is_internal))
+                    .unwrap_or(false)
+            };
+            if internal(realm_host.clone()).await && !internal(registry_host.clone()).await {
+                return Err(Resolution::Refused(format!(
+                    "{} named a token realm at {realm_host}, inside a private network it is not in; imagegate does not follow it",
+                    host.domain
+                )));
+            }
+            return Ok(Some(format!(
+                "credentials for {} are not sent to its token realm at {realm_host}, another site; the token is asked for anonymously",
+                host.domain
+            )));
+        }
+        let plain_registry = registry.as_ref().is_some_and(|u| u.scheme() == "http");
+        if realm.scheme() != "https" && !plain_registry {
+            return Ok(Some(format!(
+                "credentials for {} are not sent to its token realm over plain HTTP",
+                host.domain
+            )));
+        }
+        Ok(None)
     }
 
     /// Slows a host down before it hits its rate limit: with few requests left, requests
@@ -996,11 +1154,25 @@ impl Client {
                 return Err(deadline_exceeded(&self.opts));
             }
             let timeout = host.timeout.min(deadline - now);
+            let (http, request) = build().timeout(timeout).build_split();
+            let request = request.map_err(|e| {
+                Resolution::RegistryError(format!(
+                    "{}: a request could not be built: {e}",
+                    host.domain
+                ))
+            })?;
+            if let Some(why) = request
+                .url()
+                .host_str()
+                .and_then(|h| self.opts.registries.destinations.denies_host(h))
+            {
+                return Err(Resolution::Refused(why));
+            }
             counter.fetch_add(1, Ordering::Relaxed);
             if attempt > 0 {
                 self.stats.retries.fetch_add(1, Ordering::Relaxed);
             }
-            let sent = tokio::time::timeout_at(deadline, build().timeout(timeout).send()).await;
+            let sent = tokio::time::timeout_at(deadline, http.execute(request)).await;
             let last = attempt + 1 >= retry::MAX_ATTEMPTS;
             let wait = match sent {
                 Err(_) => return Err(deadline_exceeded(&self.opts)),

@@ -48,7 +48,7 @@ fn the_second_pre_push_run_makes_no_request() {
         0,
         "the second run is answered from the cache"
     );
-    assert!(w.path().join(".cache/imagegate/results-v1.json").is_file());
+    assert!(w.path().join(".cache/imagegate/results-v2.json").is_file());
 
     // With --no-cache, or in CI, the registry is asked again.
     reg.reset_log();

@@ -130,7 +130,10 @@ fn docker_auth_config_imagegate_auth_and_gitlab_variables() {
 
     let var = format!(
         "IMAGEGATE_AUTH_{}",
-        reg.host.replace(['.', ':'], "_").to_uppercase()
+        reg.host
+            .replace('.', "_")
+            .replace(':', "___")
+            .to_uppercase()
     );
     let pair = format!("{USER}:{PASSWORD}");
     assert_logged_in(&check(&w, &[(&var, &pair)]), &images);
@@ -273,7 +276,10 @@ fn a_sentinel_secret_never_appears_in_any_output() {
     // The same secret from the environment and a helper that fails loudly.
     let var = format!(
         "IMAGEGATE_AUTH_{}",
-        reg.host.replace(['.', ':'], "_").to_uppercase()
+        reg.host
+            .replace('.', "_")
+            .replace(':', "___")
+            .to_uppercase()
     );
     let pair = format!("{USER}:{SENTINEL}");
     let run = w.run_env(&["check", "--all", "-vv", "--no-cache"], &[(&var, &pair)]);

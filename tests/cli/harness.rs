@@ -5,7 +5,7 @@
 #![allow(dead_code)]
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -943,4 +943,48 @@ impl TokenIssuer {
         header.x5c = Some(vec![self.cert_der_b64.clone()]);
         jsonwebtoken::encode(&header, &claims, &self.key).unwrap()
     }
+}
+
+/// A scripted server for faults a real registry cannot be made to produce: it answers
+/// every request with `reply(path, headers)` and records the requests it saw.
+pub struct Scripted {
+    pub host: String,
+    pub seen: Arc<Mutex<Vec<String>>>,
+}
+
+impl Scripted {
+    pub fn start(reply: impl Fn(&str, &str) -> Vec<u8> + Send + Sync + 'static) -> Scripted {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let host = format!("127.0.0.1:{}", listener.local_addr().unwrap().port());
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let (reply, log) = (Arc::new(reply), seen.clone());
+        std::thread::spawn(move || {
+            for mut stream in listener.incoming().map_while(Result::ok) {
+                let (reply, log) = (reply.clone(), log.clone());
+                std::thread::spawn(move || {
+                    let Some(head) = read_request_head(&mut stream) else {
+                        return;
+                    };
+                    let path = head.split_whitespace().nth(1).unwrap_or("").to_string();
+                    log.lock().unwrap().push(head.clone());
+                    let _ = stream.write_all(&reply(&path, &head));
+                });
+            }
+        });
+        Scripted { host, seen }
+    }
+}
+
+pub fn http(status: &str, headers: &[(&str, &str)], body: &[u8]) -> Vec<u8> {
+    let mut s = format!(
+        "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        s.push_str(&format!("{k}: {v}\r\n"));
+    }
+    s.push_str("\r\n");
+    let mut out = s.into_bytes();
+    out.extend_from_slice(body);
+    out
 }

@@ -1,10 +1,8 @@
 //! Hostile input (issue 7): files and registries built to crash, hang or fool the checker.
 //! None may panic, hang, or report ok.
 
-use std::io::Write;
-use std::net::TcpListener;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::harness::*;
@@ -70,50 +68,6 @@ fn symlink_loops_and_non_utf8_paths() {
     let refs = run.json()["references"].clone();
     assert_eq!(refs.as_array().unwrap().len(), 1, "{refs}");
     assert!(refs[0]["file"].as_str().unwrap().starts_with("caf"));
-}
-
-/// A scripted server for faults a real registry cannot be made to produce: it answers
-/// every request with `reply(path, headers)` and records the requests it saw.
-struct Scripted {
-    host: String,
-    seen: Arc<Mutex<Vec<String>>>,
-}
-
-impl Scripted {
-    fn start(reply: impl Fn(&str, &str) -> Vec<u8> + Send + Sync + 'static) -> Scripted {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let host = format!("127.0.0.1:{}", listener.local_addr().unwrap().port());
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let (reply, log) = (Arc::new(reply), seen.clone());
-        std::thread::spawn(move || {
-            for mut stream in listener.incoming().map_while(Result::ok) {
-                let (reply, log) = (reply.clone(), log.clone());
-                std::thread::spawn(move || {
-                    let Some(head) = read_request_head(&mut stream) else {
-                        return;
-                    };
-                    let path = head.split_whitespace().nth(1).unwrap_or("").to_string();
-                    log.lock().unwrap().push(head.clone());
-                    let _ = stream.write_all(&reply(&path, &head));
-                });
-            }
-        });
-        Scripted { host, seen }
-    }
-}
-
-fn http(status: &str, headers: &[(&str, &str)], body: &[u8]) -> Vec<u8> {
-    let mut s = format!(
-        "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n",
-        body.len()
-    );
-    for (k, v) in headers {
-        s.push_str(&format!("{k}: {v}\r\n"));
-    }
-    s.push_str("\r\n");
-    let mut out = s.into_bytes();
-    out.extend_from_slice(body);
-    out
 }
 
 fn check_one(host: &str, extra: &[&str]) -> (Run, String, Workdir) {

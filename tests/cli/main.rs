@@ -13,4 +13,5 @@ mod offline;
 mod registry;
 mod rules;
 mod tls;
+mod trust;
 mod verdicts;

@@ -21,10 +21,12 @@ fn setup(pki: &Pki, client_auth: bool) -> (Registry, Workdir, [String; 2]) {
     (reg, w, images)
 }
 
-/// Names the test CA as the registry's `ca-file` in the workdir's config.
+/// Names the test CA as the registry's `ca-file` in the user's own config
+/// (`~/.config/imagegate/config.yaml`; the workdir is `HOME`): a trusted source, since a
+/// repository config may not choose the CA of a host it sends credentials to (issue 13).
 fn trust_in_config(w: &Workdir, reg: &Registry, pki: &Pki) {
     w.write(
-        ".imagegate.yaml",
+        ".config/imagegate/config.yaml",
         &format!(
             "registries:\n  '{}':\n    ca-file: {}\n",
             reg.host,
