@@ -535,21 +535,27 @@ fn kustomizations(
 }
 
 fn add_build(b: kustomize::Build, j: &mut Joined) {
-    for (res, at) in b.remote {
-        j.findings.push(note(
+    let unread = [
+        (
+            b.remote,
             Code::Skipped,
-            format!("remote resource `{res}` is not fetched; its images are not checked"),
+            "remote resource",
+            "is not fetched; its images are not checked",
             "check that repository with imagegate too",
-            at,
-        ));
-    }
-    for (res, at) in b.escaped {
-        j.findings.push(note(
+        ),
+        (
+            b.escaped,
             Code::PathEscape,
-            format!("resource `{res}` leads outside the repository; it is not read"),
+            "resource",
+            "leads outside the repository; it is not read",
             "name files inside the repository; a symbolic link may not point out of it",
-            at,
-        ));
+        ),
+    ];
+    for (list, code, kind, why, hint) in unread {
+        for (res, at) in list {
+            j.findings
+                .push(note(code, format!("{kind} `{res}` {why}"), hint, at));
+        }
     }
     j.occurrences.extend(b.rewritten);
 }

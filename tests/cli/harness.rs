@@ -38,6 +38,17 @@ impl Run {
         })
     }
 
+    /// The JSON report's file findings with this code.
+    pub fn file_findings(&self, code: &str) -> Vec<serde_json::Value> {
+        self.json()["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["code"] == code)
+            .cloned()
+            .collect()
+    }
+
     /// The codes of the JSON report's file findings.
     pub fn file_codes(&self) -> Vec<String> {
         self.json()["files"]
@@ -988,3 +999,39 @@ pub fn http(status: &str, headers: &[(&str, &str)], body: &[u8]) -> Vec<u8> {
     out.extend_from_slice(body);
     out
 }
+
+impl Scripted {
+    /// A server that answers 200 with a digest to every request: a lying mirror, or the far
+    /// end of a redirect.
+    pub fn yes_to_everything() -> Scripted {
+        Scripted::start(|_, _| {
+            http(
+                "200 OK",
+                &[(
+                    "Docker-Content-Digest",
+                    &format!("sha256:{}", "c".repeat(64)),
+                )],
+                b"",
+            )
+        })
+    }
+}
+
+/// A 401 asking for Basic credentials, as a registry's `/v2/` answers.
+pub fn basic_challenge() -> Vec<u8> {
+    http(
+        "401 Unauthorized",
+        &[("WWW-Authenticate", "Basic realm=\"x\"")],
+        b"",
+    )
+}
+
+/// A workdir whose `a.yaml` deploys one image.
+pub fn one_image(image: &str) -> Workdir {
+    let w = Workdir::new();
+    w.write("a.yaml", &deployment("a", &[image]));
+    w
+}
+
+/// `check --all` of a workdir, fresh from the registry, as JSON.
+pub const CHECK_JSON: [&str; 5] = ["check", "--all", "--no-cache", "--format", "json"];

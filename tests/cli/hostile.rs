@@ -71,9 +71,8 @@ fn symlink_loops_and_non_utf8_paths() {
 }
 
 fn check_one(host: &str, extra: &[&str]) -> (Run, String, Workdir) {
-    let w = Workdir::new();
     let image = format!("{host}/hostile/app:1");
-    w.write("a.yaml", &deployment("a", &[&image]));
+    let w = one_image(&image);
     let mut args = vec!["check", "--all", "--format", "json", "--no-suggest"];
     args.extend_from_slice(extra);
     let run = w.run(&args);
@@ -99,24 +98,11 @@ fn a_redirect_loop_is_undecided() {
 fn a_redirect_to_another_host_drops_the_credentials() {
     // Why fake: a real registry redirects blob downloads, not manifest HEADs, and never to a
     // host the test controls.
-    let other = Scripted::start(|_, _| {
-        http(
-            "200 OK",
-            &[(
-                "Docker-Content-Digest",
-                &format!("sha256:{}", "b".repeat(64)),
-            )],
-            b"",
-        )
-    });
+    let other = Scripted::yes_to_everything();
     let target = format!("http://{}/elsewhere", other.host);
     let reg = Scripted::start(move |path, _| {
         if path == "/v2/" {
-            http(
-                "401 Unauthorized",
-                &[("WWW-Authenticate", "Basic realm=\"x\"")],
-                b"",
-            )
+            basic_challenge()
         } else {
             http("307 Temporary Redirect", &[("Location", &target)], b"")
         }

@@ -13,6 +13,14 @@ fn b64(s: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(s)
 }
 
+/// A file outside any repository the test builds (kept while the directory lives).
+fn outside_file(name: &str, text: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(name);
+    std::fs::write(&path, text).unwrap();
+    (dir, path)
+}
+
 /// An executable shell script that touches `marker` when it runs.
 #[cfg(unix)]
 fn tripwire(path: &Path, marker: &Path) {
@@ -144,11 +152,7 @@ fn row03_look_alike_hosts_never_share_an_environment_secret() {
     const SECRET: &str = "row3-s3cret";
     let proxy = Scripted::start(|path, _| {
         if path.ends_with("/v2/") {
-            http(
-                "401 Unauthorized",
-                &[("WWW-Authenticate", "Basic realm=\"x\"")],
-                b"",
-            )
+            basic_challenge()
         } else if path.contains("/manifests/") {
             http("404 Not Found", &[], b"")
         } else {
@@ -207,13 +211,10 @@ fn row03_look_alike_hosts_never_share_an_environment_secret() {
 #[test]
 fn row04_variables_files_outside_the_repository_are_never_read() {
     const SECRET: &str = "row4-s3cret-value";
-    let outside = tempfile::tempdir().unwrap();
-    let secret_file = outside.path().join("secret.yaml");
-    std::fs::write(
-        &secret_file,
-        format!("apiVersion: v1\nkind: Secret\nstringData:\n  TAG: {SECRET}\n"),
-    )
-    .unwrap();
+    let (_outside, secret_file) = outside_file(
+        "secret.yaml",
+        &format!("apiVersion: v1\nkind: Secret\nstringData:\n  TAG: {SECRET}\n"),
+    );
     let w = Workdir::new();
     git(w.path(), &["init", "-q", "-b", "main"]);
     w.write("a.yaml", &deployment("a", &["ghcr.io/acme/web:${TAG}"]));
@@ -270,16 +271,7 @@ fn row05_a_change_cannot_loosen_the_config_that_judges_it() {
     let reg = Registry::anonymous();
     reg.push_image("app", "1", DOCKER_MANIFEST);
     // A mirror that answers 200 to everything.
-    let liar = Scripted::start(|_, _| {
-        http(
-            "200 OK",
-            &[(
-                "Docker-Content-Digest",
-                &format!("sha256:{}", "c".repeat(64)),
-            )],
-            b"",
-        )
-    });
+    let liar = Scripted::yes_to_everything();
     let good = format!("{}/app:1", reg.host);
     let typo = format!("{}/app:1-typo", reg.host);
     let head_config = format!(
@@ -303,13 +295,10 @@ fn row05_a_change_cannot_loosen_the_config_that_judges_it() {
         liar.seen.lock().unwrap().is_empty(),
         "the PR's mirror was asked"
     );
-    let files = run.json()["files"].clone();
-    let note = files
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["code"] == "config-changed")
-        .unwrap_or_else(|| panic!("no config-changed note: {files}"));
+    let note = run
+        .file_findings("config-changed")
+        .pop()
+        .unwrap_or_else(|| panic!("no config-changed note: {}", run.stdout));
     let message = note["message"].as_str().unwrap();
     for key in [
         "skip",
@@ -342,16 +331,7 @@ fn row05_a_change_cannot_loosen_the_config_that_judges_it() {
 fn row06_answers_from_a_mirror_are_never_reused_for_the_registry() {
     let reg = Registry::anonymous();
     reg.push_image("app", "1", DOCKER_MANIFEST);
-    let liar = Scripted::start(|_, _| {
-        http(
-            "200 OK",
-            &[(
-                "Docker-Content-Digest",
-                &format!("sha256:{}", "d".repeat(64)),
-            )],
-            b"",
-        )
-    });
+    let liar = Scripted::yes_to_everything();
     let (w, images) = app_workdir(&reg.host, "app", ["1", "9-missing"]);
     let mirror = format!("{}={}", reg.host, liar.host);
     // A run with a hostile mirror fills the cache (outside CI the cache is on).
@@ -417,11 +397,7 @@ fn row08_pagination_links_never_lead_credentials_to_another_host() {
     let own_host = own.clone();
     let reg = Scripted::start(move |path, _| {
         if path == "/v2/" {
-            http(
-                "401 Unauthorized",
-                &[("WWW-Authenticate", "Basic realm=\"x\"")],
-                b"",
-            )
+            basic_challenge()
         } else if path.contains("/tags/list") {
             // The userinfo trick: starts with the registry's own base URL.
             let me = own_host.get().cloned().unwrap_or_default();
@@ -437,7 +413,7 @@ fn row08_pagination_links_never_lead_credentials_to_another_host() {
     w.docker_login(&reg.host, "ci", "row8-pass");
     let image = format!("{}/app:2", reg.host);
     w.write("a.yaml", &deployment("a", &[&image]));
-    let run = w.run(&["check", "--all", "--no-cache", "--format", "json"]);
+    let run = w.run(&CHECK_JSON);
     assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
     assert!(
         reg.seen
@@ -469,10 +445,9 @@ fn row08_a_link_on_the_same_origin_is_followed() {
             http("404 Not Found", &[], b"")
         }
     });
-    let w = Workdir::new();
     let image = format!("{}/app:2.0.0", reg.host);
-    w.write("a.yaml", &deployment("a", &[&image]));
-    let run = w.run(&["check", "--all", "--no-cache", "--format", "json"]);
+    let w = one_image(&image);
+    let run = w.run(&CHECK_JSON);
     assert_eq!(run.code, 1, "{}", run.stdout);
     assert!(
         run.stdout.contains("2.0.1"),
@@ -606,10 +581,9 @@ fn row09_token_realms_get_credentials_only_on_the_registry_site() {
             http("401 Unauthorized", &[], b"")
         }
     });
-    let w = Workdir::new();
     let image = format!("{}/app:1", metadata.host);
-    w.write("a.yaml", &deployment("a", &[&image]));
-    let run = w.run(&["check", "--all", "--no-cache", "--format", "json"]);
+    let w = one_image(&image);
+    let run = w.run(&CHECK_JSON);
     assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
     assert_eq!(
         run.by_image("code")[&image],
@@ -637,10 +611,9 @@ fn row10_a_pinned_digest_must_be_the_digest_the_registry_answers() {
                 http("200 OK", &[("Docker-Content-Digest", &reply)], b"")
             }
         });
-        let w = Workdir::new();
         let image = format!("{}/app@{asked}", reg.host);
-        w.write("a.yaml", &deployment("a", &[&image]));
-        let run = w.run(&["check", "--all", "--no-cache", "--format", "json"]);
+        let w = one_image(&image);
+        let run = w.run(&CHECK_JSON);
         assert_eq!(run.code, exit, "answered {answer}: {}", run.stdout);
         assert_eq!(
             run.by_image("code")[&image],
@@ -655,13 +628,10 @@ fn row10_a_pinned_digest_must_be_the_digest_the_registry_answers() {
 #[test]
 fn row12_a_committed_link_in_resources_never_reads_outside() {
     const SECRET: &str = "row12-outside-image";
-    let outside = tempfile::tempdir().unwrap();
-    let target = outside.path().join("deploy.yaml");
-    std::fs::write(
-        &target,
-        deployment("x", &[&format!("ghcr.io/acme/{SECRET}:1")]),
-    )
-    .unwrap();
+    let (_outside, target) = outside_file(
+        "deploy.yaml",
+        &deployment("x", &[&format!("ghcr.io/acme/{SECRET}:1")]),
+    );
     let w = Workdir::new();
     git(w.path(), &["init", "-q", "-b", "main"]);
     std::fs::create_dir_all(w.path().join("app")).unwrap();
@@ -672,13 +642,10 @@ fn row12_a_committed_link_in_resources_never_reads_outside() {
     );
     let run = w.run(&["check", "--all", "--offline", "--format", "json"]);
     assert!(!run.stdout.contains(SECRET), "{}", run.stdout);
-    let files = run.json()["files"].clone();
-    let escape = files
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["code"] == "path-escape")
-        .unwrap_or_else(|| panic!("no path-escape finding: {files}"));
+    let escape = run
+        .file_findings("path-escape")
+        .pop()
+        .unwrap_or_else(|| panic!("no path-escape finding: {}", run.stdout));
     assert_eq!(escape["file"], "app/kustomization.yaml", "{escape}");
     assert_eq!(escape["line"], 2, "{escape}");
     assert_eq!(run.code, 1, "{}", run.stdout);
