@@ -51,10 +51,7 @@ fn key(r: &ImageRef, route: &str) -> String {
 
 /// `$XDG_CACHE_HOME/imagegate`, else `~/.cache/imagegate`.
 pub fn dir() -> Option<PathBuf> {
-    let base = crate::settings::env("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .or_else(|| crate::settings::env("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
-    Some(base.join("imagegate"))
+    crate::paths::cache_dir()
 }
 
 impl Cache {

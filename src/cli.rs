@@ -111,18 +111,6 @@ pub struct RegistryArgs {
     pub deny_destination: Vec<String>,
 }
 
-impl RegistryArgs {
-    pub fn flags(&self) -> crate::resolve::hosts::RegistryFlags {
-        crate::resolve::hosts::RegistryFlags {
-            ca_files: self.ca_file.clone(),
-            insecure: self.insecure_registry.clone(),
-            mirrors: self.mirror.clone(),
-            rewrites: self.rewrite.clone(),
-            deny: self.deny_destination.clone(),
-        }
-    }
-}
-
 #[derive(Debug, clap::Args)]
 pub struct AuthArgs {
     /// The registry (`ghcr.io`, `127.0.0.1:5000`), optionally with a repository

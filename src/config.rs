@@ -171,7 +171,7 @@ pub fn schema_json() -> String {
 /// The nearest `.imagegate.yaml` from `dir` up to the repository root (`dir` alone
 /// outside a repository).
 pub fn find(dir: &Path) -> Option<PathBuf> {
-    let in_repo = crate::settings::find_repo_root(dir).is_some();
+    let in_repo = crate::paths::find_repo_root(dir).is_some();
     for d in dir.ancestors() {
         if d.join(FILE_NAME).is_file() {
             return Some(d.join(FILE_NAME));

@@ -27,9 +27,9 @@ pub enum Error {
     #[diagnostic(code(imagegate::setup))]
     Setup(String),
 
-    #[error("{0}")]
+    #[error(transparent)]
     #[diagnostic(code(imagegate::git))]
-    Git(String),
+    Git(#[from] crate::git::GitError),
 
     #[error("{0}")]
     #[diagnostic(code(imagegate::config))]

@@ -46,6 +46,12 @@ pub enum GitError {
         "`{base}` and `{head}` have unrelated histories (no merge base); pass the right --base"
     )]
     Unrelated { base: String, head: String },
+    #[error(
+        "cannot find {remote}'s default branch to compare {local_ref} with; run `git fetch {remote}` and push again"
+    )]
+    NoRemoteDefault { remote: String, local_ref: String },
+    #[error("cannot read the tree of {commit}")]
+    TreeUnreadable { commit: String },
     #[error("git: {0}")]
     Git(#[from] git2::Error),
 }
@@ -562,7 +568,7 @@ impl Repo {
         let Some(reader) = self.reader_at(&range.head) else {
             return Vec::new();
         };
-        use crate::manifest::kustomize::Reader;
+        use crate::reader::Reader;
         self.paths_at_head(range, &wanted)
             .into_iter()
             .filter_map(|p| reader.read(&p).map(|b| (p, b)))
@@ -737,7 +743,7 @@ pub struct TreeReader {
     tree: Oid,
 }
 
-impl crate::manifest::kustomize::Reader for TreeReader {
+impl crate::reader::Reader for TreeReader {
     fn read(&self, path: &Path) -> Option<Vec<u8>> {
         let repo = self.repo.lock().ok()?;
         let tree = repo.find_tree(self.tree).ok()?;

@@ -19,7 +19,7 @@ pub fn run(cmd: &HookCommand, out: &mut dyn Write) -> Result<i32, Error> {
         source: e,
     })?;
     let open = |repo: &Option<PathBuf>| {
-        Repo::open(&repo.as_ref().map_or(cwd.clone(), |r| cwd.join(r))).map_err(crate::git_error)
+        Repo::open(&repo.as_ref().map_or(cwd.clone(), |r| cwd.join(r))).map_err(Error::from)
     };
     match cmd {
         HookCommand::Install { force, chain, repo } => {

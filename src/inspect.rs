@@ -95,7 +95,8 @@ pub fn probe_client(
     let repo = crate::trust::load_repo_from_disk(&cwd, trusted.as_ref())?;
     let config = crate::trust::merge(trusted, repo)?.config;
     let registries =
-        resolve::hosts::Registries::new(&args.registry.flags(), &config).map_err(Error::Config)?;
+        resolve::hosts::Registries::new(&crate::settings::registry_flags(&args.registry), &config)
+            .map_err(Error::Config)?;
     let seconds = args.timeout.max(1);
     let timeout = Duration::from_secs(seconds);
     let opts = resolve::Options {
@@ -105,7 +106,6 @@ pub fn probe_client(
         deadline: tokio::time::Instant::now() + timeout * requests,
         deadline_secs: seconds * u64::from(requests),
         registries: std::sync::Arc::new(registries),
-        verbose: false,
     };
     let client = resolve::Client::new(opts).map_err(Error::Setup)?;
     Ok((runtime, client))

@@ -5,6 +5,29 @@ use std::io::{BufWriter, ErrorKind, Write};
 
 use clap::Parser;
 
+/// imagegate's log lines on stderr: `imagegate: …`, warnings marked. Only imagegate's own
+/// records; the libraries' are not the user's business.
+struct Stderr;
+
+impl log::Log for Stderr {
+    fn enabled(&self, metadata: &log::Metadata) -> bool {
+        metadata.level() <= log::max_level() && metadata.target().starts_with("imagegate")
+    }
+
+    fn log(&self, record: &log::Record) {
+        if self.enabled(record.metadata()) {
+            match record.level() {
+                log::Level::Warn => eprintln!("imagegate: warning: {}", record.args()),
+                _ => eprintln!("imagegate: {}", record.args()),
+            }
+        }
+    }
+
+    fn flush(&self) {}
+}
+
+static LOGGER: Stderr = Stderr;
+
 fn main() {
     if let Some(path) = imagegate::trust::absolute_path_entries() {
         // SAFETY: the first thing main does, before any thread exists that could read the
@@ -13,6 +36,8 @@ fn main() {
         unsafe { std::env::set_var("PATH", path) };
     }
     let cli = imagegate::cli::Cli::parse();
+    log::set_logger(&LOGGER).expect("the only logger");
+    log::set_max_level(imagegate::settings::log_level(&cli));
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     let result = imagegate::run(cli, &mut out);

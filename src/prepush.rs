@@ -8,7 +8,7 @@ use std::io::{BufRead, Write};
 use crate::cli::PrePushArgs;
 use crate::error::Error;
 use crate::git::{BaseChoice, Repo};
-use crate::settings::{DiffSettings, Mode, Settings, Verbosity};
+use crate::settings::{DiffSettings, Mode, Settings};
 
 /// One line of git's pre-push input.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,16 +59,15 @@ pub fn run(args: &PrePushArgs, input: impl BufRead, out: &mut dyn Write) -> Resu
         worktree: false,
     });
     let settings = Settings::new(&args.common, mode)?;
-    let repo = Repo::open(&settings.cwd).map_err(crate::git_error)?;
+    let repo = Repo::open(&settings.cwd)?;
     let mut worst = 0;
     for u in updates {
         if is_zero(&u.local_sha) {
-            if settings.verbosity == Verbosity::Verbose {
-                eprintln!(
-                    "imagegate: {} is deleted on {}; nothing to check",
-                    u.remote_ref, args.remote
-                );
-            }
+            log::debug!(
+                "{} is deleted on {}; nothing to check",
+                u.remote_ref,
+                args.remote
+            );
             continue;
         }
         let base = if !is_zero(&u.remote_sha) && repo.has_commit(&u.remote_sha) {
@@ -78,11 +77,10 @@ pub fn run(args: &PrePushArgs, input: impl BufRead, out: &mut dyn Write) -> Resu
             }
         } else {
             let rev = repo.remote_default_base(&args.remote).ok_or_else(|| {
-                Error::Git(format!(
-                    "cannot find {remote}'s default branch to compare {} with; run `git fetch {remote}` and push again",
-                    u.local_ref,
-                    remote = args.remote
-                ))
+                crate::git::GitError::NoRemoteDefault {
+                    remote: args.remote.clone(),
+                    local_ref: u.local_ref.clone(),
+                }
             })?;
             let why = if is_zero(&u.remote_sha) {
                 "a new branch"
@@ -101,17 +99,15 @@ pub fn run(args: &PrePushArgs, input: impl BufRead, out: &mut dyn Write) -> Resu
             all_refs: args.all_refs,
             worktree: false,
         };
-        if settings.verbosity != Verbosity::Quiet {
-            eprintln!("imagegate: checking {} → {}", u.local_ref, u.remote_ref);
-        }
-        let report = crate::check_against(&settings, &repo, base, &diff)?;
-        crate::render(&settings, &report, out)?;
+        log::info!("checking {} → {}", u.local_ref, u.remote_ref);
+        let report = crate::pipeline::check_against(&settings, &repo, base, &diff)?;
+        crate::report::emit(&settings, &report, out)?;
         worst = worse(worst, report.exit_code());
     }
     if worst != 0 {
         let _ = out.flush();
-        eprintln!(
-            "imagegate: push blocked (exit {worst}); fix the references above, or skip this check once with `git push --no-verify`"
+        log::error!(
+            "push blocked (exit {worst}); fix the references above, or skip this check once with `git push --no-verify`"
         );
     }
     Ok(worst)

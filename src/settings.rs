@@ -7,6 +7,7 @@ use std::time::Duration;
 use globset::{Glob, GlobSet, GlobSetBuilder};
 
 use crate::cli::{CheckArgs, CommonArgs, Format};
+use crate::env::{in_ci, var as env};
 use crate::error::Error;
 
 /// How much to print.
@@ -76,18 +77,6 @@ pub struct Settings {
 }
 
 pub const DEFAULT_INCLUDE: [&str; 4] = ["*.yaml", "*.yml", "Kustomization", "**/Kustomization"];
-
-/// An environment variable, when set and not empty.
-pub fn env(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.is_empty())
-}
-
-/// Whether this runs in CI (the `CI` variable every major CI sets).
-pub fn in_ci() -> bool {
-    env("CI").is_some_and(|v| v != "false" && v != "0")
-        || env("GITHUB_ACTIONS").as_deref() == Some("true")
-        || env("GITLAB_CI").as_deref() == Some("true")
-}
 
 impl Settings {
     pub fn from_check(args: &CheckArgs) -> Result<Settings, Error> {
@@ -236,7 +225,7 @@ impl Settings {
             timeout: Duration::from_secs(common.timeout),
             deadline: Duration::from_secs(common.deadline),
             registries: std::sync::Arc::new(
-                crate::resolve::hosts::Registries::new(&common.registry.flags(), &config)
+                crate::resolve::hosts::Registries::new(&registry_flags(&common.registry), &config)
                     .map_err(Error::Config)?,
             ),
             skip: joined(&common.skip, &config.skip),
@@ -273,6 +262,34 @@ fn cache_ttl(no_cache: bool, config: &crate::config::CacheSettings) -> Option<Du
     on.then(|| Duration::from_secs(config.tag_ttl.unwrap_or(600)))
 }
 
+/// How much the log shows: warnings and errors with `-q`, notes with `-v`.
+pub fn log_level(cli: &crate::cli::Cli) -> log::LevelFilter {
+    use crate::cli::Command;
+    let common = match &cli.command {
+        Command::Check(a) => &a.common,
+        Command::PrePush(a) => &a.common,
+        _ => return log::LevelFilter::Info,
+    };
+    if common.quiet {
+        log::LevelFilter::Warn
+    } else if common.verbose > 0 {
+        log::LevelFilter::Debug
+    } else {
+        log::LevelFilter::Info
+    }
+}
+
+/// The registry flags as the registry table takes them.
+pub fn registry_flags(args: &crate::cli::RegistryArgs) -> crate::resolve::hosts::RegistryFlags {
+    crate::resolve::hosts::RegistryFlags {
+        ca_files: args.ca_file.clone(),
+        insecure: args.insecure_registry.clone(),
+        mirrors: args.mirror.clone(),
+        rewrites: args.rewrite.clone(),
+        deny: args.deny_destination.clone(),
+    }
+}
+
 fn globs(patterns: &[String]) -> Result<GlobSet, Error> {
     let mut b = GlobSetBuilder::new();
     for p in patterns {
@@ -285,11 +302,4 @@ fn globs(patterns: &[String]) -> Result<GlobSet, Error> {
         glob: patterns.join(", "),
         source: e,
     })
-}
-
-/// The nearest directory at or above `dir` that holds `.git`.
-pub fn find_repo_root(dir: &Path) -> Option<PathBuf> {
-    dir.ancestors()
-        .find(|d| d.join(".git").exists())
-        .map(Path::to_path_buf)
 }

@@ -58,17 +58,19 @@ pub struct Merged {
 /// The trusted config file: `--config PATH`, else `$IMAGEGATE_CONFIG`, else the user's own
 /// `$XDG_CONFIG_HOME/imagegate/config.yaml` (`~/.config/imagegate/config.yaml`) when it exists.
 pub fn trusted_path(explicit: Option<&Path>) -> Option<PathBuf> {
-    use crate::settings::env;
+    use crate::env::var as env;
     if let Some(p) = explicit {
         return Some(p.to_path_buf());
     }
     if let Some(p) = env("IMAGEGATE_CONFIG") {
         return Some(PathBuf::from(p));
     }
-    let base = env("XDG_CONFIG_HOME")
-        .map(PathBuf::from)
-        .or_else(|| env("HOME").map(|h| PathBuf::from(h).join(".config")))?;
-    Some(base.join("imagegate").join("config.yaml")).filter(|p| p.is_file())
+    Some(
+        crate::paths::config_home()?
+            .join("imagegate")
+            .join("config.yaml"),
+    )
+    .filter(|p| p.is_file())
 }
 
 /// Reads the trusted config, if there is one.
@@ -126,7 +128,7 @@ pub fn repo_root_of(config_path: &Path) -> PathBuf {
         dir
     };
     let dir = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
-    crate::settings::find_repo_root(&dir).unwrap_or(dir)
+    crate::paths::find_repo_root(&dir).unwrap_or(dir)
 }
 
 /// Whether `path` (relative to `base`, or absolute) stays inside `root` once symbolic links

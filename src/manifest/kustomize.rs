@@ -11,6 +11,7 @@ use std::path::{Component, Path, PathBuf};
 use super::yaml::{self, Document, NodeId};
 use super::{ImageValue, Occurrence, kubernetes};
 use crate::finding::Location;
+pub use crate::reader::Reader;
 use crate::source::SourceFile;
 
 /// The file names kustomize reads in a directory, in its order.
@@ -22,23 +23,6 @@ pub fn is_kustomization_file(path: &Path) -> bool {
     path.file_name()
         .and_then(|n| n.to_str())
         .is_some_and(|n| FILE_NAMES.contains(&n))
-}
-
-/// Reads files by repository path, from the working tree or from git.
-pub trait Reader: Sync {
-    fn read(&self, path: &Path) -> Option<Vec<u8>>;
-
-    /// The images of a file already scanned (value and context), so a build need not parse
-    /// it again. `None` means "read and parse it".
-    fn images(&self, _path: &Path) -> Option<Vec<(String, String)>> {
-        None
-    }
-
-    /// Whether a path leads outside the repository (through a symbolic link), so it was
-    /// not read.
-    fn escapes(&self, _path: &Path) -> bool {
-        false
-    }
 }
 
 /// One `images:` entry.

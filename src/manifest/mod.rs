@@ -54,75 +54,79 @@ pub struct FileScan {
     pub flux: flux::FluxFacts,
 }
 
+impl FileScan {
+    /// A file that yields nothing but one finding.
+    pub fn failed(source: SourceFile, finding: Finding) -> FileScan {
+        FileScan {
+            source,
+            occurrences: Vec::new(),
+            findings: vec![finding],
+            flux: Default::default(),
+        }
+    }
+}
+
+/// A finding about a file at one offset.
+fn file_finding(code: Code, file: usize, at: usize, message: &str, hint: &str) -> Finding {
+    Finding {
+        code,
+        message: message.into(),
+        hint: Some(hint.into()),
+        location: Some(Location {
+            file,
+            start: at,
+            end: at,
+        }),
+        image: None,
+    }
+}
+
 /// Scans a file's bytes. Never fails: every problem with the input is a finding.
 pub fn scan(file: usize, path: &Path, bytes: Vec<u8>) -> FileScan {
     let mut findings = Vec::new();
     if bytes.contains(&0) {
-        let source = SourceFile::new(path.to_path_buf(), "");
-        findings.push(Finding {
-            code: Code::BinaryFile,
-            message: "file holds NUL bytes; it is binary, not YAML, and was skipped".into(),
-            hint: Some("exclude it with --exclude if it is not a manifest".into()),
-            location: Some(Location {
+        return FileScan::failed(
+            SourceFile::new(path.to_path_buf(), ""),
+            file_finding(
+                Code::BinaryFile,
                 file,
-                start: 0,
-                end: 0,
-            }),
-            image: None,
-        });
-        return FileScan {
-            source,
-            occurrences: Vec::new(),
-            findings,
-            flux: Default::default(),
-        };
+                0,
+                "file holds NUL bytes; it is binary, not YAML, and was skipped",
+                "exclude it with --exclude if it is not a manifest",
+            ),
+        );
     }
     let text = match String::from_utf8(bytes) {
         Ok(t) => t,
         Err(e) => {
             let valid = e.utf8_error().valid_up_to();
             let lossy = String::from_utf8_lossy(e.as_bytes()).into_owned();
-            let source = SourceFile::new(path.to_path_buf(), lossy.as_str());
             // The lossy text keeps every valid byte before the first bad one in place.
-            findings.push(Finding {
-                code: Code::InvalidYaml,
-                message: "file is not valid UTF-8".into(),
-                hint: Some("YAML files must be UTF-8 encoded".into()),
-                location: Some(Location {
+            return FileScan::failed(
+                SourceFile::new(path.to_path_buf(), lossy.as_str()),
+                file_finding(
+                    Code::InvalidYaml,
                     file,
-                    start: valid,
-                    end: valid,
-                }),
-                image: None,
-            });
-            return FileScan {
-                source,
-                occurrences: Vec::new(),
-                findings,
-                flux: Default::default(),
-            };
+                    valid,
+                    "file is not valid UTF-8",
+                    "YAML files must be UTF-8 encoded",
+                ),
+            );
         }
     };
     let source = SourceFile::new(path.to_path_buf(), text);
     let parsed = yaml::parse(&source);
     if source.text.contains("{{") && (parsed.error.is_some() || in_templates_dir(path)) {
-        findings.push(Finding {
-            code: Code::HelmTemplate,
-            message: "Helm template skipped: it is rendered by Helm before it is YAML".into(),
-            hint: Some("its images are checked through the chart's values".into()),
-            location: Some(Location {
-                file,
-                start: 0,
-                end: 0,
-            }),
-            image: None,
-        });
-        return FileScan {
+        return FileScan::failed(
             source,
-            occurrences: Vec::new(),
-            findings,
-            flux: Default::default(),
-        };
+            file_finding(
+                Code::HelmTemplate,
+                file,
+                0,
+                "Helm template skipped: it is rendered by Helm before it is YAML",
+                "its images are checked through the chart's values",
+            ),
+        );
     }
     let mut occurrences = Vec::new();
     let mut facts = flux::FluxFacts::default();

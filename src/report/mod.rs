@@ -8,6 +8,66 @@ pub mod json;
 pub mod junit;
 pub mod markdown;
 pub mod sarif;
+/// Renders a report in the settings' format on `out`, and the extra reports and step
+/// summary the settings ask for.
+pub fn emit(
+    settings: &crate::settings::Settings,
+    report: &Report,
+    out: &mut dyn std::io::Write,
+) -> Result<(), crate::error::Error> {
+    let repo_root = report
+        .repo_root
+        .clone()
+        .or_else(|| crate::paths::find_repo_root(&settings.cwd));
+    let root_prefix = repo_root
+        .as_deref()
+        .and_then(|r| settings.cwd.strip_prefix(r).ok())
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    let ctx = Context {
+        color: settings.color,
+        verbosity: settings.verbosity,
+        root_prefix,
+        repo_root,
+    };
+    render(settings.format, report, &ctx, out).map_err(crate::error::Error::Output)?;
+    for (format, path) in &settings.reports {
+        write_report(*format, report, &ctx, path, false)?;
+    }
+    if let Some(path) = &settings.step_summary {
+        write_report(Format::Markdown, report, &ctx, path, true)?;
+    }
+    Ok(())
+}
+
+/// Writes (or appends) one report to a file.
+fn write_report(
+    format: Format,
+    report: &Report,
+    ctx: &Context,
+    path: &Path,
+    append: bool,
+) -> Result<(), crate::error::Error> {
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .append(append)
+        .truncate(!append)
+        .open(path)
+        .map_err(|e| crate::error::Error::Path {
+            path: path.to_path_buf(),
+            source: e,
+        })?;
+    let mut w = std::io::BufWriter::new(file);
+    use std::io::Write;
+    render(format, report, ctx, &mut w)
+        .and_then(|()| w.flush())
+        .map_err(|e| crate::error::Error::Path {
+            path: path.to_path_buf(),
+            source: e,
+        })
+}
+
 #[cfg(test)]
 mod snapshot_tests;
 

@@ -175,9 +175,7 @@ fn legacy_env_var_name(domain: &str) -> String {
     format!("IMAGEGATE_AUTH_{host}")
 }
 
-fn env(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.is_empty())
-}
+use crate::env::var as env;
 
 /// `user:password` as Basic credentials, or a bare token as a bearer token.
 fn from_pair_or_token(value: &str, source: String) -> Sourced {

@@ -278,7 +278,7 @@ impl Registries {
                 }
                 let parsed = parse_hosts_toml(&text, &sub);
                 for p in &parsed.problems {
-                    eprintln!("imagegate: warning: {}: {p}", file.display());
+                    log::warn!("{}: {p}", file.display());
                 }
                 self.apply_hosts_toml(&ns, parsed);
             }

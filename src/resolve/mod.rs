@@ -62,15 +62,6 @@ pub struct Options {
     pub deadline_secs: u64,
     /// Per-host transport, TLS, limits, mirrors, rewrites and credential sources.
     pub registries: Arc<hosts::Registries>,
-    pub verbose: bool,
-}
-
-impl Options {
-    pub fn verbose_note(&self, message: &str) {
-        if self.verbose {
-            eprintln!("imagegate: {message}");
-        }
-    }
 }
 
 /// Resolves every reference once, in parallel. `tick` is called as each one finishes.

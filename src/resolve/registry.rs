@@ -211,6 +211,11 @@ fn same_site(a: &str, b: &str) -> bool {
     }
 }
 
+/// A note for `-v`.
+fn log_note(message: &str) {
+    log::debug!("{message}");
+}
+
 /// A pagination link resolved against the page that sent it, when it stays on the same
 /// scheme, host and port: the next page is asked with the same credentials, so a link may
 /// not lead them anywhere else (issue 13, row 8).
@@ -332,8 +337,8 @@ impl Client {
         };
         let http = if transport == Transport::Insecure {
             // A host is set up once per run, so this warns once per host.
-            eprintln!(
-                "imagegate: warning: {domain} is insecure: its TLS certificate is not verified, and plain HTTP is tried when it has no TLS"
+            log::warn!(
+                "{domain} is insecure: its TLS certificate is not verified, and plain HTTP is tried when it has no TLS"
             );
             builder(&self.opts, &[])
                 .and_then(|b| {
@@ -590,7 +595,7 @@ impl Client {
         for (i, (target, via)) in routes.into_iter().enumerate() {
             match self.resolve(&target).await {
                 Ok(f) => return Ok(Found { via, ..f }),
-                Err(res) if i < last => self.opts.verbose_note(&format!(
+                Err(res) if i < last => log_note(&format!(
                     "mirror {} could not answer for {}: {}; trying the next",
                     target.domain,
                     r.canonical(),
@@ -844,8 +849,7 @@ impl Client {
         if host.transport == Transport::Insecure && matches!(sent, Err(Resolution::Unreachable(_)))
         {
             let plain = format!("http://{}", host.base().trim_start_matches("https://"));
-            self.opts
-                .verbose_note(&format!("{} has no TLS; trying plain HTTP", host.domain));
+            log_note(&format!("{} has no TLS; trying plain HTTP", host.domain));
             let url = format!("{plain}/v2/");
             sent = self.send(host, &self.stats.pings, || http.get(&url)).await;
             if sent.is_ok() {
@@ -894,7 +898,7 @@ impl Client {
                     )),
                 };
                 if let Some(note) = &found.note {
-                    self.opts.verbose_note(note);
+                    log_note(note);
                 }
                 found
             })
@@ -976,7 +980,7 @@ impl Client {
             None => secret,
             Some(why) => {
                 if secret.is_some() {
-                    self.opts.verbose_note(&why);
+                    log_note(&why);
                 }
                 None
             }
@@ -1112,7 +1116,7 @@ impl Client {
                 let mut gate = host.paused_until.lock().unwrap_or_else(|e| e.into_inner());
                 if gate.is_none_or(|g| g < until) {
                     *gate = Some(until);
-                    self.opts.verbose_note(&format!(
+                    log_note(&format!(
                         "{} has no requests left in its rate limit; pausing {reset}s",
                         host.domain
                     ));
@@ -1210,7 +1214,7 @@ impl Client {
                             *gate = Some(until);
                         }
                     }
-                    self.opts.verbose_note(&format!(
+                    log_note(&format!(
                         "{} answered {status}; retrying in {:.1}s",
                         host.domain,
                         wait.as_secs_f64()

@@ -1,0 +1,105 @@
+//! Step 2, extract: every file read and parsed (in parallel), its image occurrences and
+//! file findings; in a diff, the merge base's version of each changed file too.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+
+use super::collect::Input;
+use crate::finding::{Code, Finding, Location};
+use crate::manifest::{self, FileScan, ImageValue};
+use crate::reader::MAX_FILE_BYTES;
+use crate::source::SourceFile;
+
+/// Every file's scan at head, at the merge base (changed files in a diff), and its path in
+/// the repository; one index per file.
+pub struct Scans {
+    pub heads: Vec<FileScan>,
+    pub olds: Vec<Option<FileScan>>,
+    pub repo_paths: Vec<PathBuf>,
+}
+
+/// Reads and scans every input, in parallel.
+pub fn scan(inputs: Vec<Input>) -> Scans {
+    let scanned: Vec<(FileScan, Option<FileScan>, PathBuf)> = inputs
+        .into_par_iter()
+        .enumerate()
+        .map(|(id, input)| match input {
+            Input::OnDisk { path, repo_path } => (read_and_scan(id, &path), None, repo_path),
+            Input::Changed {
+                display,
+                repo_path,
+                new,
+                old,
+            } => {
+                let old_scan = old.map(|o| manifest::scan(id, &display, o));
+                (manifest::scan(id, &display, new), old_scan, repo_path)
+            }
+        })
+        .collect();
+    let mut out = Scans {
+        heads: Vec::with_capacity(scanned.len()),
+        olds: Vec::with_capacity(scanned.len()),
+        repo_paths: Vec::with_capacity(scanned.len()),
+    };
+    for (head, old, path) in scanned {
+        out.heads.push(head);
+        out.olds.push(old);
+        out.repo_paths.push(path);
+    }
+    out
+}
+
+/// Keeps only the occurrences whose value is new in this file: an untouched reference, or
+/// one that only moved, is not checked.
+/// Each kept occurrence remembers what the same field held at the merge base.
+pub fn keep_changed(scan: &mut FileScan, before: &FileScan) {
+    let seen: HashSet<&ImageValue> = before.occurrences.iter().map(|o| &o.value).collect();
+    let was: HashMap<&str, &ImageValue> = before
+        .occurrences
+        .iter()
+        .map(|o| (o.context.as_str(), &o.value))
+        .collect();
+    scan.occurrences.retain(|o| !seen.contains(&o.value));
+    for o in &mut scan.occurrences {
+        if let Some(ImageValue::Text(previous)) = was.get(o.context.as_str()) {
+            o.previous = Some(previous.clone());
+        }
+    }
+}
+
+fn read_and_scan(id: usize, path: &Path) -> FileScan {
+    let read = std::fs::metadata(path).and_then(|m| {
+        if m.len() > MAX_FILE_BYTES {
+            Err(std::io::Error::other(format!(
+                "file is {} MiB, larger than the {} MiB a manifest may be",
+                m.len() >> 20,
+                MAX_FILE_BYTES >> 20
+            )))
+        } else {
+            std::fs::read(path)
+        }
+    });
+    match read {
+        Ok(bytes) => manifest::scan(id, path, bytes),
+        Err(e) => FileScan::failed(
+            SourceFile::new(path.to_path_buf(), ""),
+            unreadable(id, e.to_string()),
+        ),
+    }
+}
+
+pub fn unreadable(file: usize, message: String) -> Finding {
+    Finding {
+        code: Code::UnreadableFile,
+        message: format!("cannot read the file: {message}"),
+        hint: Some("fix its permissions, or exclude it with --exclude".into()),
+        location: Some(Location {
+            file,
+            start: 0,
+            end: 0,
+        }),
+        image: None,
+    }
+}

@@ -1,0 +1,84 @@
+//! Step 4, request: which occurrences are asked about at all. Ignore comments and `skip`
+//! globs take references out; registries the policy leaves out and destinations never
+//! contacted are refused before any request; the rest become the unique references to ask
+//! and the repositories whose tags decide version ranges.
+
+use std::collections::BTreeSet;
+
+use crate::check::{self, Classified};
+use crate::error::Error;
+use crate::finding::Finding;
+use crate::image_ref::ImageRef;
+use crate::manifest::Occurrence;
+use crate::policy::Rules;
+use crate::settings::Settings;
+use crate::source::SourceFile;
+
+/// What will be asked, and what will not be and why.
+pub struct Plan {
+    pub rules: Rules,
+    /// Occurrences that are checked.
+    pub occurrences: Vec<Occurrence>,
+    /// Taken out by an ignore comment or a skip glob.
+    pub passed_over: Vec<Occurrence>,
+    /// Never asked, with the finding that says why.
+    pub refused: Vec<(Occurrence, Finding)>,
+    /// One manifest request each.
+    pub unique: Vec<ImageRef>,
+    /// Repositories whose tag lists decide version ranges.
+    pub ranges: Vec<ImageRef>,
+}
+
+impl Plan {
+    /// Whether the run needs the network at all.
+    pub fn asks_anything(&self) -> bool {
+        !(self.unique.is_empty() && self.ranges.is_empty())
+    }
+}
+
+pub fn plan(
+    settings: &Settings,
+    mut occurrences: Vec<Occurrence>,
+    sources: &[SourceFile],
+) -> Result<Plan, Error> {
+    let rules = Rules::new(&settings.skip, &settings.policy, &settings.repo_allowed)?;
+    let mut passed_over = Vec::new();
+    occurrences.retain(|o| match rules.passed_over(o, &sources[o.location.file]) {
+        Some(why) => {
+            let place = sources[o.location.file].place(o.location.start);
+            log::debug!("{place}: not checked ({why})");
+            passed_over.push(o.clone());
+            false
+        }
+        None => true,
+    });
+    let mut refused = Vec::new();
+    occurrences.retain(
+        |o| match rules.refused(o, &settings.registries.destinations) {
+            Some(f) => {
+                refused.push((o.clone(), f));
+                false
+            }
+            None => true,
+        },
+    );
+    let mut refs = Vec::new();
+    let mut ranges = BTreeSet::new();
+    for o in &occurrences {
+        match check::classify(o) {
+            Classified::Ref(r) => refs.push(r),
+            Classified::Range(r, _) => {
+                ranges.insert(r);
+            }
+            _ => {}
+        }
+    }
+    Ok(Plan {
+        unique: check::unique_requests(refs.iter()),
+        ranges: ranges.into_iter().collect(),
+        rules,
+        occurrences,
+        passed_over,
+        refused,
+    })
+}
