@@ -25,7 +25,16 @@ fn level(severity: Severity) -> ResultLevel {
 
 pub fn render(report: &Report, ctx: &Context, out: &mut dyn Write) -> io::Result<()> {
     let findings = sorted_findings(report);
-    let codes: BTreeSet<Code> = findings.iter().map(|f| f.code).collect();
+    // One rule per code name: a strict unresolved variable shares its rule with the warning,
+    // at the stricter level.
+    let mut codes: Vec<Code> = Vec::new();
+    for c in findings.iter().map(|f| f.code).collect::<BTreeSet<Code>>() {
+        match codes.iter_mut().find(|k| k.as_str() == c.as_str()) {
+            Some(k) if c.severity() < k.severity() => *k = c,
+            Some(_) => {}
+            None => codes.push(c),
+        }
+    }
     let rules: Vec<ReportingDescriptor> = codes
         .iter()
         .map(|c| {
@@ -87,7 +96,10 @@ pub fn render(report: &Report, ctx: &Context, out: &mut dyn Write) -> io::Result
                         .build()
                 })
                 .collect();
-            let rule_index = codes.iter().position(|c| *c == f.code).unwrap_or(0) as i64;
+            let rule_index = codes
+                .iter()
+                .position(|c| c.as_str() == f.code.as_str())
+                .unwrap_or(0) as i64;
             SarifResult::builder()
                 .rule_id(f.code.as_str())
                 .rule_index(rule_index)

@@ -161,12 +161,38 @@ fn sarif() {
     let text = rendered(Format::Sarif);
     let v: serde_json::Value = serde_json::from_str(&text).unwrap();
     assert_eq!(v["version"], "2.1.0");
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn sarif_has_one_rule_per_code_and_results_point_at_it() {
+    // Issue 14: this used to pass with duplicate rules. Two findings whose codes share a
+    // name (`unresolved-variable`, warning and strict) must still make one rule.
+    let mut report = shared_report();
+    let any = report.findings().next().cloned().unwrap();
+    for code in [Code::UnresolvedVariable, Code::UnresolvedVariableStrict] {
+        report.file_findings.push(Finding {
+            code,
+            ..any.clone()
+        });
+    }
+    let ctx = Context {
+        color: false,
+        verbosity: Verbosity::Verbose,
+        root_prefix: PathBuf::new(),
+        repo_root: None,
+    };
+    let mut out = Vec::new();
+    render(Format::Sarif, &report, &ctx, &mut out).unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
     let rules = v["runs"][0]["tool"]["driver"]["rules"].as_array().unwrap();
     let ids: Vec<&str> = rules.iter().map(|r| r["id"].as_str().unwrap()).collect();
-    let mut sorted = ids.clone();
-    sorted.dedup();
-    assert_eq!(ids, sorted, "one rule per code");
-    insta::assert_snapshot!(text);
+    let unique: std::collections::HashSet<&&str> = ids.iter().collect();
+    assert_eq!(unique.len(), ids.len(), "one rule per code: {ids:?}");
+    for result in v["runs"][0]["results"].as_array().unwrap() {
+        let index = result["ruleIndex"].as_u64().unwrap() as usize;
+        assert_eq!(rules[index]["id"], result["ruleId"], "{result}");
+    }
 }
 
 #[test]

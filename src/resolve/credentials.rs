@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
-use super::auth::Credential;
+use super::challenge::Credential;
 use crate::config::CredentialSource;
 
 /// A secret for one registry, in the form it was stored.

@@ -3,11 +3,15 @@
 //! Nothing here panics on a registry's reply, and nothing here is a finding yet.
 
 pub mod auth;
+pub mod challenge;
 pub mod credentials;
 pub mod destinations;
 pub mod hosts;
 pub mod registry;
 pub mod retry;
+#[cfg(test)]
+mod scripted;
+pub mod transport;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -17,7 +21,8 @@ use futures::StreamExt;
 use tokio::time::Instant;
 
 use crate::image_ref::ImageRef;
-pub use registry::{Client, Found, RequestCounts};
+pub use registry::{Client, Found};
+pub use transport::RequestCounts;
 
 /// How one unique reference resolved.
 #[derive(Debug, Clone, PartialEq, Eq)]

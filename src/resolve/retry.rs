@@ -16,11 +16,15 @@ pub fn retryable_status(status: u16) -> bool {
 
 /// The wait before attempt `attempt + 1`, where `attempt` counts from 0.
 pub fn backoff(attempt: u32) -> Duration {
-    let cap = BASE_DELAY
-        .saturating_mul(2u32.saturating_pow(attempt))
-        .min(MAX_DELAY);
     // Full jitter spreads the clients of one registry apart (AWS architecture blog).
-    cap.mul_f64(fastrand::f64())
+    cap(attempt).mul_f64(fastrand::f64())
+}
+
+/// The longest wait before attempt `attempt + 1`: doubling from the base, up to the max.
+fn cap(attempt: u32) -> Duration {
+    BASE_DELAY
+        .saturating_mul(2u32.saturating_pow(attempt))
+        .min(MAX_DELAY)
 }
 
 /// Parses a `Retry-After` value: delta-seconds or an HTTP date.
@@ -49,11 +53,27 @@ mod tests {
 
     #[test]
     fn backoff_is_bounded_and_grows() {
-        for attempt in 0..10 {
-            assert!(backoff(attempt) <= MAX_DELAY);
+        // Issue 14: this used to pass with a constant backoff.
+        assert_eq!(cap(0), BASE_DELAY);
+        for attempt in 0..40 {
+            let (now, next) = (cap(attempt), cap(attempt + 1));
+            assert!(
+                next == MAX_DELAY || next == now * 2,
+                "doubles until the max"
+            );
+            assert!(next >= now && next <= MAX_DELAY);
         }
-        let max_first = (0..200).map(|_| backoff(0)).max().unwrap();
-        assert!(max_first <= BASE_DELAY);
+        assert_eq!(cap(40), MAX_DELAY);
+        for attempt in 0..6 {
+            let samples: Vec<Duration> = (0..200).map(|_| backoff(attempt)).collect();
+            assert!(
+                samples.iter().all(|d| *d <= cap(attempt)),
+                "jitter stays under the cap"
+            );
+            // Jitter spreads the waits: 200 draws of one uniform wait fill its upper half.
+            let max = samples.iter().max().unwrap();
+            assert!(*max > cap(attempt) / 2, "attempt {attempt}: {max:?}");
+        }
     }
 
     #[test]
