@@ -195,9 +195,7 @@ pub fn load_file(path: &Path) -> Result<Config, Error> {
 /// Parses a config file's text.
 pub fn parse(path: &Path, text: &str) -> Result<Config, Error> {
     let source = SourceFile::new(path.to_path_buf(), text);
-    let at = |offset: usize, message: String| {
-        Error::Config(format!("{}: {message}", source.place(offset)))
-    };
+    let at = |offset: usize, message: String| crate::error::Located::at(&source, offset, message);
     let parsed = yaml::parse(&source);
     if let Some(e) = parsed.error {
         return Err(at(e.offset, format!("invalid YAML: {}", e.message)));
@@ -221,6 +219,9 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, Error> {
             doc.node(root).start,
             "the config must be a mapping of keys".into(),
         ));
+    }
+    if let Some((node, message)) = unknown_key(doc, root) {
+        return Err(at(doc.node(node).start, message));
     }
     let value = to_json(doc, root, 0);
     let mut config = serde_path_to_error::deserialize::<_, Config>(value).map_err(|e| {
@@ -277,16 +278,15 @@ fn node_at(doc: &Document, root: NodeId, keys: &[&str]) -> NodeId {
 }
 
 impl Config {
-    /// `file:line:col` of the value at `keys` (or of the nearest key above it).
-    pub fn place(&self, keys: &[&str]) -> String {
+    /// An error at the value at `keys` (or the nearest key above it), pointing into the file.
+    pub fn error_at(&self, keys: &[&str], message: impl Into<String>) -> Error {
         let path = self
             .path
             .clone()
             .unwrap_or_else(|| PathBuf::from(FILE_NAME));
-        let text = self.text.as_deref().unwrap_or_default();
-        let source = SourceFile::new(path, text);
+        let source = SourceFile::new(path, self.text.as_deref().unwrap_or_default());
         let offset = offset_of(&source, keys);
-        source.place(offset)
+        crate::error::Located::at(&source, offset, message)
     }
 
     /// The byte offset of the value at `keys` in the file's text.
@@ -391,7 +391,7 @@ fn to_json(doc: &Document, id: NodeId, depth: usize) -> serde_json::Value {
     }
 }
 
-/// The node a deserialisation error is about, and the message to give there.
+/// The node a deserialisation error is about (found along its path), and the message.
 fn locate(
     doc: &Document,
     root: NodeId,
@@ -399,7 +399,6 @@ fn locate(
 ) -> (NodeId, String) {
     use serde_path_to_error::Segment;
     let mut node = root;
-    let mut parent = root;
     for segment in e.path().iter() {
         let next = match segment {
             Segment::Map { key } => doc
@@ -411,41 +410,84 @@ fn locate(
             _ => None,
         };
         match next {
-            Some(n) => {
-                parent = node;
-                node = n;
-            }
+            Some(n) => node = n,
             None => break,
         }
     }
+    // serde_json ends its messages with a position in the JSON it read, not in the file.
     let inner = e.inner().to_string();
-    let message = inner
-        .split(" at line ")
-        .next()
-        .unwrap_or(&inner)
-        .to_string();
-    if let Some(rest) = message.strip_prefix("unknown field `") {
-        let unknown = rest.split('`').next().unwrap_or_default();
-        let expected: Vec<&str> = rest.split('`').skip(2).step_by(2).collect();
-        // The path stops at the map that holds the unknown key, or at the key itself.
-        let holder = if doc.is_map(node) { node } else { parent };
-        let at = doc
-            .entries(holder)
-            .iter()
-            .find(|(k, _)| doc.scalar(*k) == Some(unknown))
-            .map_or(holder, |&(k, _)| k);
-        let nearest = expected
-            .iter()
-            .min_by_key(|k| strsim::levenshtein(unknown, k))
-            .filter(|k| strsim::levenshtein(unknown, k) <= 3);
-        let hint = nearest.map_or_else(
-            || format!(" (known keys: {})", expected.join(", ")),
-            |k| format!("; did you mean `{k}`?"),
-        );
-        return (at, format!("unknown key `{unknown}`{hint}"));
+    let message = inner.split(" at line ").next().unwrap_or(&inner);
+    (node, format!("`{}`: {message}", e.path()))
+}
+
+/// The first key the published schema does not know, found by walking the YAML with the
+/// schema (so a misspelt key is named at its own position, with the nearest known key).
+fn unknown_key(doc: &Document, root: NodeId) -> Option<(NodeId, String)> {
+    let schema = serde_json::to_value(schemars::schema_for!(Config)).ok()?;
+    let defs = schema.get("$defs").cloned().unwrap_or_default();
+    walk_schema(doc, root, &schema, &defs, 0)
+}
+
+fn walk_schema(
+    doc: &Document,
+    node: NodeId,
+    schema: &serde_json::Value,
+    defs: &serde_json::Value,
+    depth: usize,
+) -> Option<(NodeId, String)> {
+    if depth > 16 {
+        return None;
     }
-    let name = e.path().to_string();
-    (node, format!("`{name}`: {message}"))
+    if let Some(name) = schema["$ref"]
+        .as_str()
+        .and_then(|r| r.strip_prefix("#/$defs/"))
+    {
+        return walk_schema(doc, node, &defs[name], defs, depth + 1);
+    }
+    // An optional value: the schema of what it holds when it is not null.
+    if let Some(some) = schema["anyOf"]
+        .as_array()
+        .and_then(|v| v.iter().find(|s| s["type"] != "null"))
+    {
+        return walk_schema(doc, node, some, defs, depth + 1);
+    }
+    if doc.is_map(node) {
+        // `oneOf` objects (credentials): the variants' keys together.
+        let variants: Vec<&serde_json::Value> = match schema["oneOf"].as_array() {
+            Some(v) => v.iter().filter(|v| v["properties"].is_object()).collect(),
+            None => vec![schema],
+        };
+        let known: Vec<&str> = variants
+            .iter()
+            .filter_map(|v| v["properties"].as_object())
+            .flat_map(|p| p.keys().map(String::as_str))
+            .collect();
+        for &(k, v) in doc.entries(node) {
+            let key = doc.scalar(k).unwrap_or_default();
+            let property = variants.iter().find_map(|s| s["properties"].get(key));
+            let child = match (property, &schema["additionalProperties"]) {
+                (Some(p), _) => p,
+                (None, extra) if extra.is_object() => extra,
+                (None, _) if known.is_empty() => continue,
+                (None, _) => return Some((k, unknown_message(key, &known))),
+            };
+            if let Some(found) = walk_schema(doc, v, child, defs, depth + 1) {
+                return Some(found);
+            }
+        }
+    }
+    None
+}
+
+fn unknown_message(unknown: &str, known: &[&str]) -> String {
+    let nearest = known
+        .iter()
+        .min_by_key(|k| strsim::levenshtein(unknown, k))
+        .filter(|k| strsim::levenshtein(unknown, k) <= 3);
+    match nearest {
+        Some(k) => format!("unknown key `{unknown}`; did you mean `{k}`?"),
+        None => format!("unknown key `{unknown}` (known keys: {})", known.join(", ")),
+    }
 }
 
 #[cfg(test)]
@@ -529,7 +571,20 @@ mod tests {
             ".imagegate.yaml:1:14: `exclude[1]`: invalid type: integer `3`, expected a string"
         );
         assert!(err("include: [\n").starts_with(".imagegate.yaml:2:1: invalid YAML"));
-        assert!(err("colour: red\n").contains("known keys: include"));
+        let colour = err("colour: red\n");
+        assert!(
+            colour.contains("known keys: ") && colour.contains("include"),
+            "{colour}"
+        );
+        // Nested and `oneOf` objects are checked against the published schema too.
+        assert_eq!(
+            err("registries:\n  ghcr.io:\n    credentials:\n      helpr: x\n"),
+            ".imagegate.yaml:4:7: unknown key `helpr`; did you mean `helper`?"
+        );
+        assert_eq!(
+            err("cache:\n  ttl: 1\n"),
+            ".imagegate.yaml:2:3: unknown key `ttl` (known keys: enabled, tag-ttl)"
+        );
         assert!(err("- a\n").contains("must be a mapping"));
     }
 

@@ -6,7 +6,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::cli::HookCommand;
-use crate::error::Error;
+use crate::error::{Error, HookError};
 use crate::git::Repo;
 
 /// Marks a hook as imagegate's own.
@@ -45,7 +45,11 @@ pub fn run(cmd: &HookCommand, out: &mut dyn Write) -> Result<i32, Error> {
 }
 
 fn hook_error(path: &Path, e: std::io::Error) -> Error {
-    Error::Hook(format!("cannot write {}: {e}", path.display()))
+    HookError::Write {
+        path: path.to_path_buf(),
+        source: e,
+    }
+    .into()
 }
 
 /// Writes the hook; returns its path and what happened to what was there. It never writes
@@ -110,10 +114,7 @@ pub fn install_with_note(
                 let kept = move_aside(dir, &path, BACKUP)?;
                 note = Some(format!("the earlier hook is kept at {}", kept.display()));
             } else {
-                return Err(Error::Hook(format!(
-                    "{} exists and {what}; pass --chain to run it before imagegate, or --force to move it aside",
-                    path.display()
-                )));
+                return Err(HookError::Occupied { path, what }.into());
             }
             format!("#!/bin/sh\n{block}")
         }
@@ -142,7 +143,10 @@ fn move_aside(dir: &Path, path: &Path, stem: &str) -> Result<PathBuf, Error> {
             }
         })
         .find(|p| p.symlink_metadata().is_err())
-        .ok_or_else(|| Error::Hook(format!("too many {stem} files in {}", dir.display())))?;
+        .ok_or_else(|| HookError::TooMany {
+            stem: stem.to_string(),
+            dir: dir.to_path_buf(),
+        })?;
     std::fs::rename(path, &kept).map_err(|e| hook_error(&kept, e))?;
     Ok(kept)
 }
@@ -199,10 +203,11 @@ pub fn uninstall(dir: &Path) -> Result<String, Error> {
         .symlink_metadata()
         .is_ok_and(|m| m.file_type().is_symlink())
     {
-        return Err(Error::Hook(format!(
-            "{} is a symbolic link imagegate did not write; left as it is",
-            path.display()
-        )));
+        return Err(HookError::NotOurs {
+            path,
+            why: "is a symbolic link imagegate did not write",
+        }
+        .into());
     }
     match std::fs::read_to_string(&path) {
         Ok(text) if text.contains(MARKER) => {
@@ -230,10 +235,11 @@ pub fn uninstall(dir: &Path) -> Result<String, Error> {
                 None => Ok(format!("removed {}", path.display())),
             }
         }
-        Ok(_) => Err(Error::Hook(format!(
-            "{} was not written by imagegate; left as it is",
-            path.display()
-        ))),
+        Ok(_) => Err(HookError::NotOurs {
+            path,
+            why: "was not written by imagegate",
+        }
+        .into()),
         Err(_) => Ok("no pre-push hook to remove".into()),
     }
 }

@@ -86,7 +86,7 @@ pub fn probe_client(
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .map_err(|e| Error::Setup(format!("could not start the async runtime: {e}")))?;
+        .map_err(Error::Runtime)?;
     let cwd = std::env::current_dir().map_err(|e| Error::Path {
         path: ".".into(),
         source: e,
@@ -96,7 +96,7 @@ pub fn probe_client(
     let config = crate::trust::merge(trusted, repo)?.config;
     let registries =
         resolve::hosts::Registries::new(&crate::settings::registry_flags(&args.registry), &config)
-            .map_err(Error::Config)?;
+            .map_err(Error::Registries)?;
     let seconds = args.timeout.max(1);
     let timeout = Duration::from_secs(seconds);
     let opts = resolve::Options {
@@ -107,7 +107,7 @@ pub fn probe_client(
         deadline_secs: seconds * u64::from(requests),
         registries: std::sync::Arc::new(registries),
     };
-    let client = resolve::Client::new(opts).map_err(Error::Setup)?;
+    let client = resolve::Client::new(opts).map_err(Error::Registries)?;
     Ok((runtime, client))
 }
 

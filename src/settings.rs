@@ -226,7 +226,7 @@ impl Settings {
             deadline: Duration::from_secs(common.deadline),
             registries: std::sync::Arc::new(
                 crate::resolve::hosts::Registries::new(&registry_flags(&common.registry), &config)
-                    .map_err(Error::Config)?,
+                    .map_err(Error::Registries)?,
             ),
             skip: joined(&common.skip, &config.skip),
             policy: crate::config::Policy {

@@ -340,11 +340,13 @@ fn trusted_elsewhere() -> &'static str {
 fn refuse_chosen_secrets(repo: &Config) -> Result<(), Error> {
     for (host, s) in &repo.registries {
         if let Some(CredentialSource::Env(var)) = &s.credentials {
-            return Err(Error::Config(format!(
-                "{}: `registries.{host}.credentials.env` ({var}) is not honoured from the repository's config: a change under check could send any secret of the environment to a host of its choosing. Bind ${var} to {host} in {}",
-                repo.place(&["registries", host, "credentials", "env"]),
-                trusted_elsewhere()
-            )));
+            return Err(repo.error_at(
+                &["registries", host, "credentials", "env"],
+                format!(
+                    "`registries.{host}.credentials.env` ({var}) is not honoured from the repository's config: a change under check could send any secret of the environment to a host of its choosing. Bind ${var} to {host} in {}",
+                    trusted_elsewhere()
+                ),
+            ));
         }
     }
     Ok(())
@@ -387,12 +389,14 @@ fn refuse_weakened_credentialed_hosts(trusted: &Config, repo: &Config) -> Result
         }
         if let Some(found) = credentials_found(&canon, source) {
             let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
-            return Err(Error::Config(format!(
-                "{}: the repository's config weakens the transport of {host} (`{}`), and {host} gets credentials from {found}; a repository config may not weaken TLS for a host that is sent credentials. Set it in {}, or set `registries.{host}.credentials: anonymous`",
-                repo.place(&keys),
-                keys.join("."),
-                trusted_elsewhere()
-            )));
+            return Err(repo.error_at(
+                &keys,
+                format!(
+                    "the repository's config weakens the transport of {host} (`{}`), and {host} gets credentials from {found}; a repository config may not weaken TLS for a host that is sent credentials. Set it in {}, or set `registries.{host}.credentials: anonymous`",
+                    keys.join("."),
+                    trusted_elsewhere()
+                ),
+            ));
         }
     }
     Ok(())

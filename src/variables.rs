@@ -33,8 +33,10 @@ impl Variables {
         let mut out = Variables::default();
         for f in files {
             let path = base.join(f);
-            let text = std::fs::read_to_string(&path)
-                .map_err(|e| Error::Config(format!("variables file {}: {e}", path.display())))?;
+            let text = std::fs::read_to_string(&path).map_err(|e| Error::VariablesFile {
+                path: path.clone(),
+                source: e,
+            })?;
             let first = out.vars.len();
             read(&path, &text, &mut out)?;
             // Shown from the working directory.
@@ -51,9 +53,7 @@ impl Variables {
 /// decoded from base64), or a plain mapping of names to values.
 fn read(path: &Path, text: &str, out: &mut Variables) -> Result<(), Error> {
     let source = SourceFile::new(path.to_path_buf(), text);
-    let at = |offset: usize, message: &str| {
-        Error::Config(format!("{}: {message}", source.place(offset)))
-    };
+    let at = |offset: usize, message: &str| crate::error::Located::at(&source, offset, message);
     let parsed = yaml::parse(&source);
     if let Some(e) = &parsed.error {
         return Err(at(e.offset, &format!("invalid YAML: {}", e.message)));

@@ -21,7 +21,7 @@ impl Online {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()
-            .map_err(|e| Error::Setup(format!("could not start the async runtime: {e}")))?;
+            .map_err(Error::Runtime)?;
         let opts = resolve::Options {
             concurrency: settings.concurrency,
             per_registry: settings.registry_concurrency,
@@ -30,7 +30,7 @@ impl Online {
             deadline_secs: settings.deadline.as_secs(),
             registries: settings.registries.clone(),
         };
-        let client = resolve::Client::new(opts).map_err(Error::Setup)?;
+        let client = resolve::Client::new(opts).map_err(Error::Registries)?;
         Ok(Online {
             runtime,
             client,

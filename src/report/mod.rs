@@ -227,22 +227,19 @@ mod tests {
 
     #[test]
     fn repo_paths_are_relative_to_the_root() {
-        assert_eq!(repo_path(Path::new("a/b.yaml"), &ctx("", None)), "a/b.yaml");
-        assert_eq!(
-            repo_path(Path::new("./a/b.yaml"), &ctx("sub", Some("/r"))),
-            "sub/a/b.yaml"
-        );
-        assert_eq!(
-            repo_path(Path::new("../x.yaml"), &ctx("sub", Some("/r"))),
-            "x.yaml"
-        );
-        assert_eq!(
-            repo_path(Path::new("/r/k/x.yaml"), &ctx("", Some("/r"))),
-            "k/x.yaml"
-        );
-        assert_eq!(
-            repo_path(Path::new("/elsewhere/x.yaml"), &ctx("", Some("/r"))),
-            "/elsewhere/x.yaml"
-        );
+        let cases = [
+            ("a/b.yaml", "", None, "a/b.yaml"),
+            ("./a/b.yaml", "sub", Some("/r"), "sub/a/b.yaml"),
+            ("../x.yaml", "sub", Some("/r"), "x.yaml"),
+            ("/r/k/x.yaml", "", Some("/r"), "k/x.yaml"),
+            ("/elsewhere/x.yaml", "", Some("/r"), "/elsewhere/x.yaml"),
+        ];
+        for (path, prefix, root, shown) in cases {
+            assert_eq!(
+                repo_path(Path::new(path), &ctx(prefix, root)),
+                shown,
+                "{path}"
+            );
+        }
     }
 }

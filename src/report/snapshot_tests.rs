@@ -12,7 +12,7 @@ use crate::cli::Format;
 use crate::finding::{Code, Finding, Location};
 use crate::image_ref::ImageRef;
 use crate::manifest;
-use crate::resolve::{Found, Resolution};
+use crate::resolve::Resolution;
 use crate::settings::Verbosity;
 
 const D1: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
@@ -39,14 +39,7 @@ fn shared_report() -> Report {
         occurrences.extend(s.occurrences);
         file_findings.extend(s.findings);
     }
-    let found = |d: &str| {
-        Resolution::Found(Found {
-            digest: Some(d.into()),
-            media_type: None,
-            size: None,
-            via: None,
-        })
-    };
+    let found = Resolution::found;
     let mut map = HashMap::new();
     let r = |s: &str| ImageRef::parse(s).unwrap().pulled();
     map.insert(r("ghcr.io/acme/web:v1.5.0-typo"), Resolution::NotFound);
@@ -83,6 +76,10 @@ fn shared_report() -> Report {
 }
 
 fn rendered(format: Format) -> String {
+    render_report(format, &shared_report())
+}
+
+fn render_report(format: Format, report: &Report) -> String {
     let ctx = Context {
         color: false,
         verbosity: Verbosity::Verbose,
@@ -90,7 +87,7 @@ fn rendered(format: Format) -> String {
         repo_root: None,
     };
     let mut out = Vec::new();
-    render(format, &shared_report(), &ctx, &mut out).unwrap();
+    render(format, report, &ctx, &mut out).unwrap();
     String::from_utf8(out).unwrap()
 }
 
@@ -176,15 +173,8 @@ fn sarif_has_one_rule_per_code_and_results_point_at_it() {
             ..any.clone()
         });
     }
-    let ctx = Context {
-        color: false,
-        verbosity: Verbosity::Verbose,
-        root_prefix: PathBuf::new(),
-        repo_root: None,
-    };
-    let mut out = Vec::new();
-    render(Format::Sarif, &report, &ctx, &mut out).unwrap();
-    let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    let v: serde_json::Value =
+        serde_json::from_str(&render_report(Format::Sarif, &report)).unwrap();
     let rules = v["runs"][0]["tool"]["driver"]["rules"].as_array().unwrap();
     let ids: Vec<&str> = rules.iter().map(|r| r["id"].as_str().unwrap()).collect();
     let unique: std::collections::HashSet<&&str> = ids.iter().collect();

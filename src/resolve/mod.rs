@@ -7,10 +7,12 @@ pub mod challenge;
 pub mod credentials;
 pub mod destinations;
 pub mod hosts;
+pub mod hosts_toml;
 pub mod registry;
 pub mod retry;
 #[cfg(test)]
 mod scripted;
+mod tokens;
 pub mod transport;
 
 use std::collections::HashMap;
@@ -42,6 +44,16 @@ pub enum Resolution {
 }
 
 impl Resolution {
+    /// A manifest found with this digest, answered by the reference's own registry.
+    pub fn found(digest: &str) -> Resolution {
+        Resolution::Found(Found {
+            digest: Some(digest.to_string()),
+            media_type: None,
+            size: None,
+            via: None,
+        })
+    }
+
     /// What happened, in words, for messages and notes.
     pub fn detail(&self) -> String {
         match self {

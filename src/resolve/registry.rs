@@ -53,6 +53,21 @@ fn next_link(header: &str) -> Option<String> {
     })
 }
 
+/// A GET's body: read (bounded) on 200, `NotFound` on 404, and any other status refused.
+async fn read_body(
+    auth: &Authorized,
+    response: Response,
+    what: &str,
+) -> Result<Vec<u8>, Resolution> {
+    match response.status().as_u16() {
+        200 => read_limited(response)
+            .await
+            .map_err(|e| Resolution::RegistryError(format!("the {what} could not be read: {e}"))),
+        404 => Err(Resolution::NotFound),
+        _ => Err(refused(auth, response.status(), &format!("{what} GET"))),
+    }
+}
+
 /// A registry that answers a pinned digest must name that digest: content addressing is
 /// the point of the pin, so another (or a malformed) `Docker-Content-Digest` is a failure,
 /// never a pass (issue 13, row 10). A registry that names none is taken at its word.
@@ -265,23 +280,9 @@ impl Client {
         let auth = self.auth.authorize(&target).await?;
         let url = format!("{}/v2/{}/blobs/{digest}", auth.host.base(), target.path);
         let response = self
-            .auth
-            .request(
-                &auth,
-                &self.auth.transport.stats.gets,
-                Method::GET,
-                &url,
-                None,
-            )
+            .get(&auth, &self.auth.transport.stats.gets, &url)
             .await?;
-        match response.status().as_u16() {
-            200 => {}
-            404 => return Err(Resolution::NotFound),
-            _ => return Err(refused(&auth, response.status(), "config blob GET")),
-        }
-        let blob = read_limited(response).await.map_err(|e| {
-            Resolution::RegistryError(format!("the image config could not be read: {e}"))
-        })?;
+        let blob = read_body(&auth, response, "image config").await?;
         let c: serde_json::Value = serde_json::from_slice(&blob).map_err(|_| malformed())?;
         Ok(platform_of(&c).into_iter().collect())
     }
@@ -289,13 +290,7 @@ impl Client {
     /// Fetches a manifest's body (a GET): only where a user asks for more than existence.
     pub async fn manifest(&self, r: &ImageRef) -> Result<Vec<u8>, Resolution> {
         let (auth, response) = self.manifest_request(r, Method::GET).await?;
-        match response.status().as_u16() {
-            200 => read_limited(response).await.map_err(|e| {
-                Resolution::RegistryError(format!("the manifest could not be read: {e}"))
-            }),
-            404 => Err(Resolution::NotFound),
-            _ => Err(refused(&auth, response.status(), "manifest GET")),
-        }
+        read_body(&auth, response, "manifest").await
     }
 
     /// Lists a repository's tags, following `Link` pagination for at most `max_pages`
@@ -313,34 +308,23 @@ impl Client {
         let mut tags = Vec::new();
         for _ in 0..max_pages {
             let response = self
-                .auth
-                .request(
-                    &auth,
-                    &self.auth.transport.stats.tag_lists,
-                    Method::GET,
-                    &url,
-                    None,
-                )
+                .get(&auth, &self.auth.transport.stats.tag_lists, &url)
                 .await?;
-            match response.status().as_u16() {
-                200 => {}
-                404 => return Ok(None),
-                _ => return Err(refused(&auth, response.status(), "tag list")),
-            }
             let next = response
                 .headers()
                 .get(reqwest::header::LINK)
                 .and_then(|v| v.to_str().ok())
                 .and_then(next_link);
-            let body = read_limited(response).await.map_err(|e| {
-                Resolution::RegistryError(format!("the tag list could not be read: {e}"))
-            })?;
+            let page = match read_body(&auth, response, "tag list").await {
+                Err(Resolution::NotFound) => return Ok(None),
+                other => other?,
+            };
             #[derive(serde::Deserialize)]
             struct TagList {
                 #[serde(default)]
                 tags: Option<Vec<String>>,
             }
-            let page: TagList = serde_json::from_slice(&body).map_err(|_| {
+            let page: TagList = serde_json::from_slice(&page).map_err(|_| {
                 Resolution::RegistryError("the tag list is not the JSON the API defines".into())
             })?;
             tags.extend(page.tags.unwrap_or_default());
@@ -350,6 +334,18 @@ impl Client {
             }
         }
         Ok(Some(tags))
+    }
+
+    /// A GET with the reference's authorization.
+    async fn get(
+        &self,
+        auth: &Authorized,
+        counter: &std::sync::atomic::AtomicUsize,
+        url: &str,
+    ) -> Result<Response, Resolution> {
+        self.auth
+            .request(auth, counter, Method::GET, url, None)
+            .await
     }
 
     /// A HEAD or GET of the manifest a reference pulls, with the full Accept list.

@@ -545,7 +545,18 @@ impl Registry {
     /// Requests the registry has logged, as (method, uri), since the last call to
     /// [`Registry::reset_log`]. Waits briefly for the log to settle.
     pub fn requests(&self) -> Vec<(String, String)> {
-        std::thread::sleep(Duration::from_millis(300));
+        // The registry logs after it answers; wait until the log stops growing (under load
+        // a fixed pause was not always enough).
+        let mut seen = usize::MAX;
+        let settle = Instant::now() + Duration::from_secs(5);
+        loop {
+            std::thread::sleep(Duration::from_millis(250));
+            let now = self.log.lock().unwrap().len();
+            if now == seen || Instant::now() > settle {
+                break;
+            }
+            seen = now;
+        }
         self.log
             .lock()
             .unwrap()

@@ -2,15 +2,19 @@
 //! occurrence with its status, and a finding wherever something is wrong or undecided.
 
 use std::collections::{BTreeSet, HashMap};
-use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::finding::{Code, Finding, Severity};
+use crate::finding::{Code, Finding};
 use crate::image_ref::{ImageRef, has_variable};
 use crate::manifest::{ImageValue, Occurrence};
-use crate::resolve::{Found, RequestCounts, Resolution};
-use crate::source::SourceFile;
+use crate::resolve::{Found, Resolution};
+
+mod annotate;
+mod summary;
+
+pub use annotate::{annotate, fails, previous_to_resolve, repositories_to_list, resolve_ranges};
+pub use summary::{Report, Summary, summarise};
 
 /// The verdict for one occurrence, as the JSON schema names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -84,160 +88,6 @@ pub struct Previous {
 /// A repository's tags, or `None` when the repository does not exist.
 pub type TagLists = HashMap<(String, String), Option<Vec<String>>>;
 
-/// Whether an entry fails (an error or undecided finding about its reference).
-pub fn fails(e: &Entry) -> bool {
-    e.finding
-        .as_ref()
-        .is_some_and(|f| f.severity() <= Severity::Undecided)
-}
-
-/// The repositories whose tag lists would explain a not-found tag.
-pub fn repositories_to_list(entries: &[Entry]) -> Vec<ImageRef> {
-    let mut set = BTreeSet::new();
-    for e in entries {
-        if let (Status::NotFound, Some(r)) = (e.status, &e.reference)
-            && r.digest.is_none()
-        {
-            set.insert(ImageRef {
-                tag: None,
-                digest: None,
-                ..r.clone()
-            });
-        }
-    }
-    set.into_iter().collect()
-}
-
-/// The merge-base values of failing entries, to be resolved too.
-pub fn previous_to_resolve(entries: &[Entry]) -> Vec<ImageRef> {
-    let refs: Vec<ImageRef> = entries
-        .iter()
-        .filter(|e| fails(e))
-        .filter_map(|e| e.occurrence.previous.as_deref())
-        .filter_map(|p| ImageRef::parse(p).ok())
-        .collect();
-    unique_requests(refs.iter())
-}
-
-/// Decides version-range entries from their repositories' tag lists (`None` offline).
-pub fn resolve_ranges(entries: &mut [Entry], tags: Option<&TagLists>) {
-    for e in entries.iter_mut() {
-        let Classified::Range(repo, constraint) = classify(&e.occurrence) else {
-            continue;
-        };
-        let Some(tags) = tags else { continue };
-        let name = format!("{}/{}", repo.domain, repo.path);
-        match tags.get(&(repo.domain.clone(), repo.path.clone())) {
-            None => {
-                e.status = Status::RegistryError;
-                e.finding = Some(e.finding_about(
-                    Code::RegistryError,
-                    format!("the tags of {name} could not be listed to decide `{constraint}`"),
-                    "retry; if the registry needs credentials, log in",
-                ));
-            }
-            Some(None) => {
-                e.status = Status::NotFound;
-                e.finding = Some(e.finding_about(
-                    Code::NotFound,
-                    format!(
-                        "`{}` not found: the repository {name} does not exist",
-                        e.written
-                    ),
-                    "check the repository URL and the chart name",
-                ));
-            }
-            Some(Some(list)) => match crate::suggest::best_match(&constraint, list) {
-                Some(tag) => {
-                    e.status = Status::Ok;
-                    e.reference = Some(ImageRef {
-                        tag: Some(tag),
-                        ..repo.clone()
-                    });
-                }
-                None => {
-                    e.status = Status::NotFound;
-                    e.suggestions = crate::suggest::nearby(&constraint, list);
-                    e.finding = Some(e.finding_about(
-                        Code::NotFound,
-                        format!("no tag of {name} satisfies `{constraint}`"),
-                        "check the version range against the published versions",
-                    ));
-                }
-            },
-        }
-    }
-}
-
-/// Adds did-you-mean tags and the merge-base value to failing entries.
-pub fn annotate(
-    entries: &mut [Entry],
-    tags: &TagLists,
-    resolutions: Option<&HashMap<ImageRef, Resolution>>,
-) {
-    for e in entries.iter_mut() {
-        if !fails(e) {
-            continue;
-        }
-        let written = e.written.clone();
-        if let (Status::NotFound, Some(r)) = (e.status, e.reference.clone())
-            && r.digest.is_none()
-            && let Some(listed) = tags.get(&(r.domain.clone(), r.path.clone()))
-            && let Some(finding) = e.finding.as_mut()
-        {
-            let repo = format!("{}/{}", r.domain, r.path);
-            match listed {
-                None => {
-                    finding.message =
-                        format!("`{written}` not found: the repository {repo} does not exist");
-                    finding.hint = Some("check the repository name for typos".into());
-                }
-                Some(all) => {
-                    let tag = r.pull_reference();
-                    e.suggestions = crate::suggest::nearby(tag, all);
-                    if let Some(best) = e.suggestions.first() {
-                        let list: Vec<String> =
-                            e.suggestions.iter().map(|t| format!("`{t}`")).collect();
-                        finding.message = format!(
-                            "`{tag}` not found in {repo}; existing tags nearby: {}",
-                            list.join(", ")
-                        );
-                        finding.hint = Some(format!("did you mean {repo}:{best}?"));
-                    }
-                }
-            }
-        }
-        if let Some(previous) = e.occurrence.previous.clone() {
-            let status = ImageRef::parse(&previous).ok().and_then(|p| {
-                let res = resolutions?.get(&p.pulled())?;
-                Some(status_of(res))
-            });
-            let state = match status {
-                Some(Status::Ok) => "exists",
-                Some(Status::NotFound) => "does not exist either",
-                Some(_) => "could not be checked",
-                None => "not checked",
-            };
-            let advice = if status == Some(Status::Ok) {
-                ": to roll back, restore that value"
-            } else {
-                ""
-            };
-            if let Some(finding) = e.finding.as_mut() {
-                let line = format!("was `{previous}` at the merge base ({state}){advice}");
-                finding.hint = Some(match finding.hint.take() {
-                    Some(h) => format!("{h}; {line}"),
-                    None => line,
-                });
-            }
-            e.previous = Some(Previous {
-                image: previous,
-                status,
-            });
-        }
-    }
-}
-
 /// The status a resolution gives a reference.
 pub fn status_of(res: &Resolution) -> Status {
     match res {
@@ -249,65 +99,6 @@ pub fn status_of(res: &Resolution) -> Status {
         Resolution::RegistryError(_) => Status::RegistryError,
         Resolution::Refused(_) => Status::Refused,
         Resolution::DigestMismatch(_) => Status::DigestMismatch,
-    }
-}
-
-/// Counts for the summary line and the JSON summary.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct Summary {
-    pub references: usize,
-    pub unique: usize,
-    pub registries: usize,
-    pub ok: usize,
-    pub not_found: usize,
-    pub undecided: usize,
-    pub invalid: usize,
-    pub unresolved: usize,
-    pub skipped: usize,
-    pub errors: usize,
-    pub warnings: usize,
-    pub files: usize,
-    pub offline: bool,
-    #[serde(serialize_with = "seconds")]
-    pub duration: Duration,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub requests: Option<RequestCounts>,
-}
-
-fn seconds<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_f64((d.as_secs_f64() * 1000.0).round() / 1000.0)
-}
-
-/// Everything a renderer needs.
-#[derive(Debug)]
-pub struct Report {
-    pub sources: Vec<SourceFile>,
-    pub entries: Vec<Entry>,
-    /// Findings about files rather than references (invalid YAML, skipped templates).
-    pub file_findings: Vec<Finding>,
-    pub summary: Summary,
-    /// What a diff check compared.
-    pub git: Option<crate::git::Range>,
-    /// The repository root, when known, for repository-relative paths.
-    pub repo_root: Option<std::path::PathBuf>,
-}
-
-impl Report {
-    /// Every finding: file findings first, then reference findings in file order.
-    pub fn findings(&self) -> impl Iterator<Item = &Finding> {
-        self.file_findings
-            .iter()
-            .chain(self.entries.iter().filter_map(|e| e.finding.as_ref()))
-    }
-
-    /// 1 for any error, 3 for anything undecided (and no error), else 0.
-    pub fn exit_code(&self) -> i32 {
-        let worst = self.findings().map(Finding::severity).min();
-        match worst {
-            Some(Severity::Error) => 1,
-            Some(Severity::Undecided) => 3,
-            _ => 0,
-        }
     }
 }
 
@@ -581,56 +372,6 @@ fn verdict(
     }
 }
 
-/// Counts the entries for the summary.
-pub fn summarise(entries: &[Entry], file_findings: &[Finding], files: usize) -> Summary {
-    let mut unique: HashMap<String, Status> = HashMap::new();
-    let mut registries = BTreeSet::new();
-    let mut s = Summary {
-        references: entries.len(),
-        files,
-        ..Summary::default()
-    };
-    for e in entries {
-        match e.status {
-            Status::Invalid => s.invalid += 1,
-            Status::UnresolvedVariable => s.unresolved += 1,
-            _ => {}
-        }
-        if let Some(r) = &e.reference {
-            unique.insert(r.pulled().canonical(), e.status);
-            registries.insert(r.domain.as_str());
-        }
-    }
-    s.unique = unique.len();
-    s.registries = registries.len();
-    for status in unique.values() {
-        match status {
-            Status::Ok => s.ok += 1,
-            Status::NotFound => s.not_found += 1,
-            Status::Skipped => s.skipped += 1,
-            Status::NotFoundOrDenied
-            | Status::Unreachable
-            | Status::RateLimited
-            | Status::RegistryError => s.undecided += 1,
-            Status::Invalid
-            | Status::UnresolvedVariable
-            | Status::Refused
-            | Status::DigestMismatch => {}
-        }
-    }
-    let all = file_findings
-        .iter()
-        .chain(entries.iter().filter_map(|e| e.finding.as_ref()));
-    for f in all {
-        match f.severity() {
-            Severity::Error => s.errors += 1,
-            Severity::Warning => s.warnings += 1,
-            _ => {}
-        }
-    }
-    s
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -671,14 +412,7 @@ mod tests {
 
     #[test]
     fn verdicts_map_to_statuses_and_exit_codes() {
-        let found = |d: &str| {
-            Resolution::Found(Found {
-                digest: Some(d.into()),
-                media_type: None,
-                size: None,
-                via: None,
-            })
-        };
+        let found = Resolution::found;
         let mut map = HashMap::new();
         map.insert(ImageRef::parse("ok:1").unwrap().pulled(), found(D));
         map.insert(

@@ -559,3 +559,6 @@ fn add_build(b: kustomize::Build, j: &mut Joined) {
     }
     j.occurrences.extend(b.rewritten);
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,121 @@
+//! The report of a run: its sources, entries and file findings, the counts of the summary
+//! line, and the exit code they give.
+
+use std::collections::{BTreeSet, HashMap};
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::{Entry, Status};
+use crate::finding::{Finding, Severity};
+use crate::resolve::RequestCounts;
+use crate::source::SourceFile;
+
+/// Counts for the summary line and the JSON summary.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Summary {
+    pub references: usize,
+    pub unique: usize,
+    pub registries: usize,
+    pub ok: usize,
+    pub not_found: usize,
+    pub undecided: usize,
+    pub invalid: usize,
+    pub unresolved: usize,
+    pub skipped: usize,
+    pub errors: usize,
+    pub warnings: usize,
+    pub files: usize,
+    pub offline: bool,
+    #[serde(serialize_with = "seconds")]
+    pub duration: Duration,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub requests: Option<RequestCounts>,
+}
+
+fn seconds<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64((d.as_secs_f64() * 1000.0).round() / 1000.0)
+}
+
+/// Everything a renderer needs.
+#[derive(Debug)]
+pub struct Report {
+    pub sources: Vec<SourceFile>,
+    pub entries: Vec<Entry>,
+    /// Findings about files rather than references (invalid YAML, skipped templates).
+    pub file_findings: Vec<Finding>,
+    pub summary: Summary,
+    /// What a diff check compared.
+    pub git: Option<crate::git::Range>,
+    /// The repository root, when known, for repository-relative paths.
+    pub repo_root: Option<std::path::PathBuf>,
+}
+
+impl Report {
+    /// Every finding: file findings first, then reference findings in file order.
+    pub fn findings(&self) -> impl Iterator<Item = &Finding> {
+        self.file_findings
+            .iter()
+            .chain(self.entries.iter().filter_map(|e| e.finding.as_ref()))
+    }
+
+    /// 1 for any error, 3 for anything undecided (and no error), else 0.
+    pub fn exit_code(&self) -> i32 {
+        let worst = self.findings().map(Finding::severity).min();
+        match worst {
+            Some(Severity::Error) => 1,
+            Some(Severity::Undecided) => 3,
+            _ => 0,
+        }
+    }
+}
+
+/// Counts the entries for the summary.
+pub fn summarise(entries: &[Entry], file_findings: &[Finding], files: usize) -> Summary {
+    let mut unique: HashMap<String, Status> = HashMap::new();
+    let mut registries = BTreeSet::new();
+    let mut s = Summary {
+        references: entries.len(),
+        files,
+        ..Summary::default()
+    };
+    for e in entries {
+        match e.status {
+            Status::Invalid => s.invalid += 1,
+            Status::UnresolvedVariable => s.unresolved += 1,
+            _ => {}
+        }
+        if let Some(r) = &e.reference {
+            unique.insert(r.pulled().canonical(), e.status);
+            registries.insert(r.domain.as_str());
+        }
+    }
+    s.unique = unique.len();
+    s.registries = registries.len();
+    for status in unique.values() {
+        match status {
+            Status::Ok => s.ok += 1,
+            Status::NotFound => s.not_found += 1,
+            Status::Skipped => s.skipped += 1,
+            Status::NotFoundOrDenied
+            | Status::Unreachable
+            | Status::RateLimited
+            | Status::RegistryError => s.undecided += 1,
+            Status::Invalid
+            | Status::UnresolvedVariable
+            | Status::Refused
+            | Status::DigestMismatch => {}
+        }
+    }
+    let all = file_findings
+        .iter()
+        .chain(entries.iter().filter_map(|e| e.finding.as_ref()));
+    for f in all {
+        match f.severity() {
+            Severity::Error => s.errors += 1,
+            Severity::Warning => s.warnings += 1,
+            _ => {}
+        }
+    }
+    s
+}
