@@ -53,10 +53,15 @@ impl Repo {
             .collect())
     }
 
-    /// Every kustomization file at head, with its text. With head checked out, the index
-    /// lists them and gives their blob ids, so no tree is walked and no path looked up.
-    pub fn kustomization_files(&self, range: &Range) -> Vec<(PathBuf, Vec<u8>)> {
-        let wanted = |p: &Path| crate::manifest::kustomize::is_kustomization_file(p);
+    /// Every file at head whose name is one of `names` (kustomization files, say), with its
+    /// text. With head checked out, the index lists them and gives their blob ids, so no
+    /// tree is walked and no path looked up.
+    pub fn files_named(&self, range: &Range, names: &[&str]) -> Vec<(PathBuf, Vec<u8>)> {
+        let wanted = |p: &Path| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| names.contains(&n))
+        };
         if range.worktree {
             return self
                 .paths_at_head(range, &wanted)
@@ -65,7 +70,7 @@ impl Repo {
                 .collect();
         }
         if self.head_is_checked_out(range)
-            && let Some(listed) = self.ls_files_kustomizations()
+            && let Some(listed) = self.ls_files_named(names)
         {
             return listed
                 .into_iter()
@@ -99,15 +104,15 @@ impl Repo {
             .collect()
     }
 
-    /// Kustomization files in the index, with their blob ids, by `git ls-files`: git reads
+    /// Files of these names in the index, with their blob ids, by `git ls-files`: git reads
     /// its index several times faster than libgit2, which SHA-1-checks the whole file with
     /// collision detection (50 ms for 50,000 entries). `None` when git cannot be run.
-    pub(super) fn ls_files_kustomizations(&self) -> Option<Vec<(PathBuf, Oid)>> {
+    pub(super) fn ls_files_named(&self, names: &[&str]) -> Option<Vec<(PathBuf, Oid)>> {
         let out = Command::new("git")
             .arg("-C")
             .arg(&self.root)
             .args(["ls-files", "-z", "-s", "--"])
-            .args(crate::manifest::kustomize::FILE_NAMES.map(|n| format!(":(glob)**/{n}")))
+            .args(names.iter().map(|n| format!(":(glob)**/{n}")))
             .stdin(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .output()

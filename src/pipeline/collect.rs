@@ -189,7 +189,9 @@ pub fn changes(
         }
         None => {
             let kustomizations = if yaml_changed {
-                let graph = manifest::kustomize::NamedBy::new(&repo.kustomization_files(&range));
+                let graph = manifest::kustomize::NamedBy::new(
+                    &repo.files_named(&range, &manifest::kustomize::FILE_NAMES),
+                );
                 manifest::kustomize::including(&graph, &changed_paths)
             } else {
                 Vec::new()

@@ -22,7 +22,8 @@ use crate::image_ref::ImageRef;
 /// How long a credential helper may take.
 const HELPER_TIMEOUT: Duration = Duration::from_secs(10);
 
-use super::tokens::TokenResult;
+/// A token, when it expires, and whether it was fetched for a batch of repositories.
+pub(super) type TokenResult = Result<(String, tokio::time::Instant, bool), Resolution>;
 
 /// A host with what the auth layer knows of it.
 pub struct HostAuth {

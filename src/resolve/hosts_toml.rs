@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::hosts::{Endpoint, canonical_host};
+use super::endpoint::{Endpoint, canonical_host};
 
 /// One endpoint of a containerd `hosts.toml` (a mirror, or the `server`) with its TLS.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

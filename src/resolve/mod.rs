@@ -6,6 +6,7 @@ pub mod auth;
 pub mod challenge;
 pub mod credentials;
 pub mod destinations;
+pub mod endpoint;
 pub mod hosts;
 pub mod hosts_toml;
 pub mod registry;

@@ -11,7 +11,7 @@ use reqwest::header::AUTHORIZATION;
 use tokio::time::Instant;
 
 use super::Resolution;
-use super::auth::{Auth, HostAuth, log_note};
+use super::auth::{Auth, HostAuth, TokenResult, log_note};
 use super::challenge::{Challenge, TokenResponse};
 use super::credentials::Secret;
 use super::transport::{describe_status, final_status, read_limited};
@@ -19,9 +19,6 @@ use crate::image_ref::ImageRef;
 
 /// How many repository scopes one token request asks for at most.
 const SCOPES_PER_TOKEN: usize = 20;
-
-/// A token, when it expires, and whether it was fetched for a batch of repositories.
-pub type TokenResult = Result<(String, Instant, bool), Resolution>;
 
 impl Auth {
     /// Fetches tokens for many repositories at once, a batch of scopes per request, and
