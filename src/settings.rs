@@ -129,6 +129,16 @@ impl Settings {
             Mode::All { .. } => crate::trust::load_repo_from_disk(&cwd, trusted.as_ref())?,
             Mode::Diff(_) => None,
         };
+        if let Some(path) = repo.as_ref().and_then(|c| c.path.as_deref())
+            && in_ci()
+        {
+            // In CI the working tree is the change under check; only a diff check reads the
+            // repository's config where the change cannot have written it.
+            log::warn!(
+                "`check --all` in CI reads {} from the working tree, which the change under check may have written; a diff check (no --all) reads it from the merge base",
+                path.display()
+            );
+        }
         Settings::build(common, mode, cwd, trusted, repo, Vec::new())
     }
 
