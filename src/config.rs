@@ -278,6 +278,15 @@ fn node_at(doc: &Document, root: NodeId, keys: &[&str]) -> NodeId {
 }
 
 impl Config {
+    /// The directory the file's relative paths start from (empty for no file).
+    pub fn dir(&self) -> PathBuf {
+        self.path
+            .as_deref()
+            .and_then(Path::parent)
+            .map(Path::to_path_buf)
+            .unwrap_or_default()
+    }
+
     /// An error at the value at `keys` (or the nearest key above it), pointing into the file.
     pub fn error_at(&self, keys: &[&str], message: impl Into<String>) -> Error {
         let path = self

@@ -443,6 +443,10 @@ mod tests {
 
     #[test]
     fn invalid_references_say_why() {
+        let length = |algorithm, expected| RefError::DigestLength {
+            algorithm,
+            expected,
+        };
         let long_path = format!("ghcr.io/{}", "a".repeat(256));
         let path_255 = format!("ghcr.io/{}", "a".repeat(255));
         assert!(
@@ -535,31 +539,19 @@ mod tests {
             ),
             (
                 format!("nginx@sha256:{}", "a".repeat(63)),
-                RefError::DigestLength {
-                    algorithm: "sha256",
-                    expected: 64,
-                },
+                length("sha256", 64),
             ),
             (
                 format!("nginx@sha256:{}", "a".repeat(65)),
-                RefError::DigestLength {
-                    algorithm: "sha256",
-                    expected: 64,
-                },
+                length("sha256", 64),
             ),
             (
                 format!("nginx@sha256:{}", "A".repeat(64)),
-                RefError::DigestLength {
-                    algorithm: "sha256",
-                    expected: 64,
-                },
+                length("sha256", 64),
             ),
             (
                 format!("nginx@sha512:{}", "a".repeat(64)),
-                RefError::DigestLength {
-                    algorithm: "sha512",
-                    expected: 128,
-                },
+                length("sha512", 128),
             ),
             (
                 format!("nginx@md5:{}", "a".repeat(32)),

@@ -256,12 +256,7 @@ fn canonical(host: &str) -> String {
 
 /// A trusted config's relative paths, made absolute against its directory.
 fn absolutise_trusted(mut c: Config) -> Config {
-    let base = c
-        .path
-        .as_deref()
-        .and_then(Path::parent)
-        .map(Path::to_path_buf)
-        .unwrap_or_default();
+    let base = c.dir();
     let abs = |p: &mut String| *p = base.join(&*p).to_string_lossy().into_owned();
     c.variables.iter_mut().for_each(abs);
     for s in c.registries.values_mut() {

@@ -92,12 +92,7 @@ impl Registries {
     /// Builds the table from flags and the config. Files named in the config are relative
     /// to the config file's directory.
     pub fn new(flags: &RegistryFlags, config: &Config) -> Result<Registries, String> {
-        let base = config
-            .path
-            .as_deref()
-            .and_then(Path::parent)
-            .map(Path::to_path_buf)
-            .unwrap_or_default();
+        let base = config.dir();
         let home = std::env::var_os("HOME").map(PathBuf::from);
         let certs_dirs = CERTS_DIRS
             .iter()
