@@ -290,11 +290,12 @@ pub struct CommonArgs {
     pub report: Vec<(Format, PathBuf)>,
 
     /// Requests in flight at once, over all registries.
-    #[arg(long, value_name = "N", default_value_t = 32)]
+    #[arg(long, value_name = "N", default_value_t = 256)]
     pub concurrency: usize,
 
-    /// Requests in flight at once to one registry.
-    #[arg(long, value_name = "N", default_value_t = 16)]
+    /// The most requests in flight at once to one registry. Each registry's window starts at
+    /// 8, grows while its answers stay fast, and halves on 429, 503 or rising latency.
+    #[arg(long, value_name = "N", default_value_t = 128)]
     pub registry_concurrency: usize,
 
     /// Timeout for one request, in seconds.

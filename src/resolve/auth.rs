@@ -212,10 +212,9 @@ impl Auth {
         url: &str,
         accept: Option<&str>,
     ) -> Result<Response, Resolution> {
-        let _permit = auth.host.limit.acquire().await;
         let http = auth.host.http()?;
         self.transport
-            .send(&auth.host, counter, || {
+            .send_windowed(&auth.host, counter, || {
                 let mut req = http.request(method.clone(), url);
                 if let Some(a) = accept {
                     req = req.header(ACCEPT, a);

@@ -10,9 +10,9 @@ use std::time::{Duration, SystemTime};
 
 use reqwest::header::RETRY_AFTER;
 use reqwest::{RequestBuilder, Response, StatusCode};
-use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
+use super::concurrency::{Signal, Window};
 use super::hosts::{HostSettings, Transport as Scheme};
 use super::{Options, Resolution, retry};
 
@@ -50,7 +50,8 @@ pub struct Host {
     pub http: Result<reqwest::Client, String>,
     pub settings: HostSettings,
     pub timeout: Duration,
-    pub limit: Semaphore,
+    /// How many requests it gets at once (adaptive, up to its ceiling).
+    pub window: Window,
     pub paused_until: Mutex<Option<Instant>>,
     pub pace: Mutex<Pace>,
     pub ratelimit_remaining: Mutex<Option<String>>,
@@ -232,7 +233,7 @@ impl Transport {
             http,
             timeout: settings.timeout.unwrap_or(self.opts.timeout),
             settings,
-            limit: Semaphore::new(per_registry),
+            window: Window::new(domain, per_registry),
             paused_until: Mutex::new(None),
             pace: Mutex::new(pace),
             ratelimit_remaining: Mutex::new(None),
@@ -240,11 +241,32 @@ impl Transport {
     }
 
     /// Sends a request with retries, honouring the host's backoff gate, the per-request
-    /// timeout and the overall deadline.
+    /// timeout and the overall deadline, outside the host's window (pings, tokens).
     pub async fn send(
         &self,
         host: &Host,
         counter: &AtomicUsize,
+        build: impl Fn() -> RequestBuilder,
+    ) -> Result<Response, Resolution> {
+        self.send_within(host, counter, false, build).await
+    }
+
+    /// [`Transport::send`] inside the host's window: each attempt takes a place, gives it
+    /// back before waiting to retry, and tells the window how the registry answered.
+    pub async fn send_windowed(
+        &self,
+        host: &Host,
+        counter: &AtomicUsize,
+        build: impl Fn() -> RequestBuilder,
+    ) -> Result<Response, Resolution> {
+        self.send_within(host, counter, true, build).await
+    }
+
+    async fn send_within(
+        &self,
+        host: &Host,
+        counter: &AtomicUsize,
+        windowed: bool,
         build: impl Fn() -> RequestBuilder,
     ) -> Result<Response, Resolution> {
         let deadline = self.opts.deadline;
@@ -281,11 +303,25 @@ impl Transport {
             {
                 return Err(Resolution::Refused(why));
             }
+            let permit = match windowed {
+                true => Some(host.window.acquire().await),
+                false => None,
+            };
             counter.fetch_add(1, Ordering::Relaxed);
             if attempt > 0 {
                 self.stats.retries.fetch_add(1, Ordering::Relaxed);
             }
+            let started = Instant::now();
             let sent = tokio::time::timeout_at(deadline, http.execute(request)).await;
+            if permit.is_some()
+                && let Ok(Ok(response)) = &sent
+            {
+                host.window.observe(match response.status().as_u16() {
+                    429 | 503 => Signal::Refused,
+                    _ => Signal::Answered(started.elapsed()),
+                });
+            }
+            drop(permit);
             let last = attempt + 1 >= retry::MAX_ATTEMPTS;
             let wait = match sent {
                 Err(_) => return Err(deadline_exceeded(&self.opts)),
@@ -355,7 +391,7 @@ impl Transport {
             .requests_per_second
             .map(|r| Duration::from_secs_f64(1.0 / r));
         let mut pace = host.pace.lock().unwrap_or_else(|e| e.into_inner());
-        let slow_below = (2 * host.limit.available_permits().max(1) + 2) as u64;
+        let slow_below = (2 * host.window.limit() + 2) as u64;
         match (left, reset) {
             (0, Some(reset)) => {
                 let until = Instant::now() + Duration::from_secs(reset);

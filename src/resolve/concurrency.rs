@@ -1,0 +1,257 @@
+//! How many requests one registry gets at once: an AIMD window, as TCP's congestion control
+//! keeps one. It starts polite, grows while answers come back as fast as the fastest seen
+//! (slow start doubles it each round trip, then it grows by one per round trip), and halves
+//! at once on 429, 503 or latency that climbs past twice the fastest round trip. The
+//! `--registry-concurrency` value (or a host's `concurrency`) is its ceiling, never a fixed
+//! width.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+/// Requests in flight to a host before anything is known of it.
+pub const INITIAL: usize = 8;
+/// Latency above this multiple of the fastest round trip counts as congestion.
+const RISE: f64 = 2.0;
+/// Latency under this is noise, never congestion (loopback answers in microseconds).
+const FLOOR: Duration = Duration::from_millis(5);
+
+/// One host's window.
+pub struct Window {
+    host: String,
+    ceiling: usize,
+    state: Mutex<State>,
+    freed: Notify,
+}
+
+#[derive(Debug)]
+struct State {
+    limit: f64,
+    in_flight: usize,
+    /// Where slow start ends: the window after the last cut.
+    threshold: f64,
+    /// The fastest answer seen, and a smoothed latency.
+    fastest: Option<Duration>,
+    smoothed: Option<Duration>,
+    last_cut: Option<Instant>,
+    /// The window last reported with `-v`.
+    reported: usize,
+}
+
+/// A place in the window; dropping it frees the place.
+pub struct Permit<'a> {
+    window: &'a Window,
+}
+
+impl Drop for Permit<'_> {
+    fn drop(&mut self) {
+        let mut s = self.window.lock();
+        s.in_flight = s.in_flight.saturating_sub(1);
+        drop(s);
+        self.window.freed.notify_waiters();
+    }
+}
+
+/// What an answer says about the registry's load.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signal {
+    /// Answered (any status but 429 or 503) in this time.
+    Answered(Duration),
+    /// 429 or 503: too much.
+    Refused,
+}
+
+impl Window {
+    pub fn new(host: &str, ceiling: usize) -> Window {
+        let ceiling = ceiling.max(1);
+        let start = INITIAL.min(ceiling) as f64;
+        Window {
+            host: host.to_string(),
+            ceiling,
+            state: Mutex::new(State {
+                limit: start,
+                in_flight: 0,
+                threshold: ceiling as f64,
+                fastest: None,
+                smoothed: None,
+                last_cut: None,
+                reported: start as usize,
+            }),
+            freed: Notify::new(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The number of requests the window allows now.
+    pub fn limit(&self) -> usize {
+        (self.lock().limit as usize).max(1)
+    }
+
+    /// Waits for a place in the window.
+    pub async fn acquire(&self) -> Permit<'_> {
+        loop {
+            let freed = self.freed.notified();
+            tokio::pin!(freed);
+            freed.as_mut().enable();
+            {
+                let mut s = self.lock();
+                if s.in_flight < (s.limit as usize).max(1) {
+                    s.in_flight += 1;
+                    return Permit { window: self };
+                }
+            }
+            freed.await;
+        }
+    }
+
+    /// Feeds an answer back: grow while latency is flat, halve on a refusal or a rise.
+    pub fn observe(&self, signal: Signal) {
+        let mut s = self.lock();
+        let before = s.limit;
+        let congested = match signal {
+            Signal::Refused => Some("refused".to_string()),
+            Signal::Answered(latency) => {
+                let fastest = s.fastest.map_or(latency, |f| f.min(latency));
+                s.fastest = Some(fastest);
+                let smoothed = s
+                    .smoothed
+                    .map_or(latency, |m| m.mul_f64(0.875) + latency.mul_f64(0.125));
+                s.smoothed = Some(smoothed);
+                let bound = fastest.mul_f64(RISE).max(FLOOR);
+                (smoothed > bound).then(|| {
+                    format!(
+                        "latency {:.0} ms, over {:.0} ms",
+                        smoothed.as_secs_f64() * 1e3,
+                        bound.as_secs_f64() * 1e3
+                    )
+                })
+            }
+        };
+        match congested {
+            Some(why) => {
+                // One cut per round trip: the answers of one burst are one signal.
+                let round_trip = s.smoothed.unwrap_or(FLOOR).max(FLOOR);
+                if s.last_cut.is_some_and(|t| t.elapsed() < round_trip) {
+                    return;
+                }
+                s.limit = (s.limit / 2.0).max(1.0);
+                s.threshold = s.limit;
+                s.last_cut = Some(Instant::now());
+                // A cut measures afresh: latency after it is the new normal to beat.
+                s.smoothed = s.fastest;
+                log::debug!(
+                    "{}: {} requests in flight at most ({why})",
+                    self.host,
+                    s.limit as usize
+                );
+                s.reported = s.limit as usize;
+            }
+            None => {
+                let step = if s.limit < s.threshold {
+                    1.0
+                } else {
+                    1.0 / s.limit
+                };
+                s.limit = (s.limit + step).min(self.ceiling as f64);
+                let now = s.limit as usize;
+                if now >= s.reported * 2 || (now == self.ceiling && s.reported < now) {
+                    log::debug!(
+                        "{}: {now} requests in flight at most ({})",
+                        self.host,
+                        if before < s.threshold {
+                            "slow start"
+                        } else {
+                            "growing"
+                        }
+                    );
+                    s.reported = now;
+                }
+            }
+        }
+        drop(s);
+        self.freed.notify_waiters();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RTT: Duration = Duration::from_millis(50);
+
+    #[test]
+    fn slow_start_doubles_to_the_ceiling_while_latency_is_flat() {
+        let w = Window::new("r", 128);
+        assert_eq!(w.limit(), INITIAL);
+        // One round trip: as many answers as the window holds.
+        for _ in 0..4 {
+            let n = w.limit();
+            for _ in 0..n {
+                w.observe(Signal::Answered(RTT));
+            }
+        }
+        assert_eq!(w.limit(), 128, "8 → 16 → 32 → 64 → 128");
+        for _ in 0..1000 {
+            w.observe(Signal::Answered(RTT));
+        }
+        assert_eq!(w.limit(), 128, "never past the ceiling");
+    }
+
+    #[test]
+    fn a_refusal_halves_once_per_round_trip_then_growth_is_additive() {
+        let w = Window::new("r", 128);
+        for _ in 0..200 {
+            w.observe(Signal::Answered(RTT));
+        }
+        let full = w.limit();
+        w.observe(Signal::Refused);
+        assert_eq!(w.limit(), full / 2);
+        w.observe(Signal::Refused);
+        w.observe(Signal::Refused);
+        assert_eq!(w.limit(), full / 2, "a burst of refusals is one signal");
+        // After the cut, a round trip of answers adds about one, not a doubling.
+        let n = w.limit();
+        for _ in 0..10 * n {
+            w.observe(Signal::Answered(RTT));
+        }
+        assert!((n + 8..=n + 10).contains(&w.limit()), "{} after {n}", w.limit());
+    }
+
+    #[test]
+    fn rising_latency_is_congestion() {
+        let w = Window::new("r", 128);
+        for _ in 0..40 {
+            w.observe(Signal::Answered(RTT));
+        }
+        let grown = w.limit();
+        for _ in 0..40 {
+            w.observe(Signal::Answered(RTT * 5));
+        }
+        assert!(w.limit() <= grown / 2 + 1, "{} after {grown}", w.limit());
+    }
+
+    #[tokio::test]
+    async fn the_window_bounds_what_is_in_flight() {
+        let w = std::sync::Arc::new(Window::new("r", 2));
+        let a = w.acquire().await;
+        let _b = w.acquire().await;
+        let waiting = {
+            let w = w.clone();
+            tokio::spawn(async move {
+                let _c = w.acquire().await;
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(!waiting.is_finished(), "a third waits");
+        drop(a);
+        tokio::time::timeout(Duration::from_secs(1), waiting)
+            .await
+            .expect("a freed place lets it in")
+            .unwrap();
+    }
+}
