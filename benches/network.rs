@@ -6,7 +6,8 @@
 //!   BENCH_TAGS (1000), BENCH_REPOS (200), BENCH_MISSING_PCT (10), BENCH_DELAY_MS (25, each
 //!   way), BENCH_RUNS (5), BENCH_PEERS (1: also time skopeo; 0: imagegate only),
 //!   BENCH_SEQ_SAMPLE (100: the sequential loop is timed on this many refs and scaled),
-//!   BENCH_CONCURRENCY (64: imagegate's --concurrency and --registry-concurrency).
+//!   BENCH_CONCURRENCY (unset: imagegate at its default flags, as a user runs it; a number:
+//!   imagegate's --concurrency and --registry-concurrency).
 //!
 //! It prints medians, ratios against the peers, the floor and the requests the registry and
 //! the token service saw. Everything runs on loopback.
@@ -105,7 +106,11 @@ fn main() {
     let runs = env("BENCH_RUNS", 5).max(1);
     let peers = env("BENCH_PEERS", 1) == 1;
     let seq_sample = env("BENCH_SEQ_SAMPLE", 100);
-    let concurrency = env("BENCH_CONCURRENCY", 64);
+    let fixed = std::env::var("BENCH_CONCURRENCY")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok());
+    // The width the floor assumes: the fixed one, else the default ceiling.
+    let concurrency = fixed.unwrap_or(128);
 
     let issuer = TokenIssuer::start(&["bench/"], &[]);
     // The token service sits behind the same delay as the registry.
@@ -187,18 +192,14 @@ fn main() {
         ig.push(time(|| {
             out = Some(
                 Command::new(bin)
-                    .args([
-                        "check",
-                        "--all",
-                        "--no-cache",
-                        "--format",
-                        "json",
-                        "--concurrency",
-                        &concurrency.to_string(),
-                        "--registry-concurrency",
-                        &concurrency.to_string(),
-                        "manifests",
-                    ])
+                    .args(["check", "--all", "--no-cache", "--format", "json"])
+                    .args(fixed.iter().flat_map(|c| {
+                        ["--concurrency", "--registry-concurrency"]
+                            .map(|f| [f.to_string(), c.to_string()])
+                            .concat()
+                    }))
+                    .args(std::env::var("BENCH_VERBOSE").ok().map(|_| "-v"))
+                    .arg("manifests")
                     .current_dir(w.path())
                     .env("DOCKER_CONFIG", &w.docker_config)
                     .output()
@@ -206,6 +207,13 @@ fn main() {
             )
         }));
         let out = out.unwrap();
+        if std::env::var("BENCH_VERBOSE").is_ok() {
+            for line in String::from_utf8_lossy(&out.stderr).lines() {
+                if line.contains("in flight") || line.contains("retry") {
+                    eprintln!("{line}");
+                }
+            }
+        }
         let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json report");
         let want = if missing > 0 { 1 } else { 0 };
         assert_eq!(

@@ -219,7 +219,11 @@ mod tests {
         for _ in 0..10 * n {
             w.observe(Signal::Answered(RTT));
         }
-        assert!((n + 8..=n + 10).contains(&w.limit()), "{} after {n}", w.limit());
+        assert!(
+            (n + 8..=n + 10).contains(&w.limit()),
+            "{} after {n}",
+            w.limit()
+        );
     }
 
     #[test]

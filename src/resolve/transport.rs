@@ -312,6 +312,7 @@ impl Transport {
                 self.stats.retries.fetch_add(1, Ordering::Relaxed);
             }
             let started = Instant::now();
+            let path = request.url().path().to_string();
             let sent = tokio::time::timeout_at(deadline, http.execute(request)).await;
             if permit.is_some()
                 && let Ok(Ok(response)) = &sent
@@ -333,7 +334,15 @@ impl Transport {
                             describe_error(&e, timeout)
                         )));
                     }
-                    retry::backoff(attempt)
+                    let wait = retry::backoff(attempt);
+                    log::debug!(
+                        "{}: {path}: {} after {:.1}s; retrying in {:.1}s",
+                        host.domain,
+                        describe_error(&e, timeout),
+                        started.elapsed().as_secs_f64(),
+                        wait.as_secs_f64()
+                    );
+                    wait
                 }
                 Ok(Ok(response)) => {
                     self.observe_rate_limit(host, response.headers());

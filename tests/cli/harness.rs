@@ -825,9 +825,16 @@ impl TokenIssuer {
         });
         let served = issuer.clone();
         std::thread::spawn(move || {
+            // One thread per request, and no keep-alive: tiny_http holds a worker per open
+            // connection, so idle keep-alive connections stalled concurrent token requests
+            // for the full request timeout (seen in the network benchmark).
             for mut request in server.incoming_requests() {
-                let response = served.answer(&mut request);
-                let _ = request.respond(response);
+                let served = served.clone();
+                std::thread::spawn(move || {
+                    let close = tiny_http::Header::from_bytes("Connection", "close").unwrap();
+                    let response = served.answer(&mut request).with_header(close);
+                    let _ = request.respond(response);
+                });
             }
         });
         issuer
