@@ -13,7 +13,7 @@ use crate::resolve::{Found, RequestCounts, Resolution};
 use crate::source::SourceFile;
 
 /// The verdict for one occurrence, as the JSON schema names it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Status {
     Ok,
@@ -69,7 +69,8 @@ impl Entry {
 }
 
 /// The value a failing reference had at the merge base, and whether it resolves.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct Previous {
     pub image: String,
     /// `ok`, `not-found`, … as for references; `None` when it was not checked (offline).
@@ -246,7 +247,8 @@ pub fn status_of(res: &Resolution) -> Status {
 }
 
 /// Counts for the summary line and the JSON summary.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, schemars::JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct Summary {
     pub references: usize,
     pub unique: usize,
@@ -261,9 +263,12 @@ pub struct Summary {
     pub warnings: usize,
     pub files: usize,
     pub offline: bool,
+    /// Seconds.
     #[serde(serialize_with = "seconds")]
+    #[schemars(with = "f64")]
     pub duration: Duration,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<crate::report::json::RequestCountsSchema>")]
     pub requests: Option<RequestCounts>,
 }
 
@@ -283,6 +288,8 @@ pub struct Report {
     pub git: Option<crate::git::Range>,
     /// The repository root, when known, for repository-relative paths.
     pub repo_root: Option<std::path::PathBuf>,
+    /// Whether undecided references fail (issue 18: one switch for exit code and level).
+    pub undecided: crate::undecided::Undecided,
 }
 
 impl Report {
@@ -293,14 +300,17 @@ impl Report {
             .chain(self.entries.iter().filter_map(|e| e.finding.as_ref()))
     }
 
-    /// 1 for any error, 3 for anything undecided (and no error), else 0.
+    /// 1 for any error, 3 for anything undecided (and no error) unless `--undecided warn`,
+    /// else 0.
     pub fn exit_code(&self) -> i32 {
         let worst = self.findings().map(Finding::severity).min();
-        match worst {
-            Some(Severity::Error) => 1,
-            Some(Severity::Undecided) => 3,
-            _ => 0,
-        }
+        self.undecided.exit_code(worst)
+    }
+
+    /// The level a finding is drawn at: an undecided one is a warning under
+    /// `--undecided warn`.
+    pub fn level(&self, finding: &Finding) -> Severity {
+        self.undecided.level(finding.severity())
     }
 }
 
@@ -705,6 +715,7 @@ mod tests {
             summary: Summary::default(),
             git: None,
             repo_root: None,
+            undecided: Default::default(),
         };
         assert_eq!(report(e.clone()).exit_code(), 1);
         let undecided: Vec<Entry> = e

@@ -22,15 +22,35 @@ pub fn run(cmd: &HookCommand, out: &mut dyn Write) -> Result<i32, Error> {
         Repo::open(&repo.as_ref().map_or(cwd.clone(), |r| cwd.join(r))).map_err(crate::git_error)
     };
     match cmd {
-        HookCommand::Install { force, chain, repo } => {
+        HookCommand::Install {
+            force,
+            chain,
+            repo,
+            undecided,
+        } => {
             let dir = open(repo)?.hooks_dir();
-            let path = install(&dir, *force, *chain)?;
+            let command = crate::hook_command::recorded();
+            let extra = match undecided {
+                Some(crate::undecided::Undecided::Warn) => " --undecided warn",
+                Some(crate::undecided::Undecided::Error) => " --undecided error",
+                None => "",
+            };
+            let path = install(&dir, *force, *chain, &command.path, extra)?;
             writeln!(
                 out,
-                "imagegate: pre-push hook written to {}",
-                path.display()
+                "imagegate: pre-push hook written to {}; it runs {}",
+                path.display(),
+                command.path.display()
             )
             .map_err(Error::Output)?;
+            if !command.on_path {
+                eprintln!(
+                    "imagegate: warning: no imagegate on PATH, so the hook runs {}, which `cargo clean` \
+                     or a rebuild elsewhere removes; install imagegate on PATH (README: Install) and \
+                     run `imagegate hook install` again",
+                    command.path.display()
+                );
+            }
         }
         HookCommand::Uninstall { repo } => {
             let dir = open(repo)?.hooks_dir();
@@ -45,8 +65,14 @@ fn hook_error(path: &Path, e: std::io::Error) -> Error {
     Error::Hook(format!("cannot write {}: {e}", path.display()))
 }
 
-/// Writes the hook; returns its path.
-pub fn install(dir: &Path, force: bool, chain: bool) -> Result<PathBuf, Error> {
+/// Writes the hook that runs `exe pre-push<extra>`; returns its path.
+pub fn install(
+    dir: &Path,
+    force: bool,
+    chain: bool,
+    exe: &Path,
+    extra: &str,
+) -> Result<PathBuf, Error> {
     std::fs::create_dir_all(dir).map_err(|e| hook_error(dir, e))?;
     let path = dir.join("pre-push");
     if let Ok(existing) = std::fs::read_to_string(&path) {
@@ -67,10 +93,8 @@ pub fn install(dir: &Path, force: bool, chain: bool) -> Result<PathBuf, Error> {
             path.display()
         )));
     }
-    let exe = std::env::current_exe()
-        .map(|p| p.display().to_string())
-        .unwrap_or_else(|_| "imagegate".into());
-    std::fs::write(&path, script(&exe)).map_err(|e| hook_error(&path, e))?;
+    let exe = exe.display().to_string();
+    std::fs::write(&path, script(&exe, extra)).map_err(|e| hook_error(&path, e))?;
     make_executable(&path)?;
     Ok(path)
 }
@@ -105,7 +129,7 @@ fn sh_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
 }
 
-fn script(exe: &str) -> String {
+fn script(exe: &str, extra: &str) -> String {
     format!(
         r#"#!/bin/sh
 {MARKER}: it checks the image references a push adds.
@@ -116,8 +140,16 @@ if [ -x "$hook_dir/{CHAINED}" ]; then
   printf '%s\n' "$input" | "$hook_dir/{CHAINED}" "$@" || exit $?
 fi
 imagegate={exe}
-[ -x "$imagegate" ] || imagegate=imagegate
-printf '%s\n' "$input" | "$imagegate" pre-push "$@"
+if [ ! -x "$imagegate" ]; then
+  if command -v imagegate >/dev/null 2>&1; then
+    imagegate=imagegate
+  else
+    echo "imagegate: this pre-push hook runs $imagegate, which is gone (\`cargo clean\` deletes target/), and no imagegate is on PATH." >&2
+    echo "imagegate: install imagegate (see the README's Install section) and run \`imagegate hook install\` again; to push once without the check: git push --no-verify" >&2
+    exit 1
+  fi
+fi
+printf '%s\n' "$input" | "$imagegate" pre-push{extra} "$@"
 "#,
         exe = sh_quote(exe)
     )
@@ -145,14 +177,14 @@ mod tests {
         let hooks = dir.path();
         std::fs::write(hooks.join("pre-push"), "#!/bin/sh\necho mine\n").unwrap();
         assert!(
-            install(hooks, false, false).is_err(),
+            install(hooks, false, false, Path::new("imagegate"), "").is_err(),
             "never overwrites a foreign hook"
         );
-        install(hooks, false, true).unwrap();
+        install(hooks, false, true, Path::new("imagegate"), "").unwrap();
         assert!(hooks.join(CHAINED).exists());
         let ours = std::fs::read_to_string(hooks.join("pre-push")).unwrap();
         assert!(ours.contains(MARKER) && ours.contains(CHAINED));
-        install(hooks, false, false).unwrap(); // updating our own hook is fine
+        install(hooks, false, false, Path::new("imagegate"), "").unwrap(); // updating our own hook is fine
         uninstall(hooks).unwrap();
         assert_eq!(
             std::fs::read_to_string(hooks.join("pre-push")).unwrap(),

@@ -10,11 +10,13 @@ pub mod cache;
 pub mod check;
 pub mod cli;
 pub mod config;
+pub mod docs;
 pub mod error;
 pub mod files;
 pub mod finding;
 pub mod git;
 pub mod hook;
+pub mod hook_command;
 pub mod image_ref;
 pub mod inspect;
 pub mod manifest;
@@ -24,8 +26,11 @@ pub mod project;
 pub mod repo_facts;
 pub mod report;
 pub mod resolve;
+pub mod run_error;
 pub mod settings;
 pub mod source;
+pub mod terminal;
+pub mod undecided;
 pub mod variables;
 
 use std::collections::{HashMap, HashSet};
@@ -64,6 +69,13 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<i32, Error> {
                 .map_err(Error::Output)?;
             Ok(0)
         }
+        Command::ReportSchema => {
+            out.write_all(docs::report_schema_json().as_bytes())
+                .map_err(Error::Output)?;
+            Ok(0)
+        }
+        Command::Completions { shell } => docs::completions(shell, out),
+        Command::Man => docs::man(out),
     }
 }
 
@@ -591,6 +603,7 @@ fn build_report(
         summary,
         git: None,
         repo_root: None,
+        undecided: settings.undecided,
     })
 }
 

@@ -65,6 +65,8 @@ pub struct Settings {
     pub verbosity: Verbosity,
     pub color: bool,
     pub cwd: PathBuf,
+    /// Whether undecided references fail (`--undecided`, else the config's key).
+    pub undecided: crate::undecided::Undecided,
 }
 
 pub const DEFAULT_INCLUDE: [&str; 4] = ["*.yaml", "*.yml", "Kustomization", "**/Kustomization"];
@@ -158,9 +160,7 @@ impl Settings {
         } else {
             Verbosity::Normal
         };
-        use std::io::IsTerminal;
-        let color = env("NO_COLOR").is_none()
-            && (std::io::stdout().is_terminal() || env("GITLAB_CI").as_deref() == Some("true"));
+        let color = crate::terminal::color(common.color);
         Ok(Settings {
             mode,
             include: globs(&include)?,
@@ -204,6 +204,7 @@ impl Settings {
             verbosity,
             color,
             cwd,
+            undecided: crate::undecided::Undecided::choose(common.undecided, config.undecided)?,
         })
     }
 

@@ -79,6 +79,7 @@ fn shared_report() -> Report {
         summary,
         git: None,
         repo_root: None,
+        undecided: Default::default(),
     }
 }
 
