@@ -58,7 +58,11 @@ pub fn man(out: &mut dyn Write) -> Result<i32, Error> {
 
 /// The JSON Schema of the JSON report, pretty-printed with a final newline.
 pub fn report_schema_json() -> String {
-    let schema = schemars::schema_for!(crate::report::json::Document<'static>);
+    // The schema of what is written: fields skipped when empty are optional.
+    let schema = schemars::generate::SchemaSettings::draft2020_12()
+        .for_serialize()
+        .into_generator()
+        .into_root_schema_for::<crate::report::json::Document<'static>>();
     let mut s = serde_json::to_string_pretty(&schema).unwrap_or_default();
     s.push('\n');
     s

@@ -18,6 +18,7 @@ pub enum Code {
     UnresolvedVariable,
     /// An unresolved variable under `--strict`: an error.
     #[serde(rename = "unresolved-variable")]
+    #[schemars(skip)]
     UnresolvedVariableStrict,
     Unreachable,
     RateLimited,

@@ -12,5 +12,6 @@ mod hostile;
 mod offline;
 mod registry;
 mod rules;
+mod shipping;
 mod tls;
 mod verdicts;
