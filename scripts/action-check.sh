@@ -44,13 +44,17 @@ while IFS= read -r line || [ -n "$line" ]; do
   if [ -n "${line//[[:space:]]/}" ]; then args+=("$line"); fi
 done <<<"${INPUT_ARGS:-}"
 
-dir=$(mktemp -d "${RUNNER_TEMP:-${TMPDIR:-/tmp}}/imagegate-XXXXXX")
+# Git Bash on Windows runners: bash works with POSIX paths, imagegate.exe with Windows ones.
+posix() { if command -v cygpath >/dev/null 2>&1; then cygpath -u "$1"; else printf '%s\n' "$1"; fi; }
+native() { if command -v cygpath >/dev/null 2>&1; then cygpath -w "$1"; else printf '%s\n' "$1"; fi; }
+
+dir=$(mktemp -d "$(posix "${RUNNER_TEMP:-${TMPDIR:-/tmp}}")/imagegate-XXXXXX")
 report="$dir/report.json"
-args+=(--report "json=$report")
+args+=(--report "json=$(native "$report")")
 sarif=""
 if [ "${INPUT_SARIF:-false}" = true ]; then
   sarif="$dir/imagegate.sarif"
-  args+=(--report "sarif=$sarif")
+  args+=(--report "sarif=$(native "$sarif")")
 fi
 
 "$bin" "${args[@]}"
@@ -67,8 +71,8 @@ if [ -n "${GITHUB_OUTPUT:-}" ]; then
     echo "references=$(field references)"
     echo "errors=$(field errors)"
     echo "undecided=$(field undecided)"
-    echo "report=$report"
-    echo "sarif=$sarif"
+    echo "report=$(native "$report")"
+    if [ -n "$sarif" ]; then echo "sarif=$(native "$sarif")"; else echo "sarif="; fi
   } >>"$GITHUB_OUTPUT"
 fi
 

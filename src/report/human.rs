@@ -94,7 +94,8 @@ fn offline_table(report: &Report, ctx: &Context, out: &mut dyn Write) -> io::Res
     };
     let width = |f: fn(&(String, &str, &str)) -> usize| rows.iter().take(limit).map(f).max();
     let place_w = width(|r| r.0.len()).unwrap_or(0);
-    let image_w = width(|r| r.1.len()).unwrap_or(0);
+    // A digest-pinned reference is long; it may overflow rather than widen every row.
+    let image_w = width(|r| r.1.len()).unwrap_or(0).min(40);
     writeln!(
         out,
         "{:place_w$}  {:image_w$}  grammar",

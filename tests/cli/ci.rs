@@ -423,9 +423,22 @@ fn the_action_check_step_on_a_shallow_pull_request_clone() {
     let first_report = output(&outputs, "report");
     assert!(Path::new(&first_report).exists(), "{first_report}");
 
-    // A second run in the same job writes its report elsewhere.
-    let run = run_script("bash", &script, &clone, &env(&[]));
+    assert_eq!(output(&outputs, "sarif"), "", "no SARIF unless asked");
+
+    // A second run in the same job writes its reports elsewhere; `sarif` adds SARIF for
+    // code scanning.
+    let run = run_script(
+        "bash",
+        &script,
+        &clone,
+        &env(&[("INPUT_SARIF", "true".to_string())]),
+    );
     assert_eq!(run.code, 1);
+    let sarif = std::fs::read_to_string(output(&outputs, "sarif")).unwrap();
+    assert!(
+        sarif.contains("\"version\": \"2.1.0\"") && sarif.contains("deploy/web.yaml"),
+        "{sarif}"
+    );
     let second_report = output(&outputs, "report");
     assert_ne!(first_report, second_report);
     assert!(Path::new(&first_report).exists() && Path::new(&second_report).exists());
