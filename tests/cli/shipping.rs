@@ -742,10 +742,16 @@ fn color_completions_man_page_and_version() {
     assert!(man.stdout.contains("IMAGEGATE CHECK") && man.stdout.contains("\\-\\-undecided"));
 
     let run = w.run(&["--version"]);
-    let commit = git(&root(), &["rev-parse", "--short=12", "HEAD"]);
-    assert_eq!(
-        run.stdout.trim(),
-        format!("imagegate {} ({commit})", env!("CARGO_PKG_VERSION")),
-        "--version names the commit it was built from"
+    let version = run.stdout.trim();
+    let commit = version
+        .strip_prefix(&format!("imagegate {} (", env!("CARGO_PKG_VERSION")))
+        .and_then(|rest| rest.strip_suffix(')'))
+        .unwrap_or_else(|| panic!("--version names no commit: {version}"));
+    assert!(
+        commit.len() == 12 && commit.chars().all(|c| c.is_ascii_hexdigit()),
+        "{version}"
     );
+    // The commit it was built from: this checkout's HEAD, or one before it when a commit
+    // landed after the build.
+    git(&root(), &["merge-base", "--is-ancestor", commit, "HEAD"]);
 }
