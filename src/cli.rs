@@ -12,10 +12,11 @@ Exit codes:
   2  imagegate could not run (bad flags, unreadable path, bad config, missing history)
   3  at least one reference could not be decided (unreachable registry, rate limit,
      401/403 that may mean missing or no access) and nothing definite failed
-Every non-zero code fails a CI job: nothing undecided is ever reported as a pass.";
+Every non-zero code fails a CI job: nothing undecided is ever reported as a pass, unless
+`--undecided warn` asks for exit 0 and warnings.";
 
 #[derive(Debug, Parser)]
-#[command(name = "imagegate", version, about = "Stops broken container image references before they reach a cluster", after_help = EXIT_CODES)]
+#[command(name = "imagegate", version = env!("IMAGEGATE_VERSION"), about = "Stops broken container image references before they reach a cluster", after_help = EXIT_CODES)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -44,6 +45,18 @@ pub enum Command {
     /// Print the JSON Schema of `.imagegate.yaml`, for editors (also published as
     /// imagegate.schema.json).
     ConfigSchema,
+    /// Print the JSON Schema of `--format json` reports (also published as
+    /// report.schema.json).
+    ReportSchema,
+    /// Print a shell completion script, e.g. `imagegate completions bash >
+    /// /etc/bash_completion.d/imagegate`.
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff), e.g. `imagegate man | man -l -`.
+    Man,
 }
 
 #[derive(Debug, clap::Args)]
@@ -141,6 +154,10 @@ pub enum HookCommand {
         /// The repository (default: discovered from the working directory).
         #[arg(long, value_name = "DIR")]
         repo: Option<PathBuf>,
+        /// Record `--undecided warn` in the hook: a push whose references cannot be
+        /// decided (offline, registry down) passes with a warning.
+        #[arg(long, value_enum, value_name = "error|warn")]
+        undecided: Option<crate::undecided::Undecided>,
     },
     /// Remove imagegate's pre-push hook (restoring a chained one).
     Uninstall {
@@ -336,6 +353,17 @@ pub struct CommonArgs {
     /// Do not read or write the local result cache.
     #[arg(long)]
     pub no_cache: bool,
+
+    /// References that could not be decided: `error` fails (exit 3, drawn as errors),
+    /// `warn` passes (exit 0, drawn as warnings). Default: IMAGEGATE_UNDECIDED, else the
+    /// config's `undecided`, else error.
+    #[arg(long, value_enum, value_name = "error|warn")]
+    pub undecided: Option<crate::undecided::Undecided>,
+
+    /// Colour human output: auto (a terminal, or GitLab's log, unless NO_COLOR is set),
+    /// always or never.
+    #[arg(long, value_enum, value_name = "WHEN", default_value = "auto")]
+    pub color: clap::ColorChoice,
 
     /// Print only failures.
     #[arg(short, long, conflicts_with = "verbose")]

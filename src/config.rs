@@ -67,6 +67,10 @@ pub struct Config {
     /// The local result cache.
     #[serde(default)]
     pub cache: CacheSettings,
+    /// References that could not be decided: `error` fails (exit 3), `warn` passes with
+    /// warnings (exit 0). `--undecided` and `IMAGEGATE_UNDECIDED` win over it.
+    #[serde(default)]
+    pub undecided: Option<crate::undecided::Undecided>,
 }
 
 /// Policy rules. Each one that is broken is an error finding.

@@ -5,7 +5,9 @@
 use serde::Serialize;
 
 /// A stable finding code. The kebab-case name is part of the output contract.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum Code {
     NotFound,
@@ -16,6 +18,7 @@ pub enum Code {
     UnresolvedVariable,
     /// An unresolved variable under `--strict`: an error.
     #[serde(rename = "unresolved-variable")]
+    #[schemars(skip)]
     UnresolvedVariableStrict,
     Unreachable,
     RateLimited,
@@ -162,7 +165,9 @@ impl Code {
 }
 
 /// How much a finding matters, and so which exit code it leads to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum Severity {
     /// Definitely wrong: exit 1.

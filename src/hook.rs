@@ -22,15 +22,35 @@ pub fn run(cmd: &HookCommand, out: &mut dyn Write) -> Result<i32, Error> {
         Repo::open(&repo.as_ref().map_or(cwd.clone(), |r| cwd.join(r))).map_err(Error::from)
     };
     match cmd {
-        HookCommand::Install { force, chain, repo } => {
+        HookCommand::Install {
+            force,
+            chain,
+            repo,
+            undecided,
+        } => {
             let dir = open(repo)?.hooks_dir();
-            let (path, note) = install_with_note(&dir, *force, *chain)?;
+            let command = crate::hook_command::recorded();
+            let extra = match undecided {
+                Some(crate::undecided::Undecided::Warn) => " --undecided warn",
+                Some(crate::undecided::Undecided::Error) => " --undecided error",
+                None => "",
+            };
+            let (path, note) = install_with_note(&dir, *force, *chain, &command.path, extra)?;
             writeln!(
                 out,
-                "imagegate: pre-push hook written to {}",
-                path.display()
+                "imagegate: pre-push hook written to {}; it runs {}",
+                path.display(),
+                command.path.display()
             )
             .map_err(Error::Output)?;
+            if !command.on_path {
+                log::warn!(
+                    "no imagegate on PATH, so the hook runs {}, which `cargo clean` or a rebuild \
+                     elsewhere removes; install imagegate on PATH (README: Install) and run \
+                     `imagegate hook install` again",
+                    command.path.display()
+                );
+            }
             if let Some(note) = note {
                 writeln!(out, "imagegate: {note}").map_err(Error::Output)?;
             }
@@ -55,8 +75,14 @@ fn hook_error(path: &Path, e: std::io::Error) -> Error {
 /// Writes the hook; returns its path and what happened to what was there. It never writes
 /// through a symbolic link, never deletes a hook it did not write (`--force` moves it aside),
 /// keeps every chained hook across installs, and keeps lines a user added to its own hook.
-pub fn install(dir: &Path, force: bool, chain: bool) -> Result<PathBuf, Error> {
-    install_with_note(dir, force, chain).map(|(p, _)| p)
+pub fn install(
+    dir: &Path,
+    force: bool,
+    chain: bool,
+    exe: &Path,
+    extra: &str,
+) -> Result<PathBuf, Error> {
+    install_with_note(dir, force, chain, exe, extra).map(|(p, _)| p)
 }
 
 /// [`install`], with a sentence about a hook moved aside, if one was.
@@ -64,13 +90,12 @@ pub fn install_with_note(
     dir: &Path,
     force: bool,
     chain: bool,
+    exe: &Path,
+    extra: &str,
 ) -> Result<(PathBuf, Option<String>), Error> {
     std::fs::create_dir_all(dir).map_err(|e| hook_error(dir, e))?;
     let path = dir.join("pre-push");
-    let exe = std::env::current_exe()
-        .map(|p| p.display().to_string())
-        .unwrap_or_else(|_| "imagegate".into());
-    let block = block(&exe);
+    let block = block(&exe.display().to_string(), extra);
     let mut note = None;
     let existing = match std::fs::symlink_metadata(&path) {
         Err(_) => None,
@@ -272,8 +297,9 @@ const END: &str = "# <<< imagegate pre-push <<<";
 /// Where `--force` moves a hook imagegate did not write.
 const BACKUP: &str = "pre-push.imagegate-backup";
 
-/// imagegate's block of the hook: chained hooks first, oldest first, then the check.
-fn block(exe: &str) -> String {
+/// imagegate's block of the hook: chained hooks first, oldest first, then the check, with a
+/// clear message when the recorded binary is gone and none is on `PATH`.
+fn block(exe: &str, extra: &str) -> String {
     format!(
         r#"{BEGIN}
 {MARKER}: it checks the image references a push adds.
@@ -286,8 +312,16 @@ for chained in "$hook_dir"/{CHAINED} "$hook_dir"/{CHAINED}-*; do
   printf '%s\n' "$input" | "$chained" "$@" || exit $?
 done
 imagegate={exe}
-[ -x "$imagegate" ] || imagegate=imagegate
-printf '%s\n' "$input" | "$imagegate" pre-push "$@" || exit $?
+if [ ! -x "$imagegate" ]; then
+  if command -v imagegate >/dev/null 2>&1; then
+    imagegate=imagegate
+  else
+    echo "imagegate: this pre-push hook runs $imagegate, which is gone (\`cargo clean\` deletes target/), and no imagegate is on PATH." >&2
+    echo "imagegate: install imagegate (see the README's Install section) and run \`imagegate hook install\` again; to push once without the check: git push --no-verify" >&2
+    exit 1
+  fi
+fi
+printf '%s\n' "$input" | "$imagegate" pre-push{extra} "$@" || exit $?
 {END}
 "#,
         exe = sh_quote(exe)
@@ -335,14 +369,14 @@ mod tests {
         let hooks = dir.path();
         std::fs::write(hooks.join("pre-push"), "#!/bin/sh\necho mine\n").unwrap();
         assert!(
-            install(hooks, false, false).is_err(),
+            install(hooks, false, false, Path::new("imagegate"), "").is_err(),
             "never overwrites a foreign hook"
         );
-        install(hooks, false, true).unwrap();
+        install(hooks, false, true, Path::new("imagegate"), "").unwrap();
         assert!(hooks.join(CHAINED).exists());
         let ours = std::fs::read_to_string(hooks.join("pre-push")).unwrap();
         assert!(ours.contains(MARKER) && ours.contains(CHAINED));
-        install(hooks, false, false).unwrap(); // updating our own hook is fine
+        install(hooks, false, false, Path::new("imagegate"), "").unwrap(); // updating our own hook is fine
         uninstall(hooks).unwrap();
         assert_eq!(
             std::fs::read_to_string(hooks.join("pre-push")).unwrap(),
@@ -377,10 +411,10 @@ mod tests {
             make_executable(&hooks.join("pre-push")).unwrap();
         };
         foreign("a");
-        install(hooks, false, true).unwrap();
+        install(hooks, false, true, Path::new("imagegate"), "").unwrap();
         foreign("b"); // another tool writes over imagegate's hook
-        install(hooks, false, true).unwrap();
-        install(hooks, false, true).unwrap();
+        install(hooks, false, true, Path::new("imagegate"), "").unwrap();
+        install(hooks, false, true, Path::new("imagegate"), "").unwrap();
         assert_eq!(chained_hooks(hooks).len(), 2, "both earlier hooks are kept");
         // The recorded imagegate is this test binary, which runs no test for these words.
         run_hook(hooks);
@@ -398,8 +432,11 @@ mod tests {
         let tracked = dir.path().join("tracked-pre-push");
         std::fs::write(&tracked, "#!/bin/sh\necho tracked\n").unwrap();
         std::os::unix::fs::symlink(&tracked, hooks.join("pre-push")).unwrap();
-        assert!(install(&hooks, false, false).is_err(), "a link is not ours");
-        install(&hooks, true, false).unwrap();
+        assert!(
+            install(&hooks, false, false, Path::new("imagegate"), "").is_err(),
+            "a link is not ours"
+        );
+        install(&hooks, true, false, Path::new("imagegate"), "").unwrap();
         assert_eq!(
             std::fs::read_to_string(&tracked).unwrap(),
             "#!/bin/sh\necho tracked\n",
@@ -418,7 +455,7 @@ mod tests {
         assert!(backup.symlink_metadata().unwrap().file_type().is_symlink());
         // A foreign file under --force is moved aside, not deleted.
         std::fs::write(&pre_push, "#!/bin/sh\necho other\n").unwrap();
-        install(&hooks, true, false).unwrap();
+        install(&hooks, true, false, Path::new("imagegate"), "").unwrap();
         assert_eq!(
             std::fs::read_to_string(hooks.join(format!("{BACKUP}-02"))).unwrap(),
             "#!/bin/sh\necho other\n"
@@ -430,12 +467,12 @@ mod tests {
         // Issue 13, row 11: re-installing dropped lines a user had added to the hook.
         let dir = tempfile::tempdir().unwrap();
         let hooks = dir.path();
-        install(hooks, false, false).unwrap();
+        install(hooks, false, false, Path::new("imagegate"), "").unwrap();
         let path = hooks.join("pre-push");
         let mut text = std::fs::read_to_string(&path).unwrap();
         text.push_str("echo my own check\n");
         std::fs::write(&path, &text).unwrap();
-        install(hooks, false, false).unwrap();
+        install(hooks, false, false, Path::new("imagegate"), "").unwrap();
         let again = std::fs::read_to_string(&path).unwrap();
         assert!(again.contains("echo my own check"), "{again}");
         assert_eq!(again.matches(BEGIN).count(), 1, "{again}");
@@ -455,14 +492,14 @@ mod tests {
         let pristine = legacy_script("/opt/imagegate");
         assert!(is_pristine_legacy(&pristine));
         std::fs::write(hooks.join("pre-push"), &pristine).unwrap();
-        install(hooks, false, false).unwrap();
+        install(hooks, false, false, Path::new("imagegate"), "").unwrap();
         assert!(
             hooks.join(BACKUP).symlink_metadata().is_err(),
             "nothing to keep"
         );
         let edited = format!("{pristine}echo extra\n");
         std::fs::write(hooks.join("pre-push"), &edited).unwrap();
-        install(hooks, false, false).unwrap();
+        install(hooks, false, false, Path::new("imagegate"), "").unwrap();
         assert_eq!(std::fs::read_to_string(hooks.join(BACKUP)).unwrap(), edited);
     }
 

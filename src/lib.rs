@@ -10,12 +10,14 @@ pub mod cache;
 pub mod check;
 pub mod cli;
 pub mod config;
+pub mod docs;
 pub mod env;
 pub mod error;
 pub mod files;
 pub mod finding;
 pub mod git;
 pub mod hook;
+pub mod hook_command;
 pub mod image_ref;
 pub mod inspect;
 pub mod manifest;
@@ -28,10 +30,13 @@ pub mod reader;
 pub mod repo_facts;
 pub mod report;
 pub mod resolve;
+pub mod run_error;
 pub mod settings;
 pub mod source;
 pub mod suggest;
+pub mod terminal;
 pub mod trust;
+pub mod undecided;
 pub mod variables;
 
 use crate::cli::{Cli, Command};
@@ -57,5 +62,12 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<i32, Error> {
                 .map_err(Error::Output)?;
             Ok(0)
         }
+        Command::ReportSchema => {
+            out.write_all(docs::report_schema_json().as_bytes())
+                .map_err(Error::Output)?;
+            Ok(0)
+        }
+        Command::Completions { shell } => docs::completions(shell, out),
+        Command::Man => docs::man(out),
     }
 }

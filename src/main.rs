@@ -1,5 +1,6 @@
 //! The imagegate binary: parses the command line, runs it, and maps the outcome to an exit
-//! code (0 pass, 1 findings, 2 the tool could not run, 3 undecided).
+//! code (0 pass, 1 findings, 2 the tool could not run, 3 undecided). A run that could not
+//! happen is announced to the CI (`run_error`), so exit 2 is never silent there.
 
 use std::io::{BufWriter, ErrorKind, Write};
 
@@ -35,13 +36,25 @@ fn main() {
         // let a file in the checked repository stand in for a credential helper or git.
         unsafe { std::env::set_var("PATH", path) };
     }
-    let cli = imagegate::cli::Cli::parse();
+    let cli = match imagegate::cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            if e.use_stderr() {
+                let text = e.to_string();
+                let first = text.lines().next().unwrap_or_default();
+                imagegate::run_error::announce(first.trim_start_matches("error: "), &[]);
+            }
+            e.exit();
+        }
+    };
     log::set_logger(&LOGGER).expect("the only logger");
     log::set_max_level(imagegate::settings::log_level(&cli));
+    let reports = imagegate::run_error::reports(&cli.command);
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     let result = imagegate::run(cli, &mut out);
     let flushed = out.flush();
+    drop(out);
     let code = match result {
         Ok(code) => match flushed {
             Err(e) if e.kind() != ErrorKind::BrokenPipe => {
@@ -53,6 +66,7 @@ fn main() {
         // A closed pipe (`imagegate … | head`) is the reader's choice, not a failure.
         Err(imagegate::error::Error::Output(e)) if e.kind() == ErrorKind::BrokenPipe => 0,
         Err(e) => {
+            imagegate::run_error::announce(&e.to_string(), &reports);
             // Errors name a file and position; keep them on one line for grep and CI logs.
             let _ = miette::set_hook(Box::new(|_| {
                 Box::new(miette::MietteHandlerOpts::new().wrap_lines(false).build())

@@ -104,11 +104,18 @@ pub fn run(args: &PrePushArgs, input: impl BufRead, out: &mut dyn Write) -> Resu
         crate::report::emit(&settings, &report, out)?;
         worst = worse(worst, report.exit_code());
     }
-    if worst != 0 {
-        let _ = out.flush();
-        log::error!(
+    let _ = out.flush();
+    match worst {
+        0 => {}
+        3 => log::error!(
+            "push blocked (exit 3): some references could not be decided (registry unreachable, \
+             rate-limited or 401/403), which is not proof they are wrong; retry when the registry can be \
+             reached, let such pushes through with `imagegate hook install --undecided warn` (or \
+             IMAGEGATE_UNDECIDED=warn), or skip this check once with `git push --no-verify`"
+        ),
+        _ => log::error!(
             "push blocked (exit {worst}); fix the references above, or skip this check once with `git push --no-verify`"
-        );
+        ),
     }
     Ok(worst)
 }

@@ -70,6 +70,8 @@ pub struct Settings {
     pub repo_allowed: Vec<String>,
     /// Notes and problems about the config files, shown as findings at their keys.
     pub config_findings: Vec<crate::trust::ConfigFinding>,
+    /// Whether undecided references fail (`--undecided`, else the config's key).
+    pub undecided: crate::undecided::Undecided,
     /// What the settings were built from, to build them again with the repository config of
     /// a merge base.
     common: CommonArgs,
@@ -213,9 +215,7 @@ impl Settings {
         } else {
             Verbosity::Normal
         };
-        use std::io::IsTerminal;
-        let color = env("NO_COLOR").is_none()
-            && (std::io::stdout().is_terminal() || env("GITLAB_CI").as_deref() == Some("true"));
+        let color = crate::terminal::color(common.color);
         Ok(Settings {
             mode,
             include: globs(&include)?,
@@ -254,6 +254,7 @@ impl Settings {
             cwd,
             repo_allowed: merged.repo_allowed,
             config_findings,
+            undecided: crate::undecided::Undecided::choose(common.undecided, config.undecided)?,
             common: common.clone(),
             trusted,
         })

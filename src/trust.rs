@@ -179,6 +179,7 @@ pub fn merge(trusted: Option<Config>, repo: Option<Config>) -> Result<Merged, Er
     };
     let repo = confine_repo(repo, &mut merged.findings);
     refuse_chosen_secrets(&repo)?;
+    refuse_switching_undecided_off(&repo)?;
     refuse_weakened_credentialed_hosts(&trusted, &repo)?;
     let t = trusted;
     let joined = |a: &[String], b: &[String]| [a, b].concat();
@@ -245,6 +246,7 @@ pub fn merge(trusted: Option<Config>, repo: Option<Config>) -> Result<Merged, Er
             enabled: t.cache.enabled.or(repo.cache.enabled),
             tag_ttl: t.cache.tag_ttl.or(repo.cache.tag_ttl),
         },
+        undecided: t.undecided.or(repo.undecided),
     };
     Ok(merged)
 }
@@ -343,6 +345,22 @@ fn refuse_chosen_secrets(repo: &Config) -> Result<(), Error> {
                 ),
             ));
         }
+    }
+    Ok(())
+}
+
+/// A repository config may not let undecided references pass: `undecided: warn` turns an
+/// unreachable registry or an ambiguous 401 into exit 0, which only the people running the
+/// check may choose.
+fn refuse_switching_undecided_off(repo: &Config) -> Result<(), Error> {
+    if repo.undecided == Some(crate::undecided::Undecided::Warn) {
+        return Err(repo.error_at(
+            &["undecided"],
+            format!(
+                "`undecided: warn` is not honoured from the repository's config: it would let a check that cannot decide pass. Set it with --undecided warn, IMAGEGATE_UNDECIDED=warn or in {}",
+                trusted_elsewhere()
+            ),
+        ));
     }
     Ok(())
 }

@@ -17,7 +17,7 @@ pub use annotate::{annotate, fails, previous_to_resolve, repositories_to_list, r
 pub use summary::{Report, Summary, summarise};
 
 /// The verdict for one occurrence, as the JSON schema names it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Status {
     Ok,
@@ -78,7 +78,8 @@ impl Entry {
 }
 
 /// The value a failing reference had at the merge base, and whether it resolves.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct Previous {
     pub image: String,
     /// `ok`, `not-found`, … as for references; `None` when it was not checked (offline).
@@ -467,6 +468,7 @@ mod tests {
             summary: Summary::default(),
             git: None,
             repo_root: None,
+            undecided: Default::default(),
         };
         assert_eq!(report(e.clone()).exit_code(), 1);
         let undecided: Vec<Entry> = e

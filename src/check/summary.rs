@@ -12,7 +12,8 @@ use crate::resolve::RequestCounts;
 use crate::source::SourceFile;
 
 /// Counts for the summary line and the JSON summary.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, schemars::JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct Summary {
     pub references: usize,
     pub unique: usize,
@@ -27,9 +28,12 @@ pub struct Summary {
     pub warnings: usize,
     pub files: usize,
     pub offline: bool,
+    /// Seconds.
     #[serde(serialize_with = "seconds")]
+    #[schemars(with = "f64")]
     pub duration: Duration,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<crate::report::json::RequestCountsSchema>")]
     pub requests: Option<RequestCounts>,
 }
 
@@ -49,6 +53,8 @@ pub struct Report {
     pub git: Option<crate::git::Range>,
     /// The repository root, when known, for repository-relative paths.
     pub repo_root: Option<std::path::PathBuf>,
+    /// Whether undecided references fail (issue 18: one switch for exit code and level).
+    pub undecided: crate::undecided::Undecided,
 }
 
 impl Report {
@@ -59,14 +65,17 @@ impl Report {
             .chain(self.entries.iter().filter_map(|e| e.finding.as_ref()))
     }
 
-    /// 1 for any error, 3 for anything undecided (and no error), else 0.
+    /// 1 for any error, 3 for anything undecided (and no error) unless `--undecided warn`,
+    /// else 0.
     pub fn exit_code(&self) -> i32 {
         let worst = self.findings().map(Finding::severity).min();
-        match worst {
-            Some(Severity::Error) => 1,
-            Some(Severity::Undecided) => 3,
-            _ => 0,
-        }
+        self.undecided.exit_code(worst)
+    }
+
+    /// The level a finding is drawn at: an undecided one is a warning under
+    /// `--undecided warn`.
+    pub fn level(&self, finding: &Finding) -> Severity {
+        self.undecided.level(finding.severity())
     }
 }
 

@@ -56,7 +56,8 @@ pub enum GitError {
 }
 
 /// The chosen base and why it was chosen.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct BaseChoice {
     pub rev: String,
     pub reason: String,

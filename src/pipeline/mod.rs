@@ -62,5 +62,6 @@ fn run(settings: &Settings, c: collect::Collected) -> Result<Report, Error> {
         summary,
         git: c.git,
         repo_root: c.repo_root,
+        undecided: settings.undecided,
     })
 }

@@ -9,7 +9,7 @@ use crate::finding::Severity;
 
 pub fn render(report: &Report, ctx: &Context, out: &mut dyn Write) -> io::Result<()> {
     for f in sorted_findings(report) {
-        let command = match f.severity() {
+        let command = match report.level(f) {
             Severity::Error | Severity::Undecided => "error",
             Severity::Warning => "warning",
             Severity::Note => "notice",

@@ -67,7 +67,7 @@ pub fn render(report: &Report, ctx: &Context, out: &mut dyn Write) -> io::Result
                 description,
                 check_name: f.code.as_str(),
                 fingerprint,
-                severity: match f.severity() {
+                severity: match report.level(f) {
                     Severity::Error => "critical",
                     Severity::Undecided => "major",
                     Severity::Warning => "minor",

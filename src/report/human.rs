@@ -23,7 +23,7 @@ pub fn render(report: &Report, ctx: &Context, out: &mut dyn Write) -> io::Result
         .filter_map(|e| Some((e.occurrence.location, e.reference.as_ref()?.canonical())))
         .collect();
     for finding in sorted_findings(report) {
-        let severity = finding.severity();
+        let severity = report.level(finding);
         if ctx.verbosity == Verbosity::Quiet && severity > Severity::Undecided {
             continue;
         }
@@ -55,8 +55,57 @@ pub fn render(report: &Report, ctx: &Context, out: &mut dyn Write) -> io::Result
             )?;
         }
     }
+    if report.summary.offline && ctx.verbosity != Verbosity::Quiet {
+        offline_table(report, ctx, out)?;
+    }
     if ctx.verbosity != Verbosity::Quiet {
         writeln!(out, "{}", summary_line(report))?;
+    }
+    Ok(())
+}
+
+/// Offline, nothing is looked up, so the run shows what it found: one row per reference
+/// with file:line:col (issue 18: the first command shows the references). Long lists are
+/// cut unless `-v`.
+fn offline_table(report: &Report, ctx: &Context, out: &mut dyn Write) -> io::Result<()> {
+    const SHOWN: usize = 40;
+    let mut entries: Vec<_> = report.entries.iter().collect();
+    entries.sort_by_key(|e| (e.occurrence.location.file, e.occurrence.location.start));
+    let rows: Vec<(String, &str, &str)> = entries
+        .into_iter()
+        .map(|e| {
+            let s = span(report, &e.occurrence.location);
+            let place = format!("{}:{}:{}", s.path.display(), s.start.line, s.start.column);
+            let status = match (&e.finding, e.status) {
+                (Some(f), _) => f.code.as_str(),
+                (None, Status::Skipped) => "valid",
+                (None, _) => "ok",
+            };
+            (place, e.written.as_str(), status)
+        })
+        .collect();
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let limit = if ctx.verbosity == Verbosity::Verbose {
+        rows.len()
+    } else {
+        SHOWN
+    };
+    let width = |f: fn(&(String, &str, &str)) -> usize| rows.iter().take(limit).map(f).max();
+    let place_w = width(|r| r.0.len()).unwrap_or(0);
+    // A digest-pinned reference is long; it may overflow rather than widen every row.
+    let image_w = width(|r| r.1.len()).unwrap_or(0).min(40);
+    writeln!(
+        out,
+        "{:place_w$}  {:image_w$}  grammar",
+        "reference at", "image as written"
+    )?;
+    for (place, image, status) in rows.iter().take(limit) {
+        writeln!(out, "{place:place_w$}  {image:image_w$}  {status}")?;
+    }
+    if rows.len() > limit {
+        writeln!(out, "… and {} more (-v lists them all)", rows.len() - limit)?;
     }
     Ok(())
 }
@@ -67,7 +116,7 @@ fn diagnostic(
     finding: &Finding,
     labels: &std::collections::HashMap<crate::finding::Location, String>,
 ) -> miette::Report {
-    let severity = match finding.severity() {
+    let severity = match report.level(finding) {
         Severity::Error | Severity::Undecided => miette::Severity::Error,
         Severity::Warning => miette::Severity::Warning,
         Severity::Note => miette::Severity::Advice,

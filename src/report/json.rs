@@ -3,15 +3,24 @@
 
 use std::io::{self, Write};
 
+use schemars::JsonSchema;
 use serde::Serialize;
 
 use super::span;
 use crate::check::{Report, Status, Summary};
 use crate::finding::{Code, Finding, Severity};
 
-#[derive(Serialize)]
-struct Document<'a> {
+/// An imagegate report (`--format json`, schema version 1). Published as
+/// `report.schema.json`; fields are only ever added.
+#[derive(Serialize, JsonSchema)]
+#[schemars(title = "imagegate report", deny_unknown_fields)]
+pub struct Document<'a> {
+    /// The schema version: 1.
     version: u32,
+    /// Why imagegate could not run (exit 2); the rest of the report is then empty.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<&'a str>,
+    /// The base a diff check compared with, and why it was chosen.
     #[serde(skip_serializing_if = "Option::is_none")]
     base: Option<&'a crate::git::BaseChoice>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -22,13 +31,16 @@ struct Document<'a> {
     worktree: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     fetched: Option<&'a str>,
+    /// One entry per occurrence of an image reference.
     #[serde(serialize_with = "entries")]
+    #[schemars(with = "Vec<Reference<'static>>")]
     references: &'a Report,
     files: Vec<FileFinding<'a>>,
     summary: &'a Summary,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 struct Reference<'a> {
     file: String,
     line: usize,
@@ -53,7 +65,8 @@ struct Reference<'a> {
     via: Option<&'a str>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 struct FileFinding<'a> {
     file: Option<String>,
     line: Option<usize>,
@@ -113,6 +126,7 @@ pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
     let git = report.git.as_ref();
     let doc = Document {
         version: 1,
+        error: None,
         base: git.map(|g| &g.base),
         merge_base: git.map(|g| g.merge_base.as_str()),
         head: git.map(|g| g.head.as_str()),
@@ -124,4 +138,62 @@ pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
     };
     serde_json::to_writer_pretty(&mut *out, &doc)?;
     writeln!(out)
+}
+
+/// The report of a run that could not happen (exit 2): the error and nothing else.
+pub fn render_error(message: &str, out: &mut dyn Write) -> io::Result<()> {
+    let empty = Report {
+        sources: Vec::new(),
+        entries: Vec::new(),
+        file_findings: Vec::new(),
+        summary: Summary::default(),
+        git: None,
+        repo_root: None,
+        undecided: Default::default(),
+    };
+    let doc = Document {
+        version: 1,
+        error: Some(message),
+        base: None,
+        merge_base: None,
+        head: None,
+        worktree: None,
+        fetched: None,
+        references: &empty,
+        files: Vec::new(),
+        summary: &empty.summary,
+    };
+    serde_json::to_writer_pretty(&mut *out, &doc)?;
+    writeln!(out)
+}
+
+/// The schema of `summary.requests` (resolve's `RequestCounts`, which stays free of
+/// schema derives); a test checks both have the same fields.
+#[derive(Serialize, JsonSchema, Default)]
+#[schemars(deny_unknown_fields)]
+pub struct RequestCountsSchema {
+    pub pings: usize,
+    pub tokens: usize,
+    pub heads: usize,
+    pub tag_lists: usize,
+    pub gets: usize,
+    pub retries: usize,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_counts_schema_has_the_fields_request_counts_has() {
+        let keys = |v: serde_json::Value| -> Vec<String> {
+            let mut k: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
+            k.sort();
+            k
+        };
+        assert_eq!(
+            keys(serde_json::to_value(crate::resolve::RequestCounts::default()).unwrap()),
+            keys(serde_json::to_value(RequestCountsSchema::default()).unwrap())
+        );
+    }
 }

@@ -37,7 +37,7 @@ pub fn render(report: &Report, ctx: &Context, out: &mut dyn Write) -> io::Result
             .iter()
             .filter_map(|(_, f)| *f)
             .min_by_key(|f| f.severity());
-        let mut case = TestCase::new(name, status(worst));
+        let mut case = TestCase::new(name, status(report, worst));
         case.set_classname("imagegate");
         let lines: Vec<String> = places
             .iter()
@@ -53,7 +53,10 @@ pub fn render(report: &Report, ctx: &Context, out: &mut dyn Write) -> io::Result
         let path = f
             .location
             .map_or_else(String::new, |l| repo_path(span(report, &l).path, ctx));
-        let mut case = TestCase::new(format!("{path} ({})", f.code.as_str()), status(Some(f)));
+        let mut case = TestCase::new(
+            format!("{path} ({})", f.code.as_str()),
+            status(report, Some(f)),
+        );
         case.set_classname("imagegate.files");
         suite.add_test_case(case);
     }
@@ -63,9 +66,9 @@ pub fn render(report: &Report, ctx: &Context, out: &mut dyn Write) -> io::Result
     writeln!(out)
 }
 
-fn status(finding: Option<&Finding>) -> TestCaseStatus {
+fn status(report: &Report, finding: Option<&Finding>) -> TestCaseStatus {
     match finding {
-        Some(f) if f.severity() <= Severity::Undecided => {
+        Some(f) if report.level(f) <= Severity::Undecided => {
             let kind = if f.severity() == Severity::Error {
                 NonSuccessKind::Failure
             } else {

@@ -10,6 +10,10 @@ use crate::finding::Severity;
 pub fn render(report: &Report, ctx: &Context, out: &mut dyn Write) -> io::Result<()> {
     let s = &report.summary;
     let verdict = match report.exit_code() {
+        0 if s.undecided > 0 => format!(
+            "✅ passed; ⚠️ {} reference(s) could not be decided (--undecided warn)",
+            s.undecided
+        ),
         0 => "✅ every image reference resolves".to_string(),
         1 => format!("❌ {} error(s)", s.errors),
         _ => format!("⚠️ {} reference(s) could not be decided", s.undecided),
@@ -17,7 +21,7 @@ pub fn render(report: &Report, ctx: &Context, out: &mut dyn Write) -> io::Result
     writeln!(out, "### imagegate: {verdict}\n")?;
     let mut findings = sorted_findings(report);
     findings.retain(|f| f.severity() <= Severity::Warning);
-    findings.sort_by_key(|f| f.severity());
+    findings.sort_by_key(|f| report.level(f));
     if !findings.is_empty() {
         writeln!(out, "| | Where | Reference | Reason | Hint |")?;
         writeln!(out, "|---|---|---|---|---|")?;

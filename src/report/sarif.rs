@@ -103,7 +103,7 @@ pub fn render(report: &Report, ctx: &Context, out: &mut dyn Write) -> io::Result
             SarifResult::builder()
                 .rule_id(f.code.as_str())
                 .rule_index(rule_index)
-                .level(level(f.severity()))
+                .level(level(report.level(f)))
                 .message(Message::builder().text(text).build())
                 .locations(locations)
                 .build()

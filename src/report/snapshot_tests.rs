@@ -72,6 +72,7 @@ fn shared_report() -> Report {
         summary,
         git: None,
         repo_root: None,
+        undecided: Default::default(),
     }
 }
 

@@ -12,6 +12,7 @@ mod hostile;
 mod offline;
 mod registry;
 mod rules;
+mod shipping;
 mod tls;
 mod trust;
 mod verdicts;
