@@ -139,7 +139,11 @@ impl Window {
                 if s.last_cut.is_some_and(|t| t.elapsed() < round_trip) {
                     return;
                 }
-                s.limit = (s.limit / 2.0).max(1.0);
+                // Half of what was in flight when the registry said no (TCP's flight size),
+                // so a window that overshot in slow start drops below the registry's limit
+                // in one cut.
+                let flight = (s.in_flight.max(1) as f64).min(s.limit);
+                s.limit = (flight / 2.0).max(1.0);
                 s.threshold = s.limit;
                 s.last_cut = Some(Instant::now());
                 // A cut measures afresh: latency after it is the new normal to beat.
@@ -202,18 +206,30 @@ mod tests {
         assert_eq!(w.limit(), 128, "never past the ceiling");
     }
 
-    #[test]
-    fn a_refusal_halves_once_per_round_trip_then_growth_is_additive() {
+    #[tokio::test]
+    async fn a_refusal_halves_what_was_in_flight_once_per_round_trip_then_grows_by_one() {
         let w = Window::new("r", 128);
         for _ in 0..200 {
             w.observe(Signal::Answered(RTT));
         }
         let full = w.limit();
+        // Half the window in flight when the registry says no: half of that, not of the window.
+        let mut held = Vec::new();
+        for _ in 0..full / 2 {
+            held.push(w.acquire().await);
+        }
         w.observe(Signal::Refused);
-        assert_eq!(w.limit(), full / 2);
+        assert_eq!(w.limit(), full / 4, "half of the {} in flight", full / 2);
+        drop(held);
+        let mut held = Vec::new();
+        for _ in 0..w.limit() {
+            held.push(w.acquire().await);
+        }
+        let full = w.limit() * 2;
         w.observe(Signal::Refused);
         w.observe(Signal::Refused);
         assert_eq!(w.limit(), full / 2, "a burst of refusals is one signal");
+        drop(held);
         // After the cut, a round trip of answers adds about one, not a doubling.
         let n = w.limit();
         for _ in 0..10 * n {
