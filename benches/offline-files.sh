@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Offline scan benchmark (issue 17): RESOURCES Deployments (default 50,000) in FILES files
-# (default 5,000), checked with `imagegate check --all --offline` at default flags. Prints the
+# (default 5,000), checked with `imagegate check --all --offline` at default flags (human output). Prints the
 # median wall time of RUNS, imagegate's peak RSS, and a plain text search over the same bytes
 # (rg when installed, else grep) as the peer measured in the same run.
 #
@@ -65,7 +65,7 @@ print(f"{times[len(times) // 2]:.3f} {rss:.1f}")
 PY
 }
 
-read -r ig ig_rss < <(measure "$bin" check --all --offline --format json "$work/repo")
+read -r ig ig_rss < <(measure "$bin" check --all --offline "$work/repo")
 if command -v rg >/dev/null; then peer=(rg -c "image:" "$work/repo"); else peer=(grep -rc "image:" "$work/repo"); fi
 read -r pe _ < <(measure "${peer[@]}")
 echo "offline scan: $resources resources in $files files ($((bytes / 1024 / 1024)) MB), $(nproc) cores"

@@ -23,25 +23,14 @@ pub fn man(out: &mut dyn Write) -> Result<i32, Error> {
     let man = clap_mangen::Man::new(cmd.clone());
     man.render_title(&mut page).map_err(Error::Output)?;
     man.render_name_section(&mut page).map_err(Error::Output)?;
-    man.render_synopsis_section(&mut page)
-        .map_err(Error::Output)?;
-    man.render_description_section(&mut page)
-        .map_err(Error::Output)?;
-    man.render_options_section(&mut page)
-        .map_err(Error::Output)?;
+    usage_sections(&man, &mut page)?;
     man.render_subcommands_section(&mut page)
         .map_err(Error::Output)?;
     for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
         let name = sub.get_name();
         writeln!(page, ".SH \"IMAGEGATE {}\"", name.to_uppercase()).map_err(Error::Output)?;
         let sub = sub.clone().bin_name(format!("imagegate {name}"));
-        let man = clap_mangen::Man::new(sub);
-        man.render_synopsis_section(&mut page)
-            .map_err(Error::Output)?;
-        man.render_description_section(&mut page)
-            .map_err(Error::Output)?;
-        man.render_options_section(&mut page)
-            .map_err(Error::Output)?;
+        usage_sections(&clap_mangen::Man::new(sub), &mut page)?;
     }
     man.render_extra_section(&mut page).map_err(Error::Output)?;
     man.render_version_section(&mut page)
@@ -66,6 +55,14 @@ pub fn report_schema_json() -> String {
     let mut s = serde_json::to_string_pretty(&schema).unwrap_or_default();
     s.push('\n');
     s
+}
+
+/// The synopsis, description and options of a command, as the page shows each command.
+fn usage_sections(man: &clap_mangen::Man, page: &mut Vec<u8>) -> Result<(), Error> {
+    man.render_synopsis_section(page).map_err(Error::Output)?;
+    man.render_description_section(page)
+        .map_err(Error::Output)?;
+    man.render_options_section(page).map_err(Error::Output)
 }
 
 #[cfg(test)]

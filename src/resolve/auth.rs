@@ -178,7 +178,7 @@ impl Auth {
                 let url = format!("{}/v2/", host.base());
                 let response = self
                     .transport
-                    .send(&host, &self.transport.stats.pings, || {
+                    .send(&host, &self.transport.stats.pings, false, || {
                         http.get(&url).header(AUTHORIZATION, &header)
                     })
                     .await?;
@@ -214,7 +214,7 @@ impl Auth {
     ) -> Result<Response, Resolution> {
         let http = auth.host.http()?;
         self.transport
-            .send_windowed(&auth.host, counter, || {
+            .send(&auth.host, counter, true, || {
                 let mut req = http.request(method.clone(), url);
                 if let Some(a) = accept {
                     req = req.header(ACCEPT, a);
@@ -234,7 +234,7 @@ impl Auth {
         let url = format!("{}/v2/", host.base());
         let mut sent = self
             .transport
-            .send(host, &self.transport.stats.pings, || http.get(&url))
+            .send(host, &self.transport.stats.pings, false, || http.get(&url))
             .await;
         if host.transport == Scheme::Insecure && matches!(sent, Err(Resolution::Unreachable(_))) {
             let plain = format!("http://{}", host.base().trim_start_matches("https://"));
@@ -242,7 +242,7 @@ impl Auth {
             let url = format!("{plain}/v2/");
             sent = self
                 .transport
-                .send(host, &self.transport.stats.pings, || http.get(&url))
+                .send(host, &self.transport.stats.pings, false, || http.get(&url))
                 .await;
             if sent.is_ok() {
                 *host.base.lock().unwrap_or_else(|e| e.into_inner()) = plain;

@@ -182,7 +182,7 @@ impl Auth {
             .collect();
         let response = self
             .transport
-            .send(host, &self.transport.stats.tokens, || match secret {
+            .send(host, &self.transport.stats.tokens, false, || match secret {
                 // An identity token is an OAuth2 refresh token: exchanged with a POST.
                 Some(Secret::IdentityToken(refresh)) => {
                     let mut form = vec![

@@ -241,28 +241,10 @@ impl Transport {
     }
 
     /// Sends a request with retries, honouring the host's backoff gate, the per-request
-    /// timeout and the overall deadline, outside the host's window (pings, tokens).
+    /// timeout and the overall deadline. `windowed` requests (manifests, tags, blobs) take a
+    /// place in the host's window for each attempt, give it back before waiting to retry, and
+    /// tell the window how the registry answered; pings and tokens go outside it.
     pub async fn send(
-        &self,
-        host: &Host,
-        counter: &AtomicUsize,
-        build: impl Fn() -> RequestBuilder,
-    ) -> Result<Response, Resolution> {
-        self.send_within(host, counter, false, build).await
-    }
-
-    /// [`Transport::send`] inside the host's window: each attempt takes a place, gives it
-    /// back before waiting to retry, and tells the window how the registry answered.
-    pub async fn send_windowed(
-        &self,
-        host: &Host,
-        counter: &AtomicUsize,
-        build: impl Fn() -> RequestBuilder,
-    ) -> Result<Response, Resolution> {
-        self.send_within(host, counter, true, build).await
-    }
-
-    async fn send_within(
         &self,
         host: &Host,
         counter: &AtomicUsize,
@@ -582,7 +564,7 @@ mod tests {
         let url = format!("{}/v2/", host.base());
         let http = host.http().unwrap().clone();
         let response = t
-            .send(&host, &t.stats.pings, || http.get(&url))
+            .send(&host, &t.stats.pings, false, || http.get(&url))
             .await
             .unwrap();
         assert_eq!(response.status().as_u16(), 200);
@@ -596,7 +578,7 @@ mod tests {
         let host = t.host("169.254.169.254");
         let http = host.http().unwrap().clone();
         let sent = t
-            .send(&host, &t.stats.heads, || {
+            .send(&host, &t.stats.heads, false, || {
                 http.head("http://169.254.169.254/v2/")
             })
             .await;
