@@ -224,46 +224,36 @@ fn main() {
     // One untimed run first: the harness's token service, behind its proxy, sometimes holds
     // answers of the very first run for the request timeout (seen with the code before this
     // benchmark's changes too; not seen without the proxy). Medians are of the runs after it.
-    let _ = Command::new(bin)
-        .args([
-            "check",
-            "--all",
-            "--no-cache",
-            "--format",
-            "json",
-            "--config",
-        ])
-        .arg(&config)
-        .arg("manifests")
-        .current_dir(w.path())
-        .env("DOCKER_CONFIG", &w.docker_config)
-        .output();
+    // imagegate as every run of this benchmark calls it.
+    let imagegate = |verbose: bool| {
+        Command::new(bin)
+            .args(["check", "--all", "--no-cache", "--format", "json"])
+            .arg("--config")
+            .arg(&config)
+            .args(fixed.iter().flat_map(|c| {
+                ["--concurrency", "--registry-concurrency"]
+                    .map(|f| [f.to_string(), c.to_string()])
+                    .concat()
+            }))
+            .args(verbose.then_some("-v"))
+            .arg("manifests")
+            .current_dir(w.path())
+            .env("DOCKER_CONFIG", &w.docker_config)
+            .output()
+            .unwrap()
+    };
+    let trace = std::env::var("BENCH_VERBOSE").is_ok();
+    imagegate(false);
     for _ in 0..runs {
         issuer.requests.store(0, Ordering::SeqCst);
         connections.store(0, Ordering::SeqCst);
         reg.reset_log();
         let mut out = None;
         ig.push(time(|| {
-            out = Some(
-                Command::new(bin)
-                    .args(["check", "--all", "--no-cache", "--format", "json"])
-                    .arg("--config")
-                    .arg(&config)
-                    .args(fixed.iter().flat_map(|c| {
-                        ["--concurrency", "--registry-concurrency"]
-                            .map(|f| [f.to_string(), c.to_string()])
-                            .concat()
-                    }))
-                    .args(std::env::var("BENCH_VERBOSE").ok().map(|_| "-v"))
-                    .arg("manifests")
-                    .current_dir(w.path())
-                    .env("DOCKER_CONFIG", &w.docker_config)
-                    .output()
-                    .unwrap(),
-            )
+            out = Some(imagegate(trace));
         }));
         let out = out.unwrap();
-        if std::env::var("BENCH_VERBOSE").is_ok() {
+        if trace {
             for line in String::from_utf8_lossy(&out.stderr).lines() {
                 if line.contains("in flight") || line.contains("retry") {
                     eprintln!("{line}");
@@ -281,7 +271,7 @@ fn main() {
         assert_eq!(json["summary"]["not_found"].as_u64(), Some(missing as u64));
         assert_eq!(json["summary"]["ok"].as_u64(), Some(tags as u64));
         opened = connections.load(Ordering::SeqCst);
-        if std::env::var("BENCH_VERBOSE").is_ok() {
+        if trace {
             eprintln!(
                 "token service: {} connections, {} answers",
                 token_connections.swap(0, Ordering::SeqCst),
@@ -306,22 +296,15 @@ fn main() {
     let ig_median = median(ig.clone());
     let peak_rss_mb = peak_child_rss_mb();
     // The width the window settled on: its last move in a verbose run.
-    let verbose = Command::new(bin)
-        .args(["check", "--all", "--no-cache", "-v", "--config"])
-        .arg(&config)
-        .arg("manifests")
-        .current_dir(w.path())
-        .env("DOCKER_CONFIG", &w.docker_config)
-        .output()
-        .unwrap();
+    let verbose = imagegate(true);
     let settled = String::from_utf8_lossy(&verbose.stderr)
         .lines()
         .rev()
         .find_map(|l| {
             l.split(": ")
                 .nth(2)?
-                .strip_suffix(")")
-                .and_then(|r| r.split(" requests in flight").next())?
+                .split(" requests in flight")
+                .next()?
                 .parse::<usize>()
                 .ok()
         })

@@ -436,9 +436,11 @@ fn locate(
 /// The first key the published schema does not know, found by walking the YAML with the
 /// schema (so a misspelt key is named at its own position, with the nearest known key).
 fn unknown_key(doc: &Document, root: NodeId) -> Option<(NodeId, String)> {
-    let schema = serde_json::to_value(schemars::schema_for!(Config)).ok()?;
-    let defs = schema.get("$defs").cloned().unwrap_or_default();
-    walk_schema(doc, root, &schema, &defs, 0)
+    // Generated once per process: a run parses up to three config texts.
+    static SCHEMA: std::sync::OnceLock<serde_json::Value> = std::sync::OnceLock::new();
+    let schema = SCHEMA
+        .get_or_init(|| serde_json::to_value(schemars::schema_for!(Config)).unwrap_or_default());
+    walk_schema(doc, root, schema, &schema["$defs"], 0)
 }
 
 fn walk_schema(

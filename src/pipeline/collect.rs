@@ -108,7 +108,19 @@ pub fn changes(
 ) -> Result<(Settings, Collected), Error> {
     let started = Instant::now();
     let range = repo.range(base, &diff.head, diff.worktree)?;
-    let merged = settings_at_merge_base(settings, repo, &range)?;
+    // Canonical once, so that showing each path costs no system call.
+    let root = repo
+        .root()
+        .canonicalize()
+        .unwrap_or_else(|_| repo.root().to_path_buf());
+    // Both sides' readers, made once: the merge base's config and the joins read through them.
+    let head: Box<dyn Reader> = if range.worktree {
+        Box::new(DiskReader { root: root.clone() })
+    } else {
+        Box::new(tree_reader(repo, &range.head)?)
+    };
+    let base: Box<dyn Reader> = Box::new(tree_reader(repo, &range.merge_base)?);
+    let merged = settings_at_merge_base(settings, &root, head.as_ref(), base.as_ref())?;
     let settings = &merged;
     if let Some(fetched) = &range.fetched {
         log::info!("{fetched} to find the merge base");
@@ -130,11 +142,6 @@ pub fn changes(
         files: changed,
         touched,
     } = repo.changed_files(&range, &|p| settings.wanted(p))?;
-    // Canonical once, so that showing each path costs no system call.
-    let root = repo
-        .root()
-        .canonicalize()
-        .unwrap_or_else(|_| repo.root().to_path_buf());
     let changed_paths: HashSet<PathBuf> = changed
         .iter()
         .flat_map(|c| std::iter::once(c.path.clone()).chain(c.old_path.clone()))
@@ -148,21 +155,6 @@ pub fn changes(
             old: c.old,
         })
         .collect();
-    let head: Box<dyn Reader> = if range.worktree {
-        Box::new(DiskReader { root: root.clone() })
-    } else {
-        Box::new(
-            repo.reader_at(&range.head)
-                .ok_or_else(|| git::GitError::TreeUnreadable {
-                    commit: range.head.clone(),
-                })?,
-        )
-    };
-    let base: Box<dyn Reader> = Box::new(repo.reader_at(&range.merge_base).ok_or_else(|| {
-        git::GitError::TreeUnreadable {
-            commit: range.merge_base.clone(),
-        }
-    })?);
     // The overlays of a changed base: every kustomization whose resources lead to a
     // changed file (each kustomization read once, no resource read), and the files a join
     // may read. With the cache on, they come from the merge base's stored facts with the
@@ -224,32 +216,26 @@ pub fn changes(
     Ok((merged, collected))
 }
 
+/// A reader of a commit's tree.
+fn tree_reader(repo: &git::Repo, commit: &str) -> Result<git::TreeReader, Error> {
+    repo.reader_at(commit).ok_or_else(|| {
+        git::GitError::TreeUnreadable {
+            commit: commit.to_string(),
+        }
+        .into()
+    })
+}
+
 /// The settings of a diff check: the repository's config is read at the merge base, so a
 /// change cannot loosen the check that judges it. A change to the config is a note.
 fn settings_at_merge_base(
     settings: &Settings,
-    repo: &git::Repo,
-    range: &git::Range,
+    root: &Path,
+    head: &dyn Reader,
+    base: &dyn Reader,
 ) -> Result<Settings, Error> {
-    let root = repo
-        .root()
-        .canonicalize()
-        .unwrap_or_else(|_| repo.root().to_path_buf());
-    let at = |commit: &str| {
-        repo.reader_at(commit)
-            .ok_or_else(|| git::GitError::TreeUnreadable {
-                commit: commit.to_string(),
-            })
-    };
-    let base_tree = at(&range.merge_base)?;
-    let base = trust::repo_config_text(&|p| base_tree.read(p), &root, &settings.cwd);
-    let head = if range.worktree {
-        let disk = DiskReader { root: root.clone() };
-        trust::repo_config_text(&|p| disk.read(p), &root, &settings.cwd)
-    } else {
-        let head_tree = at(&range.head)?;
-        trust::repo_config_text(&|p| head_tree.read(p), &root, &settings.cwd)
-    };
+    let base = trust::repo_config_text(&|p| base.read(p), root, &settings.cwd);
+    let head = trust::repo_config_text(&|p| head.read(p), root, &settings.cwd);
     let trusted_path = settings.trusted_path().and_then(|p| p.canonicalize().ok());
     let is_trusted = |p: &Path| {
         trusted_path
@@ -267,8 +253,8 @@ fn settings_at_merge_base(
         .unwrap_or_default();
     let notes = trust::config_change_note(
         &display_path(
-            &root,
-            path.strip_prefix(&root).unwrap_or(&path),
+            root,
+            path.strip_prefix(root).unwrap_or(&path),
             &settings.cwd,
         ),
         base.as_ref().map(|(_, t)| t.as_str()),
