@@ -20,6 +20,7 @@ pub mod hook;
 pub mod hook_command;
 pub mod image_ref;
 pub mod inspect;
+pub mod kustomize;
 pub mod manifest;
 pub mod paths;
 pub mod pipeline;

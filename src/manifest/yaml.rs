@@ -38,6 +38,9 @@ pub struct Node {
     /// Byte span in the file: from the first character of the node to its end.
     pub start: usize,
     pub end: usize,
+    /// The file the span is in, when a document is assembled from several files (a
+    /// kustomize build); `None` for the file the document was parsed from.
+    pub file: Option<usize>,
 }
 
 /// One YAML document of a file.
@@ -176,6 +179,7 @@ impl Builder {
             kind,
             start: 0,
             end: 0,
+            file: None,
         });
         self.doc.nodes.len() - 1
     }
@@ -237,7 +241,7 @@ impl Document {
     pub fn location(&self, id: NodeId, file: usize) -> crate::finding::Location {
         let n = &self.nodes[id];
         crate::finding::Location {
-            file,
+            file: n.file.unwrap_or(file),
             start: n.start,
             end: n.end,
         }

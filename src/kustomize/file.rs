@@ -1,0 +1,317 @@
+//! A kustomization file read into the fields a build uses, each with where it is written, and
+//! the fields the native model does not apply, so a build can say so instead of passing.
+
+use super::tree::At;
+use crate::manifest::yaml::{Document, NodeId, NodeKind, Style};
+use crate::source::SourceFile;
+
+/// One `images:` (or legacy `imageTags:`) entry.
+#[derive(Debug, Clone)]
+pub struct ImageEntry {
+    pub name: String,
+    pub new_name: Option<String>,
+    pub new_tag: Option<String>,
+    pub digest: Option<String>,
+    pub tag_suffix: Option<String>,
+    /// The line that decides what it writes: its newTag, digest, tagSuffix, newName or name.
+    pub at: At,
+    /// The whole entry.
+    pub entry: At,
+}
+
+/// A patch target (`target:`): each field a regular expression, as kustomize's selector.
+#[derive(Debug, Clone, Default)]
+pub struct Selector {
+    pub group: Option<String>,
+    pub version: Option<String>,
+    pub kind: Option<String>,
+    pub name: Option<String>,
+    pub namespace: Option<String>,
+    pub label_selector: Option<String>,
+    pub annotation_selector: Option<String>,
+}
+
+/// Where a patch's text is.
+#[derive(Debug, Clone)]
+pub enum PatchText {
+    /// A file, relative to the kustomization's directory.
+    Path(String),
+    /// Written inline: the text, and the offset in the kustomization file of each line of it
+    /// (the text's line `i` starts at `lines[i]`, for reporting positions in the file).
+    Inline { text: String, lines: Vec<usize> },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PatchField {
+    Patches,
+    StrategicMerge,
+    Json6902,
+}
+
+#[derive(Debug, Clone)]
+pub struct Patch {
+    pub text: PatchText,
+    pub target: Option<Selector>,
+    pub field: PatchField,
+    /// The entry in the kustomization.
+    pub at: At,
+}
+
+#[derive(Debug, Default)]
+pub struct Kustomization {
+    pub is_component: bool,
+    pub resources: Vec<(String, At)>,
+    pub components: Vec<(String, At)>,
+    pub patches: Vec<Patch>,
+    pub images: Vec<ImageEntry>,
+    pub configurations: Vec<(String, At)>,
+    pub namespace: Option<String>,
+    pub name_prefix: Option<String>,
+    pub name_suffix: Option<String>,
+    /// `commonLabels` and `labels[].pairs`: labels every resource gets.
+    pub labels: Vec<(String, String)>,
+    /// Fields the native model does not apply (generators' options aside), with where.
+    pub unmodelled: Vec<(&'static str, At)>,
+    /// A field whose shape kustomize would refuse.
+    pub invalid: Vec<(String, At)>,
+}
+
+/// Fields that can change images but that the native model does not apply.
+const UNMODELLED: [&str; 6] = [
+    "replacements",
+    "transformers",
+    "generators",
+    "helmCharts",
+    "vars",
+    "openapi",
+];
+
+/// Reads a parsed kustomization file (`file` is its index in the build's file table).
+pub fn read(doc: &Document, source: &SourceFile, file: usize) -> Kustomization {
+    let mut k = Kustomization::default();
+    let Some(root) = doc.root else { return k };
+    let at = |n: NodeId| {
+        let node = doc.node(n);
+        At {
+            file,
+            start: node.start,
+            end: node.end,
+        }
+    };
+    let text = |n: NodeId| doc.scalar(n).map(str::to_string);
+    let field = |n: NodeId, key: &str| doc.get(n, key).and_then(text);
+    k.is_component = field(root, "kind").as_deref() == Some("Component");
+    for key in ["resources", "bases", "components", "configurations"] {
+        let Some(seq) = doc.get(root, key) else {
+            continue;
+        };
+        for &r in doc.items(seq) {
+            let Some(s) = text(r) else {
+                k.invalid
+                    .push((format!("`{key}` entries are paths"), at(r)));
+                continue;
+            };
+            match key {
+                "components" => k.components.push((s, at(r))),
+                "configurations" => k.configurations.push((s, at(r))),
+                // kustomize appends the legacy `bases` to `resources`.
+                _ => k.resources.push((s, at(r))),
+            }
+        }
+    }
+    for key in ["images", "imageTags"] {
+        let Some(seq) = doc.get(root, key) else {
+            continue;
+        };
+        for &e in doc.items(seq) {
+            let Some(name) = field(e, "name") else {
+                k.invalid
+                    .push((format!("an `{key}` entry without a name"), at(e)));
+                continue;
+            };
+            let decided = ["newTag", "digest", "tagSuffix", "newName", "name"]
+                .iter()
+                .find_map(|f| doc.get(e, f))
+                .unwrap_or(e);
+            let nonempty = |f: &str| field(e, f).filter(|s| !s.is_empty());
+            k.images.push(ImageEntry {
+                name,
+                new_name: nonempty("newName"),
+                new_tag: nonempty("newTag"),
+                digest: nonempty("digest"),
+                tag_suffix: nonempty("tagSuffix"),
+                at: at(decided),
+                entry: at(e),
+            });
+        }
+    }
+    for (key, kind) in [
+        ("patchesStrategicMerge", PatchField::StrategicMerge),
+        ("patches", PatchField::Patches),
+        ("patchesJson6902", PatchField::Json6902),
+    ] {
+        let Some(seq) = doc.get(root, key) else {
+            continue;
+        };
+        for &p in doc.items(seq) {
+            match patch(doc, source, p, kind, at(p)) {
+                Some(patch) => k.patches.push(patch),
+                None => k
+                    .invalid
+                    .push((format!("a `{key}` entry needs `path` or `patch`"), at(p))),
+            }
+        }
+    }
+    k.namespace = field(root, "namespace").filter(|s| !s.is_empty());
+    k.name_prefix = field(root, "namePrefix").filter(|s| !s.is_empty());
+    k.name_suffix = field(root, "nameSuffix").filter(|s| !s.is_empty());
+    if let Some(m) = doc.get(root, "commonLabels") {
+        k.labels.extend(pairs(doc, m));
+    }
+    if let Some(seq) = doc.get(root, "labels") {
+        for &l in doc.items(seq) {
+            if let Some(m) = doc.get(l, "pairs") {
+                k.labels.extend(pairs(doc, m));
+            }
+        }
+    }
+    for key in UNMODELLED {
+        if let Some(n) = doc.get(root, key) {
+            let empty = match &doc.node(n).kind {
+                NodeKind::Seq(items) => items.is_empty(),
+                NodeKind::Map(entries) => entries.is_empty(),
+                NodeKind::Scalar { .. } => doc.scalar(n) == Some(""),
+            };
+            if !empty {
+                k.unmodelled.push((key, at(n)));
+            }
+        }
+    }
+    k
+}
+
+fn pairs(doc: &Document, m: NodeId) -> Vec<(String, String)> {
+    doc.entries(m)
+        .iter()
+        .filter_map(|&(k, v)| Some((doc.scalar(k)?.to_string(), doc.scalar(v)?.to_string())))
+        .collect()
+}
+
+fn patch(
+    doc: &Document,
+    source: &SourceFile,
+    p: NodeId,
+    field: PatchField,
+    at: At,
+) -> Option<Patch> {
+    // `patchesStrategicMerge` entries are a path or an inline patch in one string.
+    let (text_node, path) = if let Some(s) = doc.scalar(p) {
+        let inline = s.contains('\n') || s.trim_start().starts_with('{');
+        if field == PatchField::StrategicMerge && !inline {
+            (None, Some(s.to_string()))
+        } else {
+            (Some(p), None)
+        }
+    } else {
+        (
+            doc.get(p, "patch"),
+            doc.get(p, "path")
+                .and_then(|n| doc.scalar(n))
+                .map(str::to_string),
+        )
+    };
+    let text = match (path, text_node) {
+        (Some(path), _) => PatchText::Path(path),
+        (None, Some(n)) => inline(doc, source, n)?,
+        (None, None) => return None,
+    };
+    let target = doc.get(p, "target").map(|t| {
+        let f = |k: &str| {
+            doc.get(t, k)
+                .and_then(|n| doc.scalar(n))
+                .map(str::to_string)
+        };
+        Selector {
+            group: f("group"),
+            version: f("version"),
+            kind: f("kind"),
+            name: f("name"),
+            namespace: f("namespace"),
+            label_selector: f("labelSelector"),
+            annotation_selector: f("annotationSelector"),
+        }
+    });
+    Some(Patch {
+        text,
+        target,
+        field,
+        at,
+    })
+}
+
+/// An inline patch and where each of its lines is in the file: exact for a literal block
+/// (`|`), the scalar's first line for any other style.
+fn inline(doc: &Document, source: &SourceFile, n: NodeId) -> Option<PatchText> {
+    let node = doc.node(n);
+    let NodeKind::Scalar { value, style } = &node.kind else {
+        return None;
+    };
+    let text = value.clone();
+    let count = text.lines().count().max(1);
+    let file = &source.text;
+    let lines = if *style == Style::Block && file[node.start..].starts_with('|') {
+        // The content starts on the line after the indicator; its indentation is that of
+        // the first non-empty line.
+        let mut starts = Vec::new();
+        let mut pos = file[node.start..].find('\n').map(|i| node.start + i + 1);
+        let mut indent = None;
+        while let Some(p) = pos {
+            if starts.len() == count || p >= file.len() {
+                break;
+            }
+            let line = &file[p..file[p..].find('\n').map_or(file.len(), |i| p + i)];
+            let width = line.len() - line.trim_start_matches(' ').len();
+            if indent.is_none() && !line.trim().is_empty() {
+                indent = Some(width);
+            }
+            starts.push(p + indent.unwrap_or(width).min(line.len()));
+            pos = file[p..].find('\n').map(|i| p + i + 1);
+        }
+        // Blank lines before the first content line took the indentation they had.
+        starts
+    } else {
+        vec![node.start; count]
+    };
+    Some(PatchText::Inline { text, lines })
+}
+
+/// Turns an offset in an inline patch's text into an offset in the kustomization file.
+pub fn inline_offset(text: &str, lines: &[usize], offset: usize) -> usize {
+    let line = text[..offset.min(text.len())].matches('\n').count();
+    let line_start = text[..offset.min(text.len())]
+        .rfind('\n')
+        .map_or(0, |i| i + 1);
+    match lines.get(line).or(lines.last()) {
+        Some(&start) => start + (offset - line_start),
+        None => 0,
+    }
+}
+
+impl Selector {
+    /// The selector's own fields, for messages.
+    pub fn describe(&self) -> String {
+        let parts: Vec<String> = [
+            ("group", &self.group),
+            ("version", &self.version),
+            ("kind", &self.kind),
+            ("name", &self.name),
+            ("namespace", &self.namespace),
+            ("labelSelector", &self.label_selector),
+            ("annotationSelector", &self.annotation_selector),
+        ]
+        .iter()
+        .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={v}")))
+        .collect();
+        parts.join(", ")
+    }
+}

@@ -1,0 +1,314 @@
+//! Applies patches the way kustomize does: strategic merge (lists of built-in pod-spec kinds
+//! merge by their Kubernetes merge key, other lists are replaced, `null` deletes, `$patch`
+//! directives) and RFC 6902 JSON patches. Patched values keep the patch's own position.
+
+use super::tree::{Kind, Val};
+
+/// Built-in kinds whose schema kustomize knows, so their lists merge by key.
+const BUILT_IN: [&str; 10] = [
+    "Pod",
+    "PodTemplate",
+    "ReplicationController",
+    "ReplicaSet",
+    "Deployment",
+    "StatefulSet",
+    "DaemonSet",
+    "Job",
+    "CronJob",
+    "Service",
+];
+
+/// The merge key of a list field in the Kubernetes schema (for built-in kinds).
+fn merge_key(field: &str) -> Option<&'static str> {
+    Some(match field {
+        "containers"
+        | "initContainers"
+        | "ephemeralContainers"
+        | "volumes"
+        | "env"
+        | "imagePullSecrets" => "name",
+        "ports" => "containerPort",
+        "volumeMounts" => "mountPath",
+        "volumeDevices" => "devicePath",
+        "hostAliases" => "ip",
+        _ => return None,
+    })
+}
+
+pub fn is_built_in(resource: &Val) -> bool {
+    let kind = resource.path_str(&["kind"]).unwrap_or("");
+    let api = resource.path_str(&["apiVersion"]).unwrap_or("");
+    let group = api.rsplit_once('/').map_or("", |(g, _)| g);
+    BUILT_IN.contains(&kind) && !group.contains('.')
+}
+
+/// Strategic merge of `patch` into `target` (both whole resources). `None`: the patch
+/// deletes the resource.
+pub fn merge(target: &Val, patch: &Val) -> Option<Val> {
+    let known = is_built_in(target);
+    if directive(patch) == Some("delete") {
+        return None;
+    }
+    Some(merge_value(target, patch, known, ""))
+}
+
+fn directive(v: &Val) -> Option<&str> {
+    v.get("$patch").and_then(Val::text)
+}
+
+/// A patch value with its directives removed, for places where nothing is merged.
+fn clean(v: &Val) -> Val {
+    match &v.kind {
+        Kind::Map(entries) => Val {
+            kind: Kind::Map(
+                entries
+                    .iter()
+                    .filter(|(k, val)| !k.starts_with('$') && !val.is_null())
+                    .map(|(k, val)| (k.clone(), clean(val)))
+                    .collect(),
+            ),
+            at: v.at,
+        },
+        Kind::Seq(items) => Val {
+            kind: Kind::Seq(
+                items
+                    .iter()
+                    .filter(|i| directive(i) != Some("delete"))
+                    .map(clean)
+                    .collect(),
+            ),
+            at: v.at,
+        },
+        Kind::Scalar(..) => v.clone(),
+    }
+}
+
+fn merge_value(target: &Val, patch: &Val, known: bool, field: &str) -> Val {
+    match (&target.kind, &patch.kind) {
+        (Kind::Map(_), Kind::Map(pentries)) => {
+            if directive(patch) == Some("replace") {
+                return clean(patch);
+            }
+            let mut out = target.clone();
+            for (k, pv) in pentries {
+                if k.starts_with('$') {
+                    continue;
+                }
+                if pv.is_null() {
+                    out.remove(k);
+                    continue;
+                }
+                let merged = match target.get(k) {
+                    Some(tv) => merge_value(tv, pv, known, k),
+                    None => clean(pv),
+                };
+                out.set(k, merged);
+            }
+            out
+        }
+        (Kind::Seq(titems), Kind::Seq(pitems)) => match merge_key(field).filter(|_| known) {
+            Some(key) => merge_list(titems, pitems, key, known, patch),
+            None => clean(patch),
+        },
+        _ => clean(patch),
+    }
+}
+
+fn merge_list(titems: &[Val], pitems: &[Val], key: &str, known: bool, patch: &Val) -> Val {
+    let mut out: Vec<Val> = titems.to_vec();
+    let mut added = Vec::new();
+    for p in pitems {
+        let id = p.get(key).and_then(Val::text);
+        let pos = id.and_then(|id| {
+            out.iter()
+                .position(|t| t.get(key).and_then(Val::text) == Some(id))
+        });
+        match (pos, directive(p)) {
+            (Some(i), Some("delete")) => {
+                out.remove(i);
+            }
+            (None, Some("delete")) => {}
+            (Some(i), _) => out[i] = merge_value(&out[i], p, known, ""),
+            (None, _) => added.push(clean(p)),
+        }
+    }
+    // kustomize prepends what the patch adds.
+    added.extend(out);
+    Val {
+        kind: Kind::Seq(added),
+        at: patch.at,
+    }
+}
+
+/// One RFC 6902 operation.
+#[derive(Debug, Clone)]
+pub struct Op {
+    pub op: String,
+    pub path: String,
+    pub from: Option<String>,
+    pub value: Option<Val>,
+}
+
+/// Reads the operations of a JSON patch (a YAML or JSON list).
+pub fn ops(list: &Val) -> Result<Vec<Op>, String> {
+    let Kind::Seq(items) = &list.kind else {
+        return Err("a JSON patch is a list of operations".into());
+    };
+    items
+        .iter()
+        .map(|i| {
+            let op = i
+                .path_str(&["op"])
+                .ok_or("an operation without `op`")?
+                .to_string();
+            let path = i
+                .path_str(&["path"])
+                .ok_or_else(|| format!("`{op}` without `path`"))?
+                .to_string();
+            Ok(Op {
+                from: i.path_str(&["from"]).map(str::to_string),
+                value: i.get("value").cloned(),
+                op,
+                path,
+            })
+        })
+        .collect()
+}
+
+fn tokens(pointer: &str) -> Result<Vec<String>, String> {
+    if pointer.is_empty() {
+        return Ok(Vec::new());
+    }
+    let Some(rest) = pointer.strip_prefix('/') else {
+        return Err(format!("path `{pointer}` does not start with /"));
+    };
+    Ok(rest
+        .split('/')
+        .map(|t| t.replace("~1", "/").replace("~0", "~"))
+        .collect())
+}
+
+fn index(items: &[Val], t: &str, allow_end: bool) -> Option<usize> {
+    if allow_end && t == "-" {
+        return Some(items.len());
+    }
+    let i: usize = t.parse().ok()?;
+    (i < items.len() + usize::from(allow_end)).then_some(i)
+}
+
+fn parent<'a>(doc: &'a mut Val, toks: &[String]) -> Option<&'a mut Val> {
+    let Some((first, rest)) = toks.split_first() else {
+        return Some(doc);
+    };
+    let child = match &mut doc.kind {
+        Kind::Map(entries) => entries
+            .iter_mut()
+            .find(|(k, _)| k == first)
+            .map(|(_, v)| v)?,
+        Kind::Seq(items) => {
+            let i = index(items, first, false)?;
+            &mut items[i]
+        }
+        Kind::Scalar(..) => return None,
+    };
+    parent(child, rest)
+}
+
+fn get(doc: &Val, pointer: &str) -> Result<Val, String> {
+    let toks = tokens(pointer)?;
+    let mut node = doc;
+    for t in &toks {
+        node = match &node.kind {
+            Kind::Map(_) => node.get(t),
+            Kind::Seq(items) => index(items, t, false).map(|i| &items[i]),
+            Kind::Scalar(..) => None,
+        }
+        .ok_or_else(|| format!("path `{pointer}` does not exist"))?;
+    }
+    Ok(node.clone())
+}
+
+fn add(doc: &mut Val, pointer: &str, value: Val) -> Result<(), String> {
+    let toks = tokens(pointer)?;
+    let Some((last, init)) = toks.split_last() else {
+        *doc = value;
+        return Ok(());
+    };
+    let missing = || format!("add: the parent of `{pointer}` does not exist");
+    let p = parent(doc, init).ok_or_else(missing)?;
+    match &mut p.kind {
+        Kind::Map(_) => p.set(last, value),
+        Kind::Seq(items) => {
+            let i = index(items, last, true).ok_or_else(missing)?;
+            items.insert(i, value);
+        }
+        Kind::Scalar(..) => return Err(missing()),
+    }
+    Ok(())
+}
+
+fn remove(doc: &mut Val, pointer: &str) -> Result<Val, String> {
+    let toks = tokens(pointer)?;
+    let missing = || format!("`{pointer}` does not exist");
+    let (last, init) = toks.split_last().ok_or_else(missing)?;
+    let p = parent(doc, init).ok_or_else(missing)?;
+    match &mut p.kind {
+        Kind::Map(_) => p.remove(last).ok_or_else(missing),
+        Kind::Seq(items) => {
+            let i = index(items, last, false).ok_or_else(missing)?;
+            Ok(items.remove(i))
+        }
+        Kind::Scalar(..) => Err(missing()),
+    }
+}
+
+/// Applies operations in order; an operation that does not apply is kustomize's error.
+pub fn apply(doc: &mut Val, ops: &[Op]) -> Result<(), String> {
+    for o in ops {
+        let value = || {
+            o.value
+                .clone()
+                .ok_or_else(|| format!("`{}` of `{}` without `value`", o.op, o.path))
+        };
+        match o.op.as_str() {
+            "add" => add(doc, &o.path, value()?)?,
+            "remove" => {
+                remove(doc, &o.path)?;
+            }
+            "replace" => {
+                remove(doc, &o.path).map_err(|e| format!("replace: {e}"))?;
+                add(doc, &o.path, value()?)?;
+            }
+            "move" | "copy" => {
+                let from = o.from.as_deref().ok_or("`move`/`copy` without `from`")?;
+                let v = if o.op == "move" {
+                    remove(doc, from)?
+                } else {
+                    get(doc, from)?
+                };
+                add(doc, &o.path, v)?;
+            }
+            "test" => {
+                let found = get(doc, &o.path)?;
+                if !same(&found, &value()?) {
+                    return Err(format!("test of `{}` failed", o.path));
+                }
+            }
+            other => return Err(format!("unknown operation `{other}`")),
+        }
+    }
+    Ok(())
+}
+
+fn same(a: &Val, b: &Val) -> bool {
+    match (&a.kind, &b.kind) {
+        (Kind::Scalar(x, _), Kind::Scalar(y, _)) => x == y,
+        (Kind::Seq(x), Kind::Seq(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(a, b)| same(a, b))
+        }
+        (Kind::Map(x), Kind::Map(y)) => {
+            x.len() == y.len() && x.iter().all(|(k, v)| b.get(k).is_some_and(|w| same(v, w)))
+        }
+        _ => false,
+    }
+}
