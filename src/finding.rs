@@ -42,6 +42,12 @@ pub enum Code {
     PathEscape,
     /// The change edits the repository's config, which takes effect once merged.
     ConfigChanged,
+    /// `kustomize build` would fail on this input (issue 15).
+    KustomizeBuild,
+    /// A kustomize `images:` entry or patch that changes nothing in the build (issue 15).
+    NoEffect,
+    /// `--render` found an image the native model did not predict (issue 15).
+    ModelGap,
 }
 
 impl Code {
@@ -70,6 +76,9 @@ impl Code {
             Code::DeniedDestination => "denied-destination",
             Code::PathEscape => "path-escape",
             Code::ConfigChanged => "config-changed",
+            Code::KustomizeBuild => "kustomize-build",
+            Code::NoEffect => "no-effect",
+            Code::ModelGap => "model-gap",
         }
     }
 
@@ -88,13 +97,18 @@ impl Code {
             | Code::PolicyPlatform
             | Code::DigestMismatch
             | Code::DeniedDestination
-            | Code::PathEscape => Severity::Error,
+            | Code::PathEscape
+            | Code::KustomizeBuild => Severity::Error,
             Code::NotFoundOrDenied
             | Code::Unreachable
             | Code::RateLimited
             | Code::RegistryError => Severity::Undecided,
             Code::UnresolvedVariable | Code::TagDigestMismatch | Code::Skipped => Severity::Warning,
-            Code::HelmTemplate | Code::BinaryFile | Code::ConfigChanged => Severity::Note,
+            Code::HelmTemplate
+            | Code::BinaryFile
+            | Code::ConfigChanged
+            | Code::NoEffect
+            | Code::ModelGap => Severity::Note,
         }
     }
 
@@ -159,6 +173,15 @@ impl Code {
             }
             Code::ConfigChanged => {
                 "The change edits .imagegate.yaml; a diff check uses the merge base's config, so the edit applies once merged."
+            }
+            Code::KustomizeBuild => {
+                "kustomize build would fail on this kustomization input, so nothing it deploys can be checked."
+            }
+            Code::NoEffect => {
+                "A kustomize images entry or patch matches nothing in the build; it changes no image."
+            }
+            Code::ModelGap => {
+                "--render found an image imagegate's kustomize or Helm model did not predict; it was checked anyway."
             }
         }
     }

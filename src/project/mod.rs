@@ -119,6 +119,12 @@ pub struct Joined {
     pub extra_sources: Vec<(PathBuf, String)>,
     /// Where a `${VAR}` reference was substituted, so it is no longer unresolved.
     pub substituted: HashSet<Location>,
+    /// Image fields of scanned files that no kustomize build deploys as written (every
+    /// build that reads them rewrites them): the plain scan's occurrence there is dropped.
+    pub replaced: HashSet<Location>,
+    /// Scanned files that kustomizations read as patches or configurations, not as
+    /// manifests: their images come only through the builds.
+    pub patch_files: HashSet<usize>,
 }
 
 /// Runs every join.
@@ -126,7 +132,7 @@ pub fn join(scanned: &Scanned<'_>, side: &Side<'_>) -> Joined {
     let Side {
         reader,
         kustomizations: all_kustomizations,
-        changed,
+        changed: _,
         first_extra_id,
         elsewhere,
         helm_values: values_globs,
@@ -138,14 +144,7 @@ pub fn join(scanned: &Scanned<'_>, side: &Side<'_>) -> Joined {
     charts(scanned, reader, elsewhere, &mut j);
     substitutions(scanned, reader, elsewhere, variables, &mut j);
     helm_values(scanned, reader, values_globs, &mut j);
-    kustomizations(
-        scanned,
-        reader,
-        all_kustomizations,
-        changed,
-        first_extra_id,
-        &mut j,
-    );
+    builds::kustomizations(scanned, reader, all_kustomizations, first_extra_id, &mut j);
     j
 }
 
@@ -486,79 +485,7 @@ fn helm_values(
     }
 }
 
-/// Kustomizations: every one in the checked set, plus (in a diff) every one elsewhere in
-/// the repository whose build reads a changed file.
-fn kustomizations(
-    scanned: &Scanned<'_>,
-    reader: &dyn Reader,
-    all: &[PathBuf],
-    changed: &HashSet<PathBuf>,
-    first_extra_id: usize,
-    j: &mut Joined,
-) {
-    let in_set: HashMap<&Path, usize> = scanned
-        .files()
-        .filter(|(_, _, p)| kustomize::is_kustomization_file(p))
-        .map(|(i, _, p)| (p.as_path(), i))
-        .collect();
-    // Builds are independent: run them on every core, then add them in a stable order.
-    let mut builds: Vec<(usize, kustomize::Build)> = {
-        use rayon::prelude::*;
-        let list: Vec<(&Path, usize)> = in_set.iter().map(|(p, i)| (*p, *i)).collect();
-        list.into_par_iter()
-            .map(|(path, id)| (id, kustomize::build(path, id, reader)))
-            .collect()
-    };
-    builds.sort_by_key(|(id, _)| *id);
-    for (_, b) in builds {
-        add_build(b, j);
-    }
-    if changed.is_empty() {
-        return;
-    }
-    let mut next = first_extra_id;
-    for path in all {
-        if in_set.contains_key(path.as_path()) {
-            continue;
-        }
-        let b = kustomize::build(path, next, reader);
-        if b.files.iter().any(|f| changed.contains(f)) && !b.rewritten.is_empty() {
-            let text = reader
-                .read(path)
-                .map(|b| String::from_utf8_lossy(&b).into_owned())
-                .unwrap_or_default();
-            j.extra_sources.push((path.clone(), text));
-            add_build(b, j);
-            next += 1;
-        }
-    }
-}
-
-fn add_build(b: kustomize::Build, j: &mut Joined) {
-    let unread = [
-        (
-            b.remote,
-            Code::Skipped,
-            "remote resource",
-            "is not fetched; its images are not checked",
-            "check that repository with imagegate too",
-        ),
-        (
-            b.escaped,
-            Code::PathEscape,
-            "resource",
-            "leads outside the repository; it is not read",
-            "name files inside the repository; a symbolic link may not point out of it",
-        ),
-    ];
-    for (list, code, kind, why, hint) in unread {
-        for (res, at) in list {
-            j.findings
-                .push(note(code, format!("{kind} `{res}` {why}"), hint, at));
-        }
-    }
-    j.occurrences.extend(b.rewritten);
-}
+mod builds;
 
 #[cfg(test)]
 mod tests;
