@@ -119,9 +119,14 @@ const SHA512_LENGTH: RefError = RefError::DigestLength {
     expected: 128,
 };
 
-/// Invalid references refused with an error naming the part at fault: the error, and
-/// each input with the part it names.
-const NAMED: &[(fn(String) -> RefError, &[(&str, &str)])] = &[
+/// An error that names the part of the input at fault, and inputs with the part each names.
+type Named = (
+    fn(String) -> RefError,
+    &'static [(&'static str, &'static str)],
+);
+
+/// Invalid references refused with an error naming the part at fault.
+const NAMED: &[Named] = &[
     (
         RefError::Uppercase,
         &[
