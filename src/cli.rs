@@ -298,23 +298,8 @@ pub struct CommonArgs {
     #[arg(long, value_name = "GLOB")]
     pub skip: Vec<String>,
 
-    /// Policy: refuse `:latest` and untagged references.
-    #[arg(long)]
-    pub deny_latest: bool,
-
-    /// Policy: require every reference to be pinned by digest.
-    #[arg(long)]
-    pub require_digest: bool,
-
-    /// Policy: only allow references from registries or repositories matching this glob
-    /// (repeatable), such as `ghcr.io/acme/**`.
-    #[arg(long, value_name = "GLOB")]
-    pub allowed_registry: Vec<String>,
-
-    /// Policy: require every image to provide this platform, such as linux/arm64
-    /// (repeatable). Fetches the index of each image that exists.
-    #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
-    pub platform: Vec<String>,
+    #[command(flatten)]
+    pub policy: PolicyArgs,
 
     /// Do not read or write the local result cache.
     #[arg(long)]
@@ -338,4 +323,26 @@ pub struct CommonArgs {
     /// Say more: the base chosen, every reference checked, registry notes, request counts.
     #[arg(short, long, action = clap::ArgAction::Count)]
     pub verbose: u8,
+}
+
+/// The policy flags, joined with the config's `policy` rules.
+#[derive(Debug, Clone, clap::Args)]
+pub struct PolicyArgs {
+    /// Policy: refuse `:latest` and untagged references.
+    #[arg(long)]
+    pub deny_latest: bool,
+
+    /// Policy: require every reference to be pinned by digest.
+    #[arg(long)]
+    pub require_digest: bool,
+
+    /// Policy: only allow references from registries or repositories matching this glob
+    /// (repeatable), such as `ghcr.io/acme/**`.
+    #[arg(long, value_name = "GLOB")]
+    pub allowed_registry: Vec<String>,
+
+    /// Policy: require every image to provide this platform, such as linux/arm64
+    /// (repeatable). Fetches the index of each image that exists.
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
+    pub platform: Vec<String>,
 }

@@ -240,13 +240,13 @@ impl Settings {
             ),
             skip: joined(&common.skip, &config.skip),
             policy: crate::config::Policy {
-                deny_latest: common.deny_latest || config.policy.deny_latest,
-                require_digest: common.require_digest || config.policy.require_digest,
+                deny_latest: common.policy.deny_latest || config.policy.deny_latest,
+                require_digest: common.policy.require_digest || config.policy.require_digest,
                 allowed_registries: joined(
-                    &common.allowed_registry,
+                    &common.policy.allowed_registry,
                     &config.policy.allowed_registries,
                 ),
-                platforms: joined(&common.platform, &config.policy.platforms),
+                platforms: joined(&common.policy.platform, &config.policy.platforms),
             },
             cache: cache_ttl(common.no_cache, &config.cache),
             verbosity,
