@@ -8,11 +8,29 @@ use super::yaml::{Document, NodeId};
 use super::{ImageValue, Occurrence};
 use crate::finding::Location;
 
+/// An object's name and namespace: a HelmRepository's own, or a `sourceRef` naming one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectRef {
+    pub name: String,
+    /// None where the manifest leaves it to the namespace applied at deploy time.
+    pub namespace: Option<String>,
+}
+
+impl ObjectRef {
+    /// Whether this reference names `object`: the same name, and the same namespace where
+    /// both are known.
+    pub fn names(&self, object: &ObjectRef) -> bool {
+        self.name == object.name
+            && (self.namespace.is_none()
+                || object.namespace.is_none()
+                || self.namespace == object.namespace)
+    }
+}
+
 /// A HelmRepository, for joining HelmRelease charts to it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HelmRepository {
-    pub name: String,
-    pub namespace: Option<String>,
+    pub object: ObjectRef,
     pub url: String,
     pub oci: bool,
 }
@@ -23,8 +41,8 @@ pub struct ChartRef {
     pub release: String,
     pub chart: String,
     pub version: Option<String>,
-    pub repository: String,
-    pub namespace: Option<String>,
+    /// The `sourceRef`, its namespace defaulting to the release's.
+    pub repository: ObjectRef,
     /// Where to report: the version (or the chart name when there is none).
     pub location: Location,
 }
@@ -111,10 +129,12 @@ pub fn extract(doc: &Document, file: usize, out: &mut Vec<Occurrence>, facts: &m
                         release: name.clone(),
                         chart: chart.to_string(),
                         version: version_node.and_then(|n| doc.scalar(n)).map(str::to_string),
-                        repository: source.to_string(),
-                        namespace: str_at(doc, spec, &["sourceRef", "namespace"])
-                            .map(str::to_string)
-                            .or_else(|| namespace.clone()),
+                        repository: ObjectRef {
+                            name: source.to_string(),
+                            namespace: str_at(doc, spec, &["sourceRef", "namespace"])
+                                .map(str::to_string)
+                                .or_else(|| namespace.clone()),
+                        },
                         location: doc.location(at, file),
                     });
                 }
@@ -123,8 +143,7 @@ pub fn extract(doc: &Document, file: usize, out: &mut Vec<Occurrence>, facts: &m
         ("source.toolkit.fluxcd.io", "HelmRepository") => {
             if let Some(url) = str_at(doc, root, &["spec", "url"]) {
                 facts.helm_repositories.push(HelmRepository {
-                    name,
-                    namespace,
+                    object: ObjectRef { name, namespace },
                     url: url.to_string(),
                     oci: str_at(doc, root, &["spec", "type"]) == Some("oci")
                         || url.starts_with("oci://"),
@@ -247,5 +266,19 @@ mod tests {
         );
         assert_eq!(substitute("a:${MISSING:-x}", &vars).unwrap().0, "a:x");
         assert_eq!(substitute("a:${MISSING}", &vars), None);
+    }
+
+    #[test]
+    fn a_source_ref_names_its_repository_where_the_namespaces_do_not_differ() {
+        let at = |name: &str, namespace: Option<&str>| ObjectRef {
+            name: name.into(),
+            namespace: namespace.map(Into::into),
+        };
+        let repo = at("podinfo", Some("flux-system"));
+        assert!(at("podinfo", Some("flux-system")).names(&repo));
+        assert!(at("podinfo", None).names(&repo));
+        assert!(at("podinfo", Some("apps")).names(&at("podinfo", None)));
+        assert!(!at("podinfo", Some("apps")).names(&repo));
+        assert!(!at("other", Some("flux-system")).names(&repo));
     }
 }

@@ -171,12 +171,7 @@ fn charts(
         .collect();
     let mut looked_elsewhere = false;
     for chart in scanned.files().flat_map(|(_, s, _)| s.flux.charts.iter()) {
-        let matches = |r: &flux::HelmRepository| {
-            r.name == chart.repository
-                && (r.namespace.is_none()
-                    || chart.namespace.is_none()
-                    || r.namespace == chart.namespace)
-        };
+        let matches = |r: &flux::HelmRepository| chart.repository.names(&r.object);
         if !repos.iter().any(matches) && !looked_elsewhere {
             looked_elsewhere = true;
             let release_dir = scanned
@@ -206,7 +201,7 @@ fn charts(
             j.findings.push(skipped(
                 format!(
                     "its HelmRepository `{}` was not found beside the release or in the repository's source directories",
-                    chart.repository
+                    chart.repository.name
                 ),
                 "run `imagegate check --all` to search every file",
             ));
@@ -214,7 +209,10 @@ fn charts(
         };
         let Some(base) = repo.oci.then(|| flux::oci_repository(&repo.url)).flatten() else {
             j.findings.push(skipped(
-                format!("HelmRepository `{}` is not an OCI repository", repo.name),
+                format!(
+                    "HelmRepository `{}` is not an OCI repository",
+                    repo.object.name
+                ),
                 "imagegate checks OCI charts; HTTP Helm repositories are skipped",
             ));
             continue;
