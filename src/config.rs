@@ -51,6 +51,11 @@ pub struct Config {
     /// defines a name wins.
     #[serde(default)]
     pub variables: Vec<String>,
+    /// Guess images in kinds imagegate does not know: strings under `image` or `imageName`
+    /// keys that name a registry, a tag or a digest, reported with a `(heuristic)` context.
+    /// Default: on. A trusted config's value wins over the repository's.
+    #[serde(default)]
+    pub image_heuristic: Option<bool>,
     /// Treat an unresolved `${VAR}` as an error instead of a warning.
     #[serde(default)]
     pub strict: bool,
