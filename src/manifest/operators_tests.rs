@@ -89,7 +89,7 @@ fn envoy_gateway_cloudnative_pg_and_strimzi() {
         [
             "5:18 quay.io/strimzi/kafka:0.47.0-kafka-4.0.0 Kafka/k spec.kafka.image",
             "7:28 quay.io/strimzi/operator:0.47.0 Kafka/k spec.entityOperator.topicOperator.image",
-            "13:10 registry.acme.com/connect:1 KafkaConnect/c spec.image",
+            "14:10 registry.acme.com/connect:1 KafkaConnect/c spec.image",
         ],
         "the image a build pushes is not read"
     );
