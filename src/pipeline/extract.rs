@@ -20,11 +20,12 @@ pub struct Scans {
     pub repo_paths: Vec<PathBuf>,
 }
 
-/// Reads and scans every input, in parallel. `head` answers whether a changed file sits in
-/// a chart (a `Chart.yaml` above its `templates/`); a file on disk asks the disk.
+/// Reads and scans every input, in parallel. `head` answers whether a file sits in a chart
+/// (a `Chart.yaml` beside a `templates/` directory above it), by its repository path, so
+/// nothing outside the repository counts.
 pub fn scan(inputs: Vec<Input>, heuristic: bool, head: &dyn Reader) -> Scans {
-    let options = |chart_template| ScanOptions {
-        chart_template,
+    let options = |repo_path: &Path| ScanOptions {
+        chart_template: manifest::chart_template(repo_path, &|p| head.read(p).is_some()),
         heuristic,
     };
     let scanned: Vec<(FileScan, Option<FileScan>, PathBuf)> = inputs
@@ -32,8 +33,8 @@ pub fn scan(inputs: Vec<Input>, heuristic: bool, head: &dyn Reader) -> Scans {
         .enumerate()
         .map(|(id, input)| match input {
             Input::OnDisk { path, repo_path } => {
-                let template = manifest::chart_template(&path, &|p| p.is_file());
-                (read_and_scan(id, &path, options(template)), None, repo_path)
+                let options = options(&repo_path);
+                (read_and_scan(id, &path, options), None, repo_path)
             }
             Input::Changed {
                 display,
@@ -41,8 +42,8 @@ pub fn scan(inputs: Vec<Input>, heuristic: bool, head: &dyn Reader) -> Scans {
                 new,
                 old,
             } => {
-                let template = manifest::chart_template(&repo_path, &|p| head.read(p).is_some());
-                let scan = |bytes| manifest::scan_with(id, &display, bytes, options(template));
+                let options = options(&repo_path);
+                let scan = |bytes| manifest::scan_with(id, &display, bytes, options);
                 (scan(new), old.map(scan), repo_path)
             }
         })
