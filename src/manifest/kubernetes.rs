@@ -243,12 +243,7 @@ mod tests {
         out.iter()
             .map(|o| {
                 let p = f.position(o.location.start);
-                let v = match &o.value {
-                    ImageValue::Text(s) => s.clone(),
-                    ImageValue::Empty => "<empty>".into(),
-                    ImageValue::NonString { typed_as, .. } => format!("<{typed_as}>"),
-                    ImageValue::Range { .. } => "<range>".into(),
-                };
+                let v = crate::manifest::shown(&o.value);
                 (p.line, p.column, v)
             })
             .collect()

@@ -243,6 +243,17 @@ pub fn scan_with(file: usize, path: &Path, bytes: Vec<u8>, options: ScanOptions)
     }
 }
 
+/// An occurrence's value as unit tests compare it: the text, or `<what it is>`.
+#[cfg(test)]
+pub(crate) fn shown(value: &ImageValue) -> String {
+    match value {
+        ImageValue::Text(s) => s.clone(),
+        ImageValue::Empty => "<empty>".into(),
+        ImageValue::NonString { typed_as, .. } => format!("<{typed_as}>"),
+        ImageValue::Range { .. } => "<range>".into(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

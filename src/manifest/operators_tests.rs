@@ -17,12 +17,7 @@ fn found_with(text: &str, heuristic: bool) -> Vec<String> {
     out.iter()
         .map(|o| {
             let p = f.position(o.location.start);
-            let v = match &o.value {
-                ImageValue::Text(s) => s.clone(),
-                ImageValue::Empty => "<empty>".into(),
-                ImageValue::NonString { typed_as, .. } => format!("<{typed_as}>"),
-                ImageValue::Range { .. } => "<range>".into(),
-            };
+            let v = crate::manifest::shown(&o.value);
             format!("{}:{} {v} {}", p.line, p.column, o.context)
         })
         .collect()

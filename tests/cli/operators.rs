@@ -173,6 +173,16 @@ const CASES: &[(&str, &str)] = &[
     ),
 ];
 
+/// `check --all` against the registry, without suggestions (they would list tags).
+const ONLINE: [&str; 6] = [
+    "check",
+    "--all",
+    "--no-cache",
+    "--no-suggest",
+    "--format",
+    "json",
+];
+
 /// The text with images filled in and marks removed, and `(line, column, mark)` of each mark.
 fn fill(template: &str, a: &str, b: &str) -> (String, Vec<(usize, usize, char)>) {
     let mut text = template.replace("{a}", a).replace("{b}", b);
@@ -221,14 +231,7 @@ fn every_operator_kind_passes_what_exists_and_fails_what_does_not() {
         }
     }
     want.sort();
-    let run = w.run(&[
-        "check",
-        "--all",
-        "--no-cache",
-        "--no-suggest",
-        "--format",
-        "json",
-    ]);
+    let run = w.run(&ONLINE);
     assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
     assert_eq!(positions(&run), want, "{}", run.stdout);
     // Contexts name the kind and the field path.
@@ -350,14 +353,7 @@ fn a_helm_release_with_a_containers_list_reports_each_image_once() {
         "runners.yaml",
         &format!("apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata: {{name: arc-runners}}\nspec:\n  values:\n    template:\n      spec:\n        containers:\n        - name: runner\n          image: {h}/actions/runner:2.320.0\n        - name: dind\n          image: {h}/actions/dind:27\n"),
     );
-    let run = w.run(&[
-        "check",
-        "--all",
-        "--no-cache",
-        "--no-suggest",
-        "--format",
-        "json",
-    ]);
+    let run = w.run(&ONLINE);
     assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
     assert_eq!(
         positions(&run),
