@@ -46,6 +46,11 @@ pub struct Config {
     /// that no Flux Kustomization's `postBuild.substitute` defines; the first file that
     /// defines a name wins.
     pub variables: Vec<String>,
+    /// Guess images in kinds imagegate does not know: strings under `image` or `imageName`
+    /// keys that name a registry, a tag or a digest, reported with a `(heuristic)` context.
+    /// Default: on. A trusted config's value wins over the repository's.
+    #[serde(default)]
+    pub image_heuristic: Option<bool>,
     /// Treat an unresolved `${VAR}` as an error instead of a warning.
     pub strict: bool,
     /// Registries (`host` or `host:port`) reached over plain HTTP or unverified TLS.

@@ -260,3 +260,15 @@ fn variables_are_detected() {
     assert!(has_variable("{{ .Values.image }}"));
     assert!(!has_variable("ghcr.io/a:v$1"));
 }
+
+#[test]
+fn the_written_domain_is_the_one_before_normalisation() {
+    assert_eq!(written_domain("ghcr.io/a/b:1"), Some("ghcr.io"));
+    assert_eq!(
+        written_domain("localhost:5000/a@sha256:00"),
+        Some("localhost:5000")
+    );
+    assert_eq!(written_domain("nginx:1.27"), None);
+    assert_eq!(written_domain("library/nginx"), None);
+    assert_eq!(written_domain("docker.io/library/nginx"), Some("docker.io"));
+}

@@ -44,6 +44,8 @@ pub struct Settings {
     pub offline: bool,
     pub suggest: bool,
     pub strict: bool,
+    /// Guess images in unknown kinds (`image-heuristic`).
+    pub image_heuristic: bool,
     /// Files read as Helm values besides those next to a `Chart.yaml`.
     pub helm_values: GlobSet,
     /// Flux variables from the config's files, for `${VAR}` nothing in the repository defines.
@@ -223,6 +225,7 @@ impl Settings {
             offline: common.offline,
             suggest: !common.no_suggest,
             strict: common.strict || config.strict,
+            image_heuristic: config.image_heuristic.unwrap_or(true),
             helm_values: globs(&joined(&common.helm_values, &config.helm_values))?,
             variables: crate::variables::Variables::load(&config.variables, &cwd)?,
             reports: common.report.clone(),

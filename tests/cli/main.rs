@@ -10,6 +10,7 @@ mod gitops;
 mod harness;
 mod hostile;
 mod offline;
+mod operators;
 mod registry;
 mod rules;
 mod shipping;
