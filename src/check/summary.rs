@@ -81,7 +81,9 @@ impl Report {
 
 /// Counts the entries for the summary.
 pub fn summarise(entries: &[Entry], file_findings: &[Finding], files: usize) -> Summary {
-    let mut unique: HashMap<String, Status> = HashMap::new();
+    // Keyed by what is pulled (the canonical name of `pulled()`, borrowed: no string is
+    // built per reference).
+    let mut unique: HashMap<(&str, &str, bool, &str), Status> = HashMap::new();
     let mut registries = BTreeSet::new();
     let mut s = Summary {
         references: entries.len(),
@@ -95,7 +97,13 @@ pub fn summarise(entries: &[Entry], file_findings: &[Finding], files: usize) -> 
             _ => {}
         }
         if let Some(r) = &e.reference {
-            unique.insert(r.pulled().canonical(), e.status);
+            let pulled = (
+                r.domain.as_str(),
+                r.path.as_str(),
+                r.digest.is_some(),
+                r.pull_reference(),
+            );
+            unique.insert(pulled, e.status);
             registries.insert(r.domain.as_str());
         }
     }
