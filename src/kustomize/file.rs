@@ -53,6 +53,9 @@ pub struct Patch {
     pub text: PatchText,
     pub target: Option<Selector>,
     pub field: PatchField,
+    /// `options.allowNameChange` / `options.allowKindChange` of a `patches` entry.
+    pub allow_name_change: bool,
+    pub allow_kind_change: bool,
     /// The entry in the kustomization.
     pub at: At,
 }
@@ -70,6 +73,8 @@ pub struct Kustomization {
     pub name_suffix: Option<String>,
     /// `commonLabels` and `labels[].pairs`: labels every resource gets.
     pub labels: Vec<(String, String)>,
+    /// `commonAnnotations`: annotations every resource gets.
+    pub annotations: Vec<(String, String)>,
     /// Fields the native model does not apply (generators' options aside), with where.
     pub unmodelled: Vec<(&'static str, At)>,
     /// A field whose shape kustomize would refuse.
@@ -168,6 +173,9 @@ pub fn read(doc: &Document, source: &SourceFile, file: usize) -> Kustomization {
     if let Some(m) = doc.get(root, "commonLabels") {
         k.labels.extend(pairs(doc, m));
     }
+    if let Some(m) = doc.get(root, "commonAnnotations") {
+        k.annotations.extend(pairs(doc, m));
+    }
     if let Some(seq) = doc.get(root, "labels") {
         for &l in doc.items(seq) {
             if let Some(m) = doc.get(l, "pairs") {
@@ -241,10 +249,17 @@ fn patch(
             annotation_selector: f("annotationSelector"),
         }
     });
+    let option = |key: &str| {
+        doc.get_path(p, &["options", key])
+            .and_then(|n| doc.scalar(n))
+            .is_some_and(|v| v == "true")
+    };
     Some(Patch {
         text,
         target,
         field,
+        allow_name_change: field == PatchField::Patches && option("allowNameChange"),
+        allow_kind_change: field == PatchField::Patches && option("allowKindChange"),
         at,
     })
 }
