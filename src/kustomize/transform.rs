@@ -72,11 +72,20 @@ pub(super) fn transform(
                 Some(entry.entry),
             ));
         };
-        let n: usize = acc
-            .resources
-            .iter_mut()
-            .map(|r| images::transform(entry, &m, &mut r.val, &acc.specs))
-            .sum();
+        let mut n = 0;
+        for r in &mut acc.resources {
+            match images::transform(entry, &m, &mut r.val, &acc.specs) {
+                Ok(k) => n += k,
+                Err((why, at)) => {
+                    let message = format!(
+                        "images entry `{}` meets {why} in {}; kustomize fails",
+                        entry.name,
+                        r.original.describe()
+                    );
+                    return Err(ctx.fail(message, Some(at)));
+                }
+            }
+        }
         if n == 0 {
             ctx.note(
                 Problem::NoEffect,
