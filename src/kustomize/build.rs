@@ -203,10 +203,19 @@ fn target(
     component: bool,
     named_at: Option<At>,
 ) -> Result<(), Stop> {
-    let Some((kpath, text)) = FILE_NAMES.iter().find_map(|n| {
-        let p = dir.join(n);
-        ctx.read(&p).map(|t| (p, t))
-    }) else {
+    let found: Vec<(PathBuf, String)> = FILE_NAMES
+        .iter()
+        .filter_map(|n| {
+            let p = dir.join(n);
+            ctx.read(&p).map(|t| (p, t))
+        })
+        .collect();
+    if found.len() > 1 {
+        // api/internal/target/kusttarget.go `LoadKustFile`.
+        let message = format!("`{}` holds more than one kustomization file", label(dir));
+        return Err(ctx.fail(message, named_at));
+    }
+    let Some((kpath, text)) = found.into_iter().next() else {
         return Err(ctx.fail(format!("`{}` holds no kustomization", label(dir)), named_at));
     };
     if ctx.stack.len() > MAX_DEPTH || ctx.stack.contains(&kpath) {

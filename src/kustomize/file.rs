@@ -2,7 +2,7 @@
 //! the fields the native model does not apply, so a build can say so instead of passing.
 
 use super::tree::At;
-use crate::manifest::yaml::{Document, NodeId, NodeKind, Style};
+use crate::manifest::yaml::{Document, NodeId, NodeKind, ScalarType, Style};
 use crate::source::SourceFile;
 
 /// One `images:` (or legacy `imageTags:`) entry.
@@ -91,6 +91,121 @@ const UNMODELLED: [&str; 6] = [
     "openapi",
 ];
 
+/// The fields of kustomize's `Kustomization` type (api/types/kustomization.go). Its JSON
+/// decoder refuses any other field and matches these without regard to ASCII case.
+const FIELDS: [&str; 34] = [
+    "apiVersion",
+    "kind",
+    "metadata",
+    "openapi",
+    "namePrefix",
+    "nameSuffix",
+    "namespace",
+    "commonLabels",
+    "labels",
+    "commonAnnotations",
+    "patchesStrategicMerge",
+    "patchesJson6902",
+    "patches",
+    "images",
+    "imageTags",
+    "replacements",
+    "replicas",
+    "vars",
+    "sortOptions",
+    "resources",
+    "components",
+    "crds",
+    "bases",
+    "configMapGenerator",
+    "secretGenerator",
+    "helmGlobals",
+    "helmCharts",
+    "helmChartInflationGenerator",
+    "generatorOptions",
+    "configurations",
+    "generators",
+    "transformers",
+    "validators",
+    "buildMetadata",
+];
+
+/// The fields of an `images:` entry (api/types/image.go).
+const IMAGE_FIELDS: [&str; 5] = ["name", "newName", "newTag", "digest", "tagSuffix"];
+
+/// A field as Go's JSON decoder finds it: the last key equal to `key` ignoring ASCII case.
+fn get(doc: &Document, map: NodeId, key: &str) -> Option<NodeId> {
+    doc.entries(map)
+        .iter()
+        .rev()
+        .find(|&&(k, _)| doc.scalar(k).is_some_and(|k| k.eq_ignore_ascii_case(key)))
+        .map(|&(_, v)| v)
+        .or_else(|| doc.get(map, key))
+}
+
+/// Keys of `map` that are none of `fields`: kustomize refuses them.
+fn unknown(doc: &Document, map: NodeId, fields: &[&str]) -> Vec<(String, NodeId)> {
+    doc.entries(map)
+        .iter()
+        .filter_map(|&(k, _)| {
+            let name = doc.scalar(k)?;
+            let known = name == "<<" || fields.iter().any(|f| f.eq_ignore_ascii_case(name));
+            (!known).then(|| (name.to_string(), k))
+        })
+        .collect()
+}
+
+/// kustomize's checks when it loads a kustomization (api/types/kustomization.go `Unmarshal`,
+/// `CheckEmpty`, `EnforceFields`): no unknown field, not empty, a known kind and version.
+fn check(doc: &Document, root: NodeId, k: &mut Kustomization, at: &dyn Fn(NodeId) -> At) {
+    for (name, n) in unknown(doc, root, &FIELDS) {
+        k.invalid
+            .push((format!("the unknown field `{name}`"), at(n)));
+    }
+    let filled = doc.entries(root).iter().any(|&(key, v)| {
+        let name = doc.scalar(key).unwrap_or("");
+        let typed = ["apiVersion", "kind"]
+            .iter()
+            .any(|f| f.eq_ignore_ascii_case(name));
+        let empty = match &doc.node(v).kind {
+            NodeKind::Scalar { .. } => {
+                doc.scalar_type(v) == Some(ScalarType::Null) || doc.scalar(v) == Some("")
+            }
+            _ => false,
+        };
+        !typed && !empty
+    });
+    if !filled {
+        k.invalid.push(("an empty kustomization".into(), at(root)));
+    }
+    let text = |key: &str| get(doc, root, key).and_then(|n| doc.scalar(n));
+    let kind = text("kind").unwrap_or("");
+    if !["", "Kustomization", "Component"].contains(&kind) {
+        let n = get(doc, root, "kind").unwrap_or(root);
+        k.invalid
+            .push((format!("kind `{kind}` (Kustomization or Component)"), at(n)));
+    }
+    let wanted = if kind == "Component" {
+        "kustomize.config.k8s.io/v1alpha1"
+    } else {
+        "kustomize.config.k8s.io/v1beta1"
+    };
+    if let Some(v) = text("apiVersion").filter(|v| !v.is_empty() && *v != wanted) {
+        let n = get(doc, root, "apiVersion").unwrap_or(root);
+        k.invalid.push((
+            format!(
+                "apiVersion `{v}` (a {} wants {wanted})",
+                if kind.is_empty() {
+                    "Kustomization"
+                } else {
+                    kind
+                }
+            ),
+            at(n),
+        ));
+    }
+}
+
 /// Reads a parsed kustomization file (`file` is its index in the build's file table).
 pub fn read(doc: &Document, source: &SourceFile, file: usize) -> Kustomization {
     let mut k = Kustomization::default();
@@ -104,10 +219,11 @@ pub fn read(doc: &Document, source: &SourceFile, file: usize) -> Kustomization {
         }
     };
     let text = |n: NodeId| doc.scalar(n).map(str::to_string);
-    let field = |n: NodeId, key: &str| doc.get(n, key).and_then(text);
+    let field = |n: NodeId, key: &str| get(doc, n, key).and_then(text);
     k.is_component = field(root, "kind").as_deref() == Some("Component");
+    check(doc, root, &mut k, &at);
     for key in ["resources", "bases", "components", "configurations"] {
-        let Some(seq) = doc.get(root, key) else {
+        let Some(seq) = get(doc, root, key) else {
             continue;
         };
         for &r in doc.items(seq) {
@@ -125,10 +241,14 @@ pub fn read(doc: &Document, source: &SourceFile, file: usize) -> Kustomization {
         }
     }
     for key in ["images", "imageTags"] {
-        let Some(seq) = doc.get(root, key) else {
+        let Some(seq) = get(doc, root, key) else {
             continue;
         };
         for &e in doc.items(seq) {
+            if let Some((name, n)) = unknown(doc, e, &IMAGE_FIELDS).into_iter().next() {
+                k.invalid
+                    .push((format!("the unknown field `{name}` in `{key}`"), at(n)));
+            }
             let Some(name) = field(e, "name") else {
                 k.invalid
                     .push((format!("an `{key}` entry without a name"), at(e)));
@@ -136,7 +256,7 @@ pub fn read(doc: &Document, source: &SourceFile, file: usize) -> Kustomization {
             };
             let decided = ["newTag", "digest", "tagSuffix", "newName", "name"]
                 .iter()
-                .find_map(|f| doc.get(e, f))
+                .find_map(|f| get(doc, e, f))
                 .unwrap_or(e);
             let nonempty = |f: &str| field(e, f).filter(|s| !s.is_empty());
             k.images.push(ImageEntry {
@@ -155,7 +275,7 @@ pub fn read(doc: &Document, source: &SourceFile, file: usize) -> Kustomization {
         ("patches", PatchField::Patches),
         ("patchesJson6902", PatchField::Json6902),
     ] {
-        let Some(seq) = doc.get(root, key) else {
+        let Some(seq) = get(doc, root, key) else {
             continue;
         };
         for &p in doc.items(seq) {
@@ -170,21 +290,21 @@ pub fn read(doc: &Document, source: &SourceFile, file: usize) -> Kustomization {
     k.namespace = field(root, "namespace").filter(|s| !s.is_empty());
     k.name_prefix = field(root, "namePrefix").filter(|s| !s.is_empty());
     k.name_suffix = field(root, "nameSuffix").filter(|s| !s.is_empty());
-    if let Some(m) = doc.get(root, "commonLabels") {
+    if let Some(m) = get(doc, root, "commonLabels") {
         k.labels.extend(pairs(doc, m));
     }
-    if let Some(m) = doc.get(root, "commonAnnotations") {
+    if let Some(m) = get(doc, root, "commonAnnotations") {
         k.annotations.extend(pairs(doc, m));
     }
-    if let Some(seq) = doc.get(root, "labels") {
+    if let Some(seq) = get(doc, root, "labels") {
         for &l in doc.items(seq) {
-            if let Some(m) = doc.get(l, "pairs") {
+            if let Some(m) = get(doc, l, "pairs") {
                 k.labels.extend(pairs(doc, m));
             }
         }
     }
     for key in UNMODELLED {
-        if let Some(n) = doc.get(root, key) {
+        if let Some(n) = get(doc, root, key) {
             let empty = match &doc.node(n).kind {
                 NodeKind::Seq(items) => items.is_empty(),
                 NodeKind::Map(entries) => entries.is_empty(),
@@ -222,8 +342,8 @@ fn patch(
         }
     } else {
         (
-            doc.get(p, "patch"),
-            doc.get(p, "path")
+            get(doc, p, "patch"),
+            get(doc, p, "path")
                 .and_then(|n| doc.scalar(n))
                 .map(str::to_string),
         )
@@ -233,9 +353,9 @@ fn patch(
         (None, Some(n)) => inline(doc, source, n)?,
         (None, None) => return None,
     };
-    let target = doc.get(p, "target").map(|t| {
+    let target = get(doc, p, "target").map(|t| {
         let f = |k: &str| {
-            doc.get(t, k)
+            get(doc, t, k)
                 .and_then(|n| doc.scalar(n))
                 .map(str::to_string)
         };

@@ -147,33 +147,37 @@ fn sequence_directive(items: &[Val]) -> (Option<&str>, Vec<Val>) {
     }
 }
 
+/// kyaml's associative list merge with kustomize's prepend direction
+/// (kyaml/yaml/walk/associative_sequence.go): the keys of the patch's items come first, in
+/// the patch's order, then the keys only the target has; each is the merged item (dropped
+/// when deleted); target items without the key follow at the end, patch items without it
+/// are lost. So an item a patch touches moves to the front.
 fn merge_list(titems: &[Val], pitems: &[Val], key: &str, known: bool, patch: &Val) -> Val {
-    let mut out: Vec<Val> = titems.to_vec();
-    let mut added = Vec::new();
-    for p in pitems {
-        let id = p.get(key).and_then(Val::text);
-        let pos = id.and_then(|id| {
-            out.iter()
-                .position(|t| t.get(key).and_then(Val::text) == Some(id))
-        });
-        match (pos, directive(p)) {
-            (Some(i), Some("delete")) => {
-                out.remove(i);
-            }
-            (None, Some("delete")) => {}
-            (Some(i), _) => match merge_value(&out[i], p, known, "") {
-                Some(v) => out[i] = v,
-                None => {
-                    out.remove(i);
-                }
-            },
-            (None, _) => added.push(clean(p)),
+    let id = |v: &Val| v.get(key).and_then(Val::text).map(str::to_string);
+    let mut keys: Vec<String> = Vec::new();
+    for v in pitems.iter().chain(titems) {
+        if let Some(k) = id(v).filter(|k| !keys.contains(k)) {
+            keys.push(k);
         }
     }
-    // kustomize prepends what the patch adds.
-    added.extend(out);
+    let mut out = Vec::new();
+    for k in &keys {
+        let t = titems.iter().find(|v| id(v).as_ref() == Some(k));
+        let p = pitems.iter().find(|v| id(v).as_ref() == Some(k));
+        let merged = match (t, p) {
+            (_, Some(p)) if directive(p) == Some("delete") => None,
+            (Some(t), Some(p)) => merge_value(t, p, known, ""),
+            (None, Some(p)) => Some(clean(p)),
+            (Some(t), None) => Some(t.clone()),
+            (None, None) => None,
+        };
+        if let Some(v) = merged.filter(|v| !matches!(&v.kind, Kind::Map(e) if e.is_empty())) {
+            out.push(v);
+        }
+    }
+    out.extend(titems.iter().filter(|v| id(v).is_none()).cloned());
     Val {
-        kind: Kind::Seq(added),
+        kind: Kind::Seq(out),
         at: patch.at,
     }
 }
@@ -395,6 +399,19 @@ mod tests {
             images(&merged, "containers"),
             Some(vec!["n:1".to_string(), "a:1".to_string()]),
             "an item's own directive deletes that item only; additions are prepended"
+        );
+        // issue 15: an item the patch merges into moves to the front, in the patch's order.
+        let touch = val(
+            "spec:\n  template:\n    spec:\n      containers: [{name: b, image: 'b:2'}, {name: z, image: 'z:1'}]\n",
+        );
+        let merged = merge(&target, &touch).unwrap();
+        assert_eq!(
+            images(&merged, "containers"),
+            Some(vec![
+                "b:2".to_string(),
+                "z:1".to_string(),
+                "a:1".to_string()
+            ])
         );
     }
 }

@@ -143,3 +143,43 @@ fn allow_name_change_renames_and_keeps_the_old_id() {
         Some(vec!["nginx:new".to_string(), "nginx:old".to_string()])
     );
 }
+
+#[test]
+fn kustomize_loads_a_kustomization_strictly() {
+    // issue 15: api/types/kustomization.go `Unmarshal` (unknown fields refused, names matched
+    // without regard to case), `CheckEmpty`, `EnforceFields`; api/internal/target/kusttarget.go
+    // `LoadKustFile` (one kustomization file per directory).
+    let build = |k: &str| images("", &[("deploy.yaml", DEPLOY), ("kustomization.yaml", k)]);
+    assert_eq!(
+        build("resources: [deploy.yaml]\nimage: []\n"),
+        None,
+        "unknown field"
+    );
+    assert_eq!(
+        build("resources: [deploy.yaml]\nimages: [{name: nginx, tag: '2'}]\n"),
+        None,
+        "unknown images field"
+    );
+    assert_eq!(
+        build("apiVersion: kustomize.config.k8s.io/v1beta1\n"),
+        None,
+        "empty"
+    );
+    assert_eq!(
+        build("apiVersion: v1\nkind: Kustomization\nresources: [deploy.yaml]\n"),
+        None,
+        "apiVersion"
+    );
+    assert_eq!(
+        build("Resources: [deploy.yaml]\nIMAGES: [{Name: nginx, newtag: '2'}]\n"),
+        Some(vec!["nginx:2".to_string()]),
+        "field names ignore case"
+    );
+    let two = [
+        ("b/deploy.yaml", DEPLOY),
+        ("b/kustomization.yaml", "resources: [deploy.yaml]\n"),
+        ("b/kustomization.yml", "resources: [deploy.yaml]\n"),
+        ("o/kustomization.yaml", "resources: [../b]\n"),
+    ];
+    assert_eq!(images("o", &two), None, "two kustomization files");
+}
