@@ -1,11 +1,12 @@
 //! The build itself, in kustomize's order: resources (files, and directories built on their
-//! own), `configurations:`, components (run on what is accumulated so far), then patches,
-//! namespace, name prefix and suffix, labels, JSON 6902 patches and `images:`.
+//! own), `configurations:`, ConfigMap and Secret generators, components (run on what is
+//! accumulated so far), then patches, namespace, name prefix and suffix, labels, JSON 6902
+//! patches and `images:`; resources marked local-config are left out at the end.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use super::file::{self, Kustomization};
+use super::file::{self, Generated, Kustomization};
 use super::images::{self, FieldSpec};
 use super::select::Id;
 use super::tree::{At, Kind, Val};
@@ -109,6 +110,17 @@ pub fn build(dir: &Path, reader: &dyn Reader) -> Built {
     };
     let failed = target(&mut ctx, dir, &mut acc, false, None).is_err();
     ctx.built.failed = failed;
+    // api/internal/target/kusttarget.go `IgnoreLocal`, last: a resource annotated
+    // `config.kubernetes.io/local-config` (other than "false") is not output.
+    acc.resources.retain(|r| {
+        r.val
+            .path(&[
+                "metadata",
+                "annotations",
+                "config.kubernetes.io/local-config",
+            ])
+            .is_none_or(|v| v.text() == Some("false"))
+    });
     ctx.built.resources = acc.resources;
     ctx.built
 }
@@ -292,6 +304,9 @@ fn target_in(
             acc.specs.extend(images::specs_from(&v));
         }
     }
+    for g in &k.generated {
+        generate(ctx, acc, g, &here)?;
+    }
     for (path, at) in &k.components {
         if is_remote(path) {
             ctx.note(
@@ -373,6 +388,35 @@ fn resources(
         }
     }
     Ok(())
+}
+
+/// A ConfigMap or Secret generator's object (kusttarget.go `runGenerators`, after the
+/// configurations and before the components): no images, but an id that patches find and
+/// that `behavior: merge` or `replace` needs (reswrangler.go `appendReplaceOrMerge`).
+fn generate(ctx: &mut Ctx, acc: &mut Acc, g: &Generated, here: &str) -> Result<(), Stop> {
+    let mut v = Val::map(g.at);
+    v.set("apiVersion", Val::scalar("v1", g.at));
+    v.set("kind", Val::scalar(g.kind, g.at));
+    let mut meta = Val::map(g.at);
+    meta.set("name", Val::scalar(&g.name, g.at));
+    if let Some(ns) = &g.namespace {
+        meta.set("namespace", Val::scalar(ns, g.at));
+    }
+    v.set("metadata", meta);
+    let id = Id::of(&v);
+    let exists = acc.resources.iter().any(|r| r.has_id(&id));
+    match (g.behavior.as_str(), exists) {
+        ("" | "create", _) => add(ctx, acc, v, vec![here.to_string()], g.at),
+        ("merge" | "replace", true) => Ok(()),
+        ("merge" | "replace", false) => Err(ctx.fail(
+            format!(
+                "{} does not exist; the generator cannot merge or replace it",
+                id.describe()
+            ),
+            Some(g.at),
+        )),
+        (other, _) => Err(ctx.fail(format!("generator behavior `{other}`"), Some(g.at))),
+    }
 }
 
 /// The items of a `List`, or the object itself.

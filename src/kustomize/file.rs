@@ -60,6 +60,17 @@ pub struct Patch {
     pub at: At,
 }
 
+/// A `configMapGenerator` or `secretGenerator` entry: the object it adds.
+#[derive(Debug, Clone)]
+pub struct Generated {
+    pub kind: &'static str,
+    pub name: String,
+    pub namespace: Option<String>,
+    /// `create` (or empty), `merge` or `replace`.
+    pub behavior: String,
+    pub at: At,
+}
+
 #[derive(Debug, Default)]
 pub struct Kustomization {
     pub is_component: bool,
@@ -68,6 +79,7 @@ pub struct Kustomization {
     pub patches: Vec<Patch>,
     pub images: Vec<ImageEntry>,
     pub configurations: Vec<(String, At)>,
+    pub generated: Vec<Generated>,
     pub namespace: Option<String>,
     pub name_prefix: Option<String>,
     pub name_suffix: Option<String>,
@@ -285,6 +297,23 @@ pub fn read(doc: &Document, source: &SourceFile, file: usize) -> Kustomization {
                     .invalid
                     .push((format!("a `{key}` entry needs `path` or `patch`"), at(p))),
             }
+        }
+    }
+    for (key, kind) in [
+        ("configMapGenerator", "ConfigMap"),
+        ("secretGenerator", "Secret"),
+    ] {
+        let Some(seq) = get(doc, root, key) else {
+            continue;
+        };
+        for &g in doc.items(seq) {
+            k.generated.push(Generated {
+                kind,
+                name: field(g, "name").unwrap_or_default(),
+                namespace: field(g, "namespace").filter(|s| !s.is_empty()),
+                behavior: field(g, "behavior").unwrap_or_default(),
+                at: at(g),
+            });
         }
     }
     k.namespace = field(root, "namespace").filter(|s| !s.is_empty());
