@@ -196,7 +196,7 @@ impl Finding {
 }
 
 /// A byte span in a file of the source store.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Location {
     pub file: usize,
     pub start: usize,

@@ -5,6 +5,7 @@ pub mod argocd;
 pub mod flux;
 pub mod kubernetes;
 pub mod kustomize;
+pub mod merge;
 pub mod values;
 pub mod yaml;
 
