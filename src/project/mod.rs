@@ -3,6 +3,8 @@
 //! Kustomization that deploys them, Helm values files with their chart's `appVersion`, and
 //! kustomizations with the resources they rewrite (including the overlays of a changed base).
 
+pub mod chart_files;
+
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
