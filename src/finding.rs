@@ -42,6 +42,12 @@ pub enum Code {
     PathEscape,
     /// The change edits the repository's config, which takes effect once merged.
     ConfigChanged,
+    /// A chart package or repository index is too large, a tar or gzip bomb, or not a
+    /// chart (issue 16).
+    ChartUnreadable,
+    /// A chart's defaults were not read (`--offline`, or the chart could not be fetched):
+    /// the images they decide are not checked (issue 16).
+    ChartNotRead,
 }
 
 impl Code {
@@ -70,6 +76,8 @@ impl Code {
             Code::DeniedDestination => "denied-destination",
             Code::PathEscape => "path-escape",
             Code::ConfigChanged => "config-changed",
+            Code::ChartUnreadable => "chart-unreadable",
+            Code::ChartNotRead => "chart-not-read",
         }
     }
 
@@ -88,13 +96,16 @@ impl Code {
             | Code::PolicyPlatform
             | Code::DigestMismatch
             | Code::DeniedDestination
-            | Code::PathEscape => Severity::Error,
+            | Code::PathEscape
+            | Code::ChartUnreadable => Severity::Error,
             Code::NotFoundOrDenied
             | Code::Unreachable
             | Code::RateLimited
             | Code::RegistryError => Severity::Undecided,
             Code::UnresolvedVariable | Code::TagDigestMismatch | Code::Skipped => Severity::Warning,
-            Code::HelmTemplate | Code::BinaryFile | Code::ConfigChanged => Severity::Note,
+            Code::HelmTemplate | Code::BinaryFile | Code::ConfigChanged | Code::ChartNotRead => {
+                Severity::Note
+            }
         }
     }
 
@@ -159,6 +170,12 @@ impl Code {
             }
             Code::ConfigChanged => {
                 "The change edits .imagegate.yaml; a diff check uses the merge base's config, so the edit applies once merged."
+            }
+            Code::ChartUnreadable => {
+                "A chart package or Helm repository index is too large (a tar or gzip bomb), malformed, or not a chart."
+            }
+            Code::ChartNotRead => {
+                "A chart's defaults were not read (offline, or the chart could not be fetched), so the images they decide are not checked."
             }
         }
     }

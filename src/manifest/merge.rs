@@ -103,6 +103,28 @@ impl Merged {
         self.merge_at(root, src, id, place, 0);
     }
 
+    /// Merges a layer under a top-level key (a subchart's defaults under its name).
+    pub fn layer_under(&mut self, key: &str, src: &Document, id: NodeId, place: Place) {
+        let root = self.root();
+        let into = match self.doc.get(root, key) {
+            Some(n) if self.doc.is_map(n) => n,
+            _ => {
+                let at = match place {
+                    Place::At(l) => l,
+                    Place::Own(f) => Location {
+                        file: f,
+                        ..Location::default()
+                    },
+                };
+                let kid = self.scalar(key, at);
+                let map = self.push(NodeKind::Map(Vec::new()), Place::At(at), 0, 0);
+                self.set(root, key, kid, map);
+                map
+            }
+        };
+        self.merge_at(into, src, id, place, 0);
+    }
+
     fn merge_at(&mut self, into: NodeId, src: &Document, id: NodeId, place: Place, depth: usize) {
         if depth > 64 || self.budget == 0 {
             return;

@@ -4,6 +4,7 @@
 //! kustomizations with the resources they rewrite (including the overlays of a changed base).
 
 pub mod chart_files;
+pub mod charts;
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -121,6 +122,10 @@ pub struct Joined {
     pub extra_sources: Vec<(PathBuf, String)>,
     /// Where a `${VAR}` reference was substituted, so it is no longer unresolved.
     pub substituted: HashSet<Location>,
+    /// Chart releases whose charts decide images (fetched by the pipeline).
+    pub releases: Vec<charts::Release>,
+    /// The merge base's releases, in a diff.
+    pub base_releases: Vec<charts::Release>,
 }
 
 /// Runs every join.
@@ -137,7 +142,8 @@ pub fn join(scanned: &Scanned<'_>, side: &Side<'_>) -> Joined {
     let mut j = Joined::default();
     let known = Known::new(scanned, reader);
     let reader: &dyn Reader = &known;
-    charts(scanned, reader, elsewhere, &mut j);
+    let repos = charts(scanned, reader, elsewhere, &mut j);
+    j.releases = releases(scanned, reader, &repos);
     substitutions(scanned, reader, elsewhere, variables, &mut j);
     helm_values(scanned, reader, values_globs, &mut j);
     kustomizations(
@@ -161,13 +167,57 @@ fn note(code: Code, message: String, hint: &str, location: Location) -> Finding 
     }
 }
 
-/// HelmRelease charts → OCI artifacts `<url host/path>/<chart>:<version>`.
+/// The chart releases of the scanned files, with `valuesFrom` ConfigMaps and Secrets
+/// found among them.
+fn releases(
+    scanned: &Scanned<'_>,
+    reader: &dyn Reader,
+    repos: &[flux::HelmRepository],
+) -> Vec<charts::Release> {
+    let config_maps = |kind: &str, name: &str, key: &str| {
+        scanned.files().find_map(|(id, s, _)| {
+            let text = &s.source.text;
+            if !text.contains(name) {
+                return None;
+            }
+            yaml::parse(&s.source).documents.iter().find_map(|d| {
+                let root = d.root?;
+                let field = |p: &[&str]| d.get_path(root, p).and_then(|n| d.scalar(n));
+                if field(&["kind"]) != Some(kind) || field(&["metadata", "name"]) != Some(name) {
+                    return None;
+                }
+                if let Some(n) = d.get_path(root, &["stringData", key]).or_else(|| {
+                    (kind == "ConfigMap")
+                        .then(|| d.get_path(root, &["data", key]))
+                        .flatten()
+                }) {
+                    return Some((d.scalar(n)?.to_string(), d.location(n, id)));
+                }
+                let n = d.get_path(root, &["data", key])?;
+                use base64::Engine;
+                let raw = base64::engine::general_purpose::STANDARD
+                    .decode(d.scalar(n)?.trim())
+                    .ok()?;
+                Some((String::from_utf8(raw).ok()?, d.location(n, id)))
+            })
+        })
+    };
+    let mut out = Vec::new();
+    for (id, s, path) in scanned.files() {
+        let text: std::sync::Arc<str> = std::sync::Arc::from(&*s.source.text);
+        out.extend(charts::releases(id, path, &text, repos, reader, &config_maps));
+    }
+    out
+}
+
+/// HelmRelease charts → OCI artifacts `<url host/path>/<chart>:<version>`. Returns the
+/// HelmRepositories known, for the chart releases.
 fn charts(
     scanned: &Scanned<'_>,
     reader: &dyn Reader,
     elsewhere: &dyn Fn() -> Vec<PathBuf>,
     j: &mut Joined,
-) {
+) -> Vec<flux::HelmRepository> {
     let mut repos: Vec<flux::HelmRepository> = scanned
         .files()
         .flat_map(|(_, s, _)| s.flux.helm_repositories.iter().cloned())
@@ -215,11 +265,8 @@ fn charts(
             ));
             continue;
         };
+        // A classic repository's versions are decided from its index by the chart step.
         let Some(base) = repo.oci.then(|| flux::oci_repository(&repo.url)).flatten() else {
-            j.findings.push(skipped(
-                format!("HelmRepository `{}` is not an OCI repository", repo.name),
-                "imagegate checks OCI charts; HTTP Helm repositories are skipped",
-            ));
             continue;
         };
         let repository = format!("{base}/{}", chart.chart);
@@ -239,6 +286,7 @@ fn charts(
             previous: None,
         });
     }
+    repos
 }
 
 /// Where Flux repositories keep their sources, by convention.
@@ -266,7 +314,16 @@ fn has_variables(bytes: &[u8]) -> bool {
 /// Whether a join may read the file when it is not among the checked ones: the files
 /// `Side::elsewhere` must list, at the least.
 pub fn may_be_joined(bytes: &[u8]) -> bool {
-    declares_helm_repository(bytes) || has_variables(bytes)
+    declares_helm_repository(bytes) || has_variables(bytes) || declares_image_policy(bytes)
+}
+
+/// Whether the file declares a Flux ImagePolicy or ImageRepository (for `$imagepolicy`
+/// markers).
+fn declares_image_policy(bytes: &[u8]) -> bool {
+    bytes.split(|b| *b == b'\n').any(|l| {
+        let l = l.trim_ascii_end();
+        l == b"kind: ImagePolicy" || l == b"kind: ImageRepository"
+    })
 }
 
 /// HelmRepositories in files outside the checked set: those beside the release or above
