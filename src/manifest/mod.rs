@@ -135,6 +135,7 @@ pub fn scan(file: usize, path: &Path, bytes: Vec<u8>) -> FileScan {
     for doc in &parsed.documents {
         kubernetes::extract(doc, file, &mut occurrences);
         flux::extract(doc, file, &mut occurrences, &mut facts);
+        flux::markers(doc, &source, file, &mut facts);
         argocd::extract(doc, &source, file, &mut occurrences);
         if is_kustomization {
             kustomize::extract_local(doc, file, &mut occurrences);

@@ -60,7 +60,18 @@ fn run(settings: &Settings, c: collect::Collected) -> Result<Report, Error> {
     assembled
         .occurrences
         .retain(|o| !chart_images.replaced.contains(&o.location));
-    assembled.occurrences.extend(chart_images.occurrences);
+    // A marked tag the chart step also derives is one occurrence, not two.
+    let seen: std::collections::HashSet<_> = assembled
+        .occurrences
+        .iter()
+        .map(|o| (o.location, o.value.clone()))
+        .collect();
+    assembled.occurrences.extend(
+        chart_images
+            .occurrences
+            .into_iter()
+            .filter(|o| !seen.contains(&(o.location, o.value.clone()))),
+    );
     assembled.file_findings.extend(chart_images.findings);
     let mut plan = request::plan(settings, assembled.occurrences, &assembled.sources)?;
     plan.known(chart_images.known_tags);
