@@ -76,7 +76,11 @@ fn chart_path(digest: &str) -> Option<PathBuf> {
     if !crate::image_ref::is_valid_digest(digest) || !digest.starts_with("sha256:") {
         return None;
     }
-    Some(dir()?.join("charts").join(format!("{}.tgz", digest.replace(':', "-"))))
+    Some(
+        dir()?
+            .join("charts")
+            .join(format!("{}.tgz", digest.replace(':', "-"))),
+    )
 }
 
 /// `$XDG_CACHE_HOME/imagegate`, else `~/.cache/imagegate`.

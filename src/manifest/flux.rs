@@ -72,7 +72,12 @@ pub struct FluxFacts {
 
 /// The `$imagepolicy` markers on the values of a document: the comment is not in the node
 /// tree, so it is read from the source line the value is on.
-pub fn markers(doc: &Document, source: &crate::source::SourceFile, file: usize, facts: &mut FluxFacts) {
+pub fn markers(
+    doc: &Document,
+    source: &crate::source::SourceFile,
+    file: usize,
+    facts: &mut FluxFacts,
+) {
     if !source.text.contains("$imagepolicy") {
         return;
     }
@@ -91,7 +96,9 @@ pub fn markers(doc: &Document, source: &crate::source::SourceFile, file: usize, 
                 continue;
             };
             let text = &source.text[node.end.max(from).min(to)..to];
-            let Some(spec) = marker_in(text) else { continue };
+            let Some(spec) = marker_in(text) else {
+                continue;
+            };
             let mut parts = spec.splitn(3, ':');
             let (Some(ns), Some(policy)) = (parts.next(), parts.next()) else {
                 continue;
@@ -111,7 +118,11 @@ pub fn markers(doc: &Document, source: &crate::source::SourceFile, file: usize, 
 fn marker_in(rest: &str) -> Option<&str> {
     let comment = &rest[rest.find('#')? + 1..];
     let after = &comment[comment.find("\"$imagepolicy\"")? + "\"$imagepolicy\"".len()..];
-    let after = after.trim_start().strip_prefix(':')?.trim_start().strip_prefix('"')?;
+    let after = after
+        .trim_start()
+        .strip_prefix(':')?
+        .trim_start()
+        .strip_prefix('"')?;
     Some(&after[..after.find('"')?])
 }
 
@@ -245,9 +256,13 @@ pub fn extract(doc: &Document, file: usize, out: &mut Vec<Occurrence>, facts: &m
                     name,
                     namespace: namespace.clone(),
                     target: target.to_string(),
-                    target_namespace: str_at(doc, root, &["spec", "imageRepositoryRef", "namespace"])
-                        .map(str::to_string)
-                        .or(namespace),
+                    target_namespace: str_at(
+                        doc,
+                        root,
+                        &["spec", "imageRepositoryRef", "namespace"],
+                    )
+                    .map(str::to_string)
+                    .or(namespace),
                 });
             }
         }
@@ -333,7 +348,11 @@ mod tests {
         );
         assert_eq!(marker_in(r#" # {"$imagepolicy":"a:b"}"#), Some("a:b"));
         assert_eq!(marker_in(" # nothing"), None);
-        assert_eq!(marker_in(r#" "$imagepolicy": "x:y""#), None, "not in a comment");
+        assert_eq!(
+            marker_in(r#" "$imagepolicy": "x:y""#),
+            None,
+            "not in a comment"
+        );
     }
 
     #[test]

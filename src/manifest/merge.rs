@@ -29,7 +29,12 @@ impl Merged {
             doc: Document::default(),
             budget: VISIT_BUDGET,
         };
-        let root = m.push(NodeKind::Map(Vec::new()), Place::At(Location::default()), 0, 0);
+        let root = m.push(
+            NodeKind::Map(Vec::new()),
+            Place::At(Location::default()),
+            0,
+            0,
+        );
         m.doc.root = Some(root);
         m
     }
@@ -87,7 +92,10 @@ impl Merged {
                     let key = key.to_string();
                     let kid = self.copy(src, k, place, depth + 1);
                     let vid = self.copy(src, v, place, depth + 1);
-                    match out.iter().position(|(ok, _)| self.doc.scalar(*ok) == Some(&key)) {
+                    match out
+                        .iter()
+                        .position(|(ok, _)| self.doc.scalar(*ok) == Some(&key))
+                    {
                         Some(i) => out[i] = (kid, vid),
                         None => out.push((kid, vid)),
                     }
@@ -223,12 +231,7 @@ impl Merged {
 
     /// A map node holding `node`'s entries without the keys in `without`, plus `extra`
     /// entries: a view of the tree for one chart of a parent and its subcharts.
-    pub fn view(
-        &mut self,
-        node: NodeId,
-        without: &[&str],
-        extra: &[(NodeId, NodeId)],
-    ) -> NodeId {
+    pub fn view(&mut self, node: NodeId, without: &[&str], extra: &[(NodeId, NodeId)]) -> NodeId {
         let mut entries: Vec<(NodeId, NodeId)> = self
             .doc
             .entries(node)
@@ -291,7 +294,9 @@ fn to_json(doc: &Document, id: NodeId, depth: usize) -> serde_json::Value {
         NodeKind::Map(entries) => Value::Object(
             entries
                 .iter()
-                .filter_map(|&(k, v)| Some((doc.scalar(k)?.to_string(), to_json(doc, v, depth + 1))))
+                .filter_map(|&(k, v)| {
+                    Some((doc.scalar(k)?.to_string(), to_json(doc, v, depth + 1)))
+                })
                 .collect(),
         ),
     }

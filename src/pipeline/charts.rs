@@ -186,14 +186,15 @@ fn index_problem(e: FetchError, url: &str) -> Problem {
             Code::DeniedDestination,
             format!("{url} is not contacted: {why}"),
         ),
-        FetchError::Failed(r @ Resolution::Denied(_)) => Problem::Index(
-            Code::NotFoundOrDenied,
-            format!("{url}: {}", r.detail()),
-        ),
+        FetchError::Failed(r @ Resolution::Denied(_)) => {
+            Problem::Index(Code::NotFoundOrDenied, format!("{url}: {}", r.detail()))
+        }
         FetchError::Failed(r @ Resolution::Unreachable(_)) => {
             Problem::Index(Code::Unreachable, format!("{url}: {}", r.detail()))
         }
-        FetchError::Failed(r) => Problem::Index(Code::RegistryError, format!("{url}: {}", r.detail())),
+        FetchError::Failed(r) => {
+            Problem::Index(Code::RegistryError, format!("{url}: {}", r.detail()))
+        }
     }
 }
 
@@ -217,7 +218,11 @@ fn fetch(online: &Online, source: &ChartSource, reader: &dyn Reader) -> Fetched 
                 .ok_or_else(|| Problem::NotRead(format!("no Chart.yaml in {}", dir.display()))),
             versions: None,
         },
-        ChartSource::Classic { url, chart, version } => classic(online, url, chart, version.as_deref()),
+        ChartSource::Classic {
+            url,
+            chart,
+            version,
+        } => classic(online, url, chart, version.as_deref()),
         ChartSource::Oci {
             repository,
             version,
@@ -243,7 +248,9 @@ fn index_entries(index: &[u8], chart: &str) -> Result<Option<Vec<Entry>>, Proble
         .documents
         .first()
         .filter(|d| d.root.is_some_and(|r| d.get(r, "entries").is_some()))
-        .ok_or_else(|| Problem::Unreadable("the repository's index.yaml has no `entries`".into()))?;
+        .ok_or_else(|| {
+            Problem::Unreadable("the repository's index.yaml has no `entries`".into())
+        })?;
     let Some(list) = doc.root.and_then(|r| doc.get_path(r, &["entries", chart])) else {
         return Ok(None);
     };
@@ -252,7 +259,10 @@ fn index_entries(index: &[u8], chart: &str) -> Result<Option<Vec<Entry>>, Proble
             .iter()
             .filter_map(|&e| {
                 Some(Entry {
-                    version: doc.get(e, "version").and_then(|n| doc.scalar(n))?.to_string(),
+                    version: doc
+                        .get(e, "version")
+                        .and_then(|n| doc.scalar(n))?
+                        .to_string(),
                     urls: doc
                         .get(e, "urls")
                         .map(|u| {
@@ -290,7 +300,9 @@ fn classic(online: &Online, url: &str, chart: &str, version: Option<&str>) -> Fe
         Ok(Some(e)) => e,
         Ok(None) => {
             return Fetched {
-                chart: Err(Problem::NotRead(format!("{index_url} lists no chart `{chart}`"))),
+                chart: Err(Problem::NotRead(format!(
+                    "{index_url} lists no chart `{chart}`"
+                ))),
                 versions: Some(Ok(None)),
             };
         }
@@ -336,7 +348,11 @@ fn package(online: &Online, base: &str, entry: &Entry) -> Result<ChartFiles, Pro
         .and_then(|b| b.join(first))
         .map_err(|e| Problem::Unreadable(format!("package URL `{first}`: {e}")))?;
     let bytes = online
-        .block_on(online.client().fetch_url(url.as_str(), chart_files::MAX_PACKAGE, "chart package"))
+        .block_on(online.client().fetch_url(
+            url.as_str(),
+            chart_files::MAX_PACKAGE,
+            "chart package",
+        ))
         .map_err(not_read)?;
     if let Some(d) = &entry.digest {
         if !crate::resolve::charts::matches_digest(&bytes, d) {

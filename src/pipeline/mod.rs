@@ -55,8 +55,7 @@ fn run(settings: &Settings, c: collect::Collected) -> Result<Report, Error> {
         c.sides.base.as_deref(),
         &scans.repo_paths,
     );
-    let mut assembled =
-        join::assemble(settings, scans, joined, &c.sides, c.problems, c.all_refs);
+    let mut assembled = join::assemble(settings, scans, joined, &c.sides, c.problems, c.all_refs);
     assembled
         .occurrences
         .retain(|o| !chart_images.replaced.contains(&o.location));

@@ -105,12 +105,16 @@ fn read_nested(
             let mut entry =
                 entry.map_err(|e| ArchiveError::Malformed(format!("a broken entry: {e}")))?;
             budget.1 = budget.1.checked_sub(1).ok_or_else(|| {
-                too_large(format!("the chart package holds more than {MAX_ENTRIES} entries"))
+                too_large(format!(
+                    "the chart package holds more than {MAX_ENTRIES} entries"
+                ))
             })?;
             let Ok(path) = entry.path().map(|p| p.into_owned()) else {
                 continue;
             };
-            let Some(rel) = under_top(&path) else { continue };
+            let Some(rel) = under_top(&path) else {
+                continue;
+            };
             if wanted(&rel) {
                 let mut data = Vec::new();
                 entry
@@ -186,7 +190,9 @@ fn parse_chart(chart_yaml: &str, values: Option<String>) -> ChartFiles {
     let parsed = yaml::parse(&src);
     let field = |k: &str| {
         let d = parsed.documents.first()?;
-        d.get(d.root?, k).and_then(|n| d.scalar(n)).map(str::to_string)
+        d.get(d.root?, k)
+            .and_then(|n| d.scalar(n))
+            .map(str::to_string)
     };
     ChartFiles {
         name: field("name").unwrap_or_default(),
@@ -261,7 +267,10 @@ mod tests {
     #[test]
     fn a_package_with_a_packaged_subchart() {
         let sub = package(&[
-            ("redis/Chart.yaml", b"name: redis\nversion: 1.0.0\nappVersion: '7.2'\n"),
+            (
+                "redis/Chart.yaml",
+                b"name: redis\nversion: 1.0.0\nappVersion: '7.2'\n",
+            ),
             ("redis/values.yaml", b"image:\n  repository: redis\n"),
         ]);
         let chart = package(&[

@@ -39,7 +39,11 @@ pub enum ChartSource {
 impl ChartSource {
     pub fn describe(&self) -> String {
         match self {
-            ChartSource::Classic { url, chart, version } => {
+            ChartSource::Classic {
+                url,
+                chart,
+                version,
+            } => {
                 format!("{chart} {} from {url}", version.as_deref().unwrap_or("*"))
             }
             ChartSource::Oci {
@@ -96,7 +100,9 @@ pub fn releases(
     reader: &dyn Reader,
     config_maps: &dyn Fn(&str, &str, &str) -> Option<(String, Location)>,
 ) -> Vec<Release> {
-    if !(text.contains("HelmRelease") || text.contains("Application") || text.contains("helmCharts"))
+    if !(text.contains("HelmRelease")
+        || text.contains("Application")
+        || text.contains("helmCharts"))
     {
         return Vec::new();
     }
@@ -218,7 +224,11 @@ pub fn releases(
                         }
                     }
                     // A path with a Chart.yaml in this repository.
-                    (None, Some(p)) if reader.read(&kustomize::join(Path::new(""), &p).join("Chart.yaml")).is_some() => {
+                    (None, Some(p))
+                        if reader
+                            .read(&kustomize::join(Path::new(""), &p).join("Chart.yaml"))
+                            .is_some() =>
+                    {
                         ChartSource::Local {
                             dir: kustomize::join(Path::new(""), &p),
                         }
@@ -432,7 +442,12 @@ pub fn effective_images(release: &Release, chart: &ChartFiles) -> Vec<Occurrence
 /// The occurrence of a classic chart's version, decided from its repository's index: a
 /// range over a name that stands for the chart (`host/path/chart`).
 pub fn classic_version(release: &Release) -> Option<(Occurrence, (String, String))> {
-    let ChartSource::Classic { url, chart, version } = &release.source else {
+    let ChartSource::Classic {
+        url,
+        chart,
+        version,
+    } = &release.source
+    else {
         return None;
     };
     let (domain, path) = index_key(url, chart)?;
@@ -467,7 +482,13 @@ fn index_key(url: &str, chart: &str) -> Option<(String, String)> {
     let clean = |s: &str| -> String {
         s.to_ascii_lowercase()
             .chars()
-            .map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '-' { c } else { '-' })
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                    c
+                } else {
+                    '-'
+                }
+            })
             .collect::<String>()
             .trim_matches(['-', '.'])
             .to_string()
@@ -521,14 +542,23 @@ mod tests {
             url: "https://charts.example.com/podinfo".into(),
             oci: false,
         }];
-        let rels = releases(3, Path::new("r.yaml"), &text, &repos, &NoFiles, &|_, _, _| None);
+        let rels = releases(
+            3,
+            Path::new("r.yaml"),
+            &text,
+            &repos,
+            &NoFiles,
+            &|_, _, _| None,
+        );
         assert_eq!(rels.len(), 1);
         let found = effective_images(&rels[0], &chart());
         let src = SourceFile::new("r.yaml".into(), &*text);
         let got: Vec<(usize, String)> = found
             .iter()
             .map(|o| {
-                let ImageValue::Text(t) = &o.value else { panic!() };
+                let ImageValue::Text(t) = &o.value else {
+                    panic!()
+                };
                 (src.position(o.location.start).line, t.clone())
             })
             .collect();
@@ -541,6 +571,8 @@ mod tests {
         );
         let (version, key) = classic_version(&rels[0]).unwrap();
         assert_eq!(key, ("charts.example.com".into(), "podinfo/podinfo".into()));
-        assert!(matches!(version.value, ImageValue::Range { ref constraint, .. } if constraint == "=6.5.4"));
+        assert!(
+            matches!(version.value, ImageValue::Range { ref constraint, .. } if constraint == "=6.5.4")
+        );
     }
 }

@@ -31,7 +31,12 @@ pub(super) fn join(
                 facts
                     .iter()
                     .flat_map(|f| list(f).iter())
-                    .find(|n| n.name == name && (n.namespace.is_none() || ns.is_none() || n.namespace.as_deref() == ns))
+                    .find(|n| {
+                        n.name == name
+                            && (n.namespace.is_none()
+                                || ns.is_none()
+                                || n.namespace.as_deref() == ns)
+                    })
                     .cloned()
             };
             let policy = named(&|f| &f.image_policies, &m.policy, Some(&m.namespace))?;

@@ -43,8 +43,14 @@ pub(super) fn releases(
     let mut out = Vec::new();
     for (id, s, path) in scanned.files() {
         let text: std::sync::Arc<str> = std::sync::Arc::from(&*s.source.text);
-        out.extend(charts::releases(id, path, &text, repos, reader, &config_maps));
+        out.extend(charts::releases(
+            id,
+            path,
+            &text,
+            repos,
+            reader,
+            &config_maps,
+        ));
     }
     out
 }
-

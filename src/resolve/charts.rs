@@ -34,9 +34,15 @@ impl From<Resolution> for FetchError {
 }
 
 /// Reads a body up to `limit` bytes.
-async fn read_bounded(mut response: Response, limit: usize, what: &str) -> Result<Vec<u8>, FetchError> {
+async fn read_bounded(
+    mut response: Response,
+    limit: usize,
+    what: &str,
+) -> Result<Vec<u8>, FetchError> {
     let large = || {
-        FetchError::TooLarge(format!("the {what} is larger than the limit of {limit} bytes"))
+        FetchError::TooLarge(format!(
+            "the {what} is larger than the limit of {limit} bytes"
+        ))
     };
     if response.content_length().is_some_and(|l| l > limit as u64) {
         return Err(large());
@@ -66,15 +72,18 @@ fn domain(url: &Url) -> Option<String> {
 
 impl Client {
     /// GETs a file of a classic Helm repository (`index.yaml`, a chart package).
-    pub async fn fetch_url(&self, url: &str, limit: usize, what: &str) -> Result<Vec<u8>, FetchError> {
+    pub async fn fetch_url(
+        &self,
+        url: &str,
+        limit: usize,
+        what: &str,
+    ) -> Result<Vec<u8>, FetchError> {
         let parsed = Url::parse(url)
             .map_err(|e| Resolution::RegistryError(format!("`{url}` is not a URL: {e}")))?;
         if !matches!(parsed.scheme(), "http" | "https") {
-            return Err(Resolution::Refused(format!(
-                "`{}` URLs are not fetched",
-                parsed.scheme()
-            ))
-            .into());
+            return Err(
+                Resolution::Refused(format!("`{}` URLs are not fetched", parsed.scheme())).into(),
+            );
         }
         if !parsed.username().is_empty() || parsed.password().is_some() {
             // The checked repository may not choose credentials.
@@ -127,7 +136,11 @@ impl Client {
 
     /// An OCI chart's content layer and its digest: the manifest, then the layer's blob,
     /// whose content must match its digest.
-    pub async fn oci_chart(&self, r: &ImageRef, limit: usize) -> Result<(Vec<u8>, String), FetchError> {
+    pub async fn oci_chart(
+        &self,
+        r: &ImageRef,
+        limit: usize,
+    ) -> Result<(Vec<u8>, String), FetchError> {
         let body = self.manifest(r).await?;
         let malformed = |why: &str| {
             FetchError::Failed(Resolution::RegistryError(format!(
@@ -169,7 +182,14 @@ impl Client {
         let blob = match response.status().as_u16() {
             200 => read_bounded(response, limit, "chart layer").await?,
             404 => return Err(Resolution::NotFound.into()),
-            s => return Err(refused(&auth, reqwest::StatusCode::from_u16(s).unwrap_or_default(), "chart layer GET").into()),
+            s => {
+                return Err(refused(
+                    &auth,
+                    reqwest::StatusCode::from_u16(s).unwrap_or_default(),
+                    "chart layer GET",
+                )
+                .into());
+            }
         };
         if !matches_digest(&blob, &digest) {
             return Err(Resolution::DigestMismatch(format!(
@@ -183,11 +203,9 @@ impl Client {
 
 /// Whether bytes have a `sha256:` digest.
 pub fn matches_digest(bytes: &[u8], digest: &str) -> bool {
-    digest
-        .strip_prefix("sha256:")
-        .is_some_and(|hex| {
-            let sum = sha2::Sha256::digest(bytes);
-            let ours: String = sum.iter().map(|b| format!("{b:02x}")).collect();
-            ours == hex
-        })
+    digest.strip_prefix("sha256:").is_some_and(|hex| {
+        let sum = sha2::Sha256::digest(bytes);
+        let ours: String = sum.iter().map(|b| format!("{b:02x}")).collect();
+        ours == hex
+    })
 }
