@@ -149,7 +149,7 @@ impl Code {
             Code::HelmTemplate => "The file is a Helm template and is not checked as YAML.",
             Code::BinaryFile => "The file is binary and is not checked.",
             Code::Skipped => {
-                "A reference was not checked: a remote resource, a non-OCI chart, or a source outside the checked files."
+                "A reference was not checked: a remote resource, an unknown image policy, or a source outside the checked files."
             }
             Code::PolicyLatest => "Policy deny-latest: the reference pulls `latest`, which moves.",
             Code::PolicyDigest => "Policy require-digest: the reference is not pinned by digest.",
