@@ -74,8 +74,10 @@ pub fn derive(
     if head.is_empty() {
         return out;
     }
-    let Some(online) = online else {
-        for r in head {
+    // Offline, only charts in the repository are read; the others are a note.
+    let local = |r: &&Release| matches!(r.source, ChartSource::Local { .. });
+    if online.is_none() {
+        for r in head.iter().filter(|r| !local(r)) {
             out.findings.push(finding(
                 Code::ChartNotRead,
                 format!(
@@ -87,12 +89,19 @@ pub fn derive(
                 r.at,
             ));
         }
-        return out;
-    };
+    }
+    let head: Vec<&Release> = head
+        .iter()
+        .filter(|r| online.is_some() || local(r))
+        .collect();
+    let base: Vec<&Release> = base
+        .iter()
+        .filter(|r| online.is_some() || local(r))
+        .collect();
     let mut fetched: HashMap<ChartSource, Fetched> = HashMap::new();
-    for (releases, reader) in [(head, Some(head_reader)), (base, base_reader)] {
+    for (releases, reader) in [(&head, Some(head_reader)), (&base, base_reader)] {
         let Some(reader) = reader else { continue };
-        for r in releases {
+        for r in releases.iter() {
             if !fetched.contains_key(&r.source) {
                 let f = fetch(online, &r.source, reader);
                 fetched.insert(r.source.clone(), f);
@@ -107,7 +116,7 @@ pub fn derive(
         )
     };
     let mut before = HashSet::new();
-    for r in base {
+    for r in &base {
         if let Some(Ok(chart)) = fetched.get(&r.source).map(|f| &f.chart) {
             before.extend(charts::effective_images(r, chart).iter().map(key));
         }
@@ -115,7 +124,7 @@ pub fn derive(
             before.insert(key(&o));
         }
     }
-    for r in head {
+    for r in &head {
         let Some(f) = fetched.get(&r.source) else {
             continue;
         };
@@ -211,26 +220,33 @@ fn read(bytes: &[u8]) -> Result<ChartFiles, Problem> {
     })
 }
 
-fn fetch(online: &Online, source: &ChartSource, reader: &dyn Reader) -> Fetched {
-    match source {
-        ChartSource::Local { dir } => Fetched {
-            chart: chart_files::read_dir(reader, dir)
+fn fetch(online: Option<&Online>, source: &ChartSource, reader: &dyn Reader) -> Fetched {
+    let (chart, versions) = match (source, online) {
+        (ChartSource::Local { dir }, _) => (
+            chart_files::read_dir(reader, dir)
                 .ok_or_else(|| Problem::NotRead(format!("no Chart.yaml in {}", dir.display()))),
-            versions: None,
-        },
-        ChartSource::Classic {
-            url,
-            chart,
-            version,
-        } => classic(online, url, chart, version.as_deref()),
-        ChartSource::Oci {
-            repository,
-            version,
-        } => Fetched {
-            chart: oci(online, repository, version.as_deref()),
-            versions: None,
-        },
-    }
+            None,
+        ),
+        (_, None) => (Err(Problem::NotRead("--offline".into())), None),
+        (
+            ChartSource::Classic {
+                url,
+                chart,
+                version,
+            },
+            Some(online),
+        ) => {
+            return classic(online, url, chart, version.as_deref());
+        }
+        (
+            ChartSource::Oci {
+                repository,
+                version,
+            },
+            Some(online),
+        ) => (oci(online, repository, version.as_deref()), None),
+    };
+    Fetched { chart, versions }
 }
 
 /// One version of a classic index: its version, package URLs and digest.

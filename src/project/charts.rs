@@ -91,15 +91,24 @@ fn parse(text: &str) -> yaml::Parsed {
     yaml::parse(&SourceFile::new("values".into(), text))
 }
 
+/// What a release's references are looked up in.
+pub struct Lookups<'a> {
+    pub repos: &'a [flux::HelmRepository],
+    pub reader: &'a dyn Reader,
+    /// A ConfigMap's or Secret's key: (kind, name, key) → its text and place.
+    pub config_maps: &'a dyn Fn(&str, &str, &str) -> Option<(String, Location)>,
+    /// An OCIRepository by name → its repository and version.
+    pub oci_repositories: &'a dyn Fn(&str) -> Option<(String, Option<String>)>,
+}
+
 /// Releases in one scanned file.
-pub fn releases(
-    file: usize,
-    path: &Path,
-    text: &Arc<str>,
-    repos: &[flux::HelmRepository],
-    reader: &dyn Reader,
-    config_maps: &dyn Fn(&str, &str, &str) -> Option<(String, Location)>,
-) -> Vec<Release> {
+pub fn releases(file: usize, path: &Path, text: &Arc<str>, lookups: &Lookups<'_>) -> Vec<Release> {
+    let Lookups {
+        repos,
+        reader,
+        config_maps,
+        oci_repositories,
+    } = *lookups;
     if !(text.contains("HelmRelease")
         || text.contains("Application")
         || text.contains("helmCharts"))
@@ -127,16 +136,32 @@ pub fn releases(
         let name = s(root, &["metadata", "name"]).unwrap_or_default();
         let namespace = s(root, &["metadata", "namespace"]);
         if kind == "HelmRelease" && api.starts_with("helm.toolkit.fluxcd.io/") {
-            let Some(spec) = doc.get_path(root, &["spec", "chart", "spec"]) else {
+            let chart_ref = doc.get_path(root, &["spec", "chartRef"]);
+            let Some(spec) = doc.get_path(root, &["spec", "chart", "spec"]).or(chart_ref) else {
                 continue;
             };
-            let Some(chart) = s(spec, &["chart"]) else {
-                continue;
-            };
+            let chart = s(spec, &["chart"]).unwrap_or_default();
             let version = s(spec, &["version"]);
             let at = doc.location(doc.get(spec, "version").unwrap_or(spec), file);
-            let source_kind = s(spec, &["sourceRef", "kind"]).unwrap_or("HelmRepository".into());
+            let source_kind = match chart_ref {
+                Some(_) => s(spec, &["kind"]).unwrap_or_default(),
+                None => s(spec, &["sourceRef", "kind"]).unwrap_or("HelmRepository".into()),
+            };
             let source = match source_kind.as_str() {
+                // `chartRef` to an OCIRepository: its URL and ref decide the chart.
+                "OCIRepository" => {
+                    let Some((repository, version)) =
+                        s(spec, &["name"]).and_then(|n| oci_repositories(&n))
+                    else {
+                        continue;
+                    };
+                    ChartSource::Oci {
+                        repository,
+                        version,
+                    }
+                }
+                // A HelmChart object or a chart name that is empty: not followed.
+                _ if chart.is_empty() => continue,
                 "HelmRepository" => {
                     let Some(repo_name) = s(spec, &["sourceRef", "name"]) else {
                         continue;

@@ -40,17 +40,38 @@ pub(super) fn releases(
             })
         })
     };
+    // An OCIRepository's chart: its URL's repository and `ref` (tag, else semver).
+    let oci_repositories = |name: &str| {
+        scanned.files().find_map(|(_, s, _)| {
+            if !s.source.text.contains("OCIRepository") {
+                return None;
+            }
+            yaml::parse(&s.source).documents.iter().find_map(|d| {
+                let root = d.root?;
+                let field = |p: &[&str]| d.get_path(root, p).and_then(|n| d.scalar(n));
+                if field(&["kind"]) != Some("OCIRepository")
+                    || field(&["metadata", "name"]) != Some(name)
+                {
+                    return None;
+                }
+                let repository = flux::oci_repository(field(&["spec", "url"])?)?;
+                let version = field(&["spec", "ref", "tag"])
+                    .or_else(|| field(&["spec", "ref", "semver"]))
+                    .map(str::to_string);
+                Some((repository, version))
+            })
+        })
+    };
+    let lookups = charts::Lookups {
+        repos,
+        reader,
+        config_maps: &config_maps,
+        oci_repositories: &oci_repositories,
+    };
     let mut out = Vec::new();
     for (id, s, path) in scanned.files() {
         let text: std::sync::Arc<str> = std::sync::Arc::from(&*s.source.text);
-        out.extend(charts::releases(
-            id,
-            path,
-            &text,
-            repos,
-            reader,
-            &config_maps,
-        ));
+        out.extend(charts::releases(id, path, &text, &lookups));
     }
     out
 }
