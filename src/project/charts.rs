@@ -91,14 +91,17 @@ fn parse(text: &str) -> yaml::Parsed {
     yaml::parse(&SourceFile::new("values".into(), text))
 }
 
+/// A ConfigMap's or Secret's key: (kind, name, key) → its text and place.
+pub type ConfigMaps<'a> = &'a dyn Fn(&str, &str, &str) -> Option<(String, Location)>;
+/// An OCIRepository by name → its repository and version.
+pub type OciRepositories<'a> = &'a dyn Fn(&str) -> Option<(String, Option<String>)>;
+
 /// What a release's references are looked up in.
 pub struct Lookups<'a> {
     pub repos: &'a [flux::HelmRepository],
     pub reader: &'a dyn Reader,
-    /// A ConfigMap's or Secret's key: (kind, name, key) → its text and place.
-    pub config_maps: &'a dyn Fn(&str, &str, &str) -> Option<(String, Location)>,
-    /// An OCIRepository by name → its repository and version.
-    pub oci_repositories: &'a dyn Fn(&str) -> Option<(String, Option<String>)>,
+    pub config_maps: ConfigMaps<'a>,
+    pub oci_repositories: OciRepositories<'a>,
 }
 
 /// Releases in one scanned file.
@@ -571,9 +574,12 @@ mod tests {
             3,
             Path::new("r.yaml"),
             &text,
-            &repos,
-            &NoFiles,
-            &|_, _, _| None,
+            &Lookups {
+                repos: &repos,
+                reader: &NoFiles,
+                config_maps: &|_, _, _| None,
+                oci_repositories: &|_| None,
+            },
         );
         assert_eq!(rels.len(), 1);
         let found = effective_images(&rels[0], &chart());
