@@ -14,6 +14,7 @@ use crate::manifest::kustomize::Reader;
 use crate::manifest::{Occurrence, yaml};
 use crate::project::chart_files::{self, ArchiveError, ChartFiles};
 use crate::project::charts::{self, ChartSource, Release};
+use crate::project::note as finding;
 use crate::resolve::Resolution;
 use crate::resolve::charts::FetchError;
 use crate::source::SourceFile;
@@ -49,16 +50,6 @@ enum Problem {
     NotRead(String),
     /// The index itself could not be had: a finding with this code.
     Index(Code, String),
-}
-
-fn finding(code: Code, message: String, hint: &str, at: Location) -> Finding {
-    Finding {
-        code,
-        message,
-        hint: Some(hint.into()),
-        location: Some(at),
-        image: None,
-    }
 }
 
 /// Runs the chart step for a side's releases and the merge base's.

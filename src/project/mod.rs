@@ -160,7 +160,8 @@ pub fn join(scanned: &Scanned<'_>, side: &Side<'_>) -> Joined {
     j
 }
 
-fn note(code: Code, message: String, hint: &str, location: Location) -> Finding {
+/// A finding at a place, with a hint.
+pub fn note(code: Code, message: String, hint: &str, location: Location) -> Finding {
     Finding {
         code,
         message,
