@@ -59,6 +59,7 @@ pub fn derive(
             ..head_side
         },
     );
+    joined.base_releases = before.releases.clone();
     let repo_paths = &scans.repo_paths;
     let key = |extra: &[(PathBuf, String)], o: &Occurrence| {
         let f = o.location.file;
