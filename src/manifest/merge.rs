@@ -4,7 +4,7 @@
 //! merged tree is read by the image conventions of `values`, and can be written out as
 //! JSON (a values file for `helm template`).
 
-use super::yaml::{Document, Node, NodeId, NodeKind, Style, VISIT_BUDGET, plain_type};
+use super::yaml::{Document, Node, NodeId, NodeKind, Style, VISIT_BUDGET};
 use crate::finding::Location;
 
 /// Where the nodes of a layer are reported.
@@ -248,7 +248,7 @@ impl Merged {
     /// The merged values as JSON, typed as YAML types plain scalars (a values file for
     /// `helm template -f`).
     pub fn to_json(&self) -> serde_json::Value {
-        to_json(&self.doc, self.root(), 0)
+        self.doc.to_json(self.root())
     }
 }
 
@@ -274,34 +274,6 @@ fn split_path(path: &str) -> Vec<String> {
     }
     out.retain(|s| !s.is_empty());
     out
-}
-
-fn to_json(doc: &Document, id: NodeId, depth: usize) -> serde_json::Value {
-    use serde_json::Value;
-    if depth > 64 {
-        return Value::Null;
-    }
-    match &doc.node(id).kind {
-        NodeKind::Scalar { value, style } => match (style, plain_type(value)) {
-            (Style::Plain, super::yaml::ScalarType::Null) => Value::Null,
-            (Style::Plain, super::yaml::ScalarType::Bool) => {
-                Value::Bool(matches!(value.as_str(), "true" | "True" | "TRUE"))
-            }
-            (Style::Plain, super::yaml::ScalarType::Int | super::yaml::ScalarType::Float) => {
-                serde_json::from_str(value).unwrap_or_else(|_| Value::String(value.clone()))
-            }
-            _ => Value::String(value.clone()),
-        },
-        NodeKind::Seq(items) => items.iter().map(|&i| to_json(doc, i, depth + 1)).collect(),
-        NodeKind::Map(entries) => Value::Object(
-            entries
-                .iter()
-                .filter_map(|&(k, v)| {
-                    Some((doc.scalar(k)?.to_string(), to_json(doc, v, depth + 1)))
-                })
-                .collect(),
-        ),
-    }
 }
 
 #[cfg(test)]
