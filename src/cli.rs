@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+use crate::resolve::hosts::RegistryFlags;
+
 pub const EXIT_CODES: &str = "\
 Exit codes:
   0  every reference resolves
@@ -85,43 +87,7 @@ pub struct ProbeArgs {
     pub config: Option<PathBuf>,
 
     #[command(flatten)]
-    pub registry: RegistryArgs,
-}
-
-/// How registries are reached: TLS, insecure hosts, mirrors and rewrites.
-#[derive(Debug, Clone, Default, clap::Args)]
-pub struct RegistryArgs {
-    /// Trust the CA certificates in this PEM file, besides the system roots (repeatable).
-    /// `SSL_CERT_FILE` replaces the system roots, as in curl.
-    #[arg(long, value_name = "PEM")]
-    pub ca_file: Vec<PathBuf>,
-
-    /// Reach this registry without TLS verification, or over plain HTTP when it has no TLS
-    /// (HOST or HOST:PORT, repeatable). Loopback registries use plain HTTP anyway, as
-    /// Docker does.
-    #[arg(long = "insecure-registry", value_name = "HOST[:PORT]")]
-    pub insecure_registry: Vec<String>,
-
-    /// Try HOST[/PREFIX] before REGISTRY, as containerd's hosts.toml mirrors do; a mirror
-    /// that cannot answer passes to the next, then to REGISTRY (repeatable, in order).
-    #[arg(long, value_name = "REGISTRY=HOST[/PREFIX]")]
-    pub mirror: Vec<String>,
-
-    /// Ask HOST[/PREFIX] instead of REGISTRY[/PREFIX], with no fallback: pull-through
-    /// caches such as ECR, Harbor proxy projects and GitLab's dependency proxy (repeatable).
-    #[arg(long, value_name = "REGISTRY[/PREFIX]=HOST[/PREFIX]")]
-    pub rewrite: Vec<String>,
-
-    /// Never contact this destination: a CIDR, an address, a host name, or `private`
-    /// (loopback and the private ranges). Link-local and cloud-metadata addresses are always
-    /// denied (repeatable; also `IMAGEGATE_DENY_DESTINATIONS`, comma-separated).
-    #[arg(
-        long,
-        value_name = "CIDR|HOST|private",
-        env = "IMAGEGATE_DENY_DESTINATIONS",
-        value_delimiter = ','
-    )]
-    pub deny_destination: Vec<String>,
+    pub registry: RegistryFlags,
 }
 
 #[derive(Debug, clap::Args)]
@@ -325,30 +291,15 @@ pub struct CommonArgs {
     pub deadline: u64,
 
     #[command(flatten)]
-    pub registry: RegistryArgs,
+    pub registry: RegistryFlags,
 
     /// Do not check references matching this image glob, such as `registry.internal/**`
     /// (repeatable; joined with the config's `skip`).
     #[arg(long, value_name = "GLOB")]
     pub skip: Vec<String>,
 
-    /// Policy: refuse `:latest` and untagged references.
-    #[arg(long)]
-    pub deny_latest: bool,
-
-    /// Policy: require every reference to be pinned by digest.
-    #[arg(long)]
-    pub require_digest: bool,
-
-    /// Policy: only allow references from registries or repositories matching this glob
-    /// (repeatable), such as `ghcr.io/acme/**`.
-    #[arg(long, value_name = "GLOB")]
-    pub allowed_registry: Vec<String>,
-
-    /// Policy: require every image to provide this platform, such as linux/arm64
-    /// (repeatable). Fetches the index of each image that exists.
-    #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
-    pub platform: Vec<String>,
+    #[command(flatten)]
+    pub policy: PolicyArgs,
 
     /// Do not read or write the local result cache.
     #[arg(long)]
@@ -372,4 +323,26 @@ pub struct CommonArgs {
     /// Say more: the base chosen, every reference checked, registry notes, request counts.
     #[arg(short, long, action = clap::ArgAction::Count)]
     pub verbose: u8,
+}
+
+/// The policy flags, joined with the config's `policy` rules.
+#[derive(Debug, Clone, clap::Args)]
+pub struct PolicyArgs {
+    /// Policy: refuse `:latest` and untagged references.
+    #[arg(long)]
+    pub deny_latest: bool,
+
+    /// Policy: require every reference to be pinned by digest.
+    #[arg(long)]
+    pub require_digest: bool,
+
+    /// Policy: only allow references from registries or repositories matching this glob
+    /// (repeatable), such as `ghcr.io/acme/**`.
+    #[arg(long, value_name = "GLOB")]
+    pub allowed_registry: Vec<String>,
+
+    /// Policy: require every image to provide this platform, such as linux/arm64
+    /// (repeatable). Fetches the index of each image that exists.
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
+    pub platform: Vec<String>,
 }

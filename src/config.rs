@@ -10,7 +10,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 use crate::error::Error;
-use crate::manifest::yaml::{self, Document, NodeId, NodeKind, ScalarType};
+use crate::manifest::yaml::{self, Document, NodeId, ScalarType};
 use crate::source::SourceFile;
 
 /// The name looked for at the repository root.
@@ -19,7 +19,7 @@ pub const FILE_NAME: &str = ".imagegate.yaml";
 /// imagegate's configuration. Command-line flags win over it; lists that only add (excludes,
 /// skips, hosts) are joined with the flags'.
 #[derive(Debug, Default, Clone, PartialEq, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
 #[schemars(title = "imagegate configuration (.imagegate.yaml)")]
 pub struct Config {
     /// Where the file was read from (not a key).
@@ -31,65 +31,55 @@ pub struct Config {
     #[schemars(skip)]
     pub text: Option<String>,
     /// Path globs of the files to read. Default: `*.yaml`, `*.yml` and `Kustomization`.
-    #[serde(default)]
     pub include: Vec<String>,
     /// Path globs of files never to read.
-    #[serde(default)]
     pub exclude: Vec<String>,
     /// Image globs never to check, such as `registry.internal/**`. They are matched against
     /// the normalised reference (`docker.io/library/nginx:1.27`), and against the name as
     /// written.
-    #[serde(default)]
     pub skip: Vec<String>,
     /// Path globs of files read as Helm values besides those next to a `Chart.yaml`.
-    #[serde(default)]
     pub helm_values: Vec<String>,
     /// Files of Flux variables, relative to this file: ConfigMaps (`data`), Secrets
     /// (`stringData`, `data`) or plain mappings of names to values, as
     /// `postBuild.substituteFrom` brings them from the cluster. They resolve a `${VAR}`
     /// that no Flux Kustomization's `postBuild.substitute` defines; the first file that
     /// defines a name wins.
-    #[serde(default)]
     pub variables: Vec<String>,
-    /// Treat an unresolved `${VAR}` as an error instead of a warning.
+    /// Guess images in kinds imagegate does not know: strings under `image` or `imageName`
+    /// keys that name a registry, a tag or a digest, reported with a `(heuristic)` context.
+    /// Default: on. A trusted config's value wins over the repository's.
     #[serde(default)]
+    pub image_heuristic: Option<bool>,
+    /// Treat an unresolved `${VAR}` as an error instead of a warning.
     pub strict: bool,
     /// Registries (`host` or `host:port`) reached over plain HTTP or unverified TLS.
-    #[serde(default)]
     pub insecure_registries: Vec<String>,
     /// Rules every reference must follow. All are off by default.
-    #[serde(default)]
     pub policy: Policy,
     /// Settings for one registry, keyed by `host` or `host:port` (`docker.io` for Docker
     /// Hub).
-    #[serde(default)]
     pub registries: BTreeMap<String, RegistrySettings>,
     /// The local result cache.
-    #[serde(default)]
     pub cache: CacheSettings,
     /// References that could not be decided: `error` fails (exit 3), `warn` passes with
     /// warnings (exit 0). `--undecided` and `IMAGEGATE_UNDECIDED` win over it.
-    #[serde(default)]
     pub undecided: Option<crate::undecided::Undecided>,
 }
 
 /// Policy rules. Each one that is broken is an error finding.
 #[derive(Debug, Default, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Policy {
     /// Refuse `:latest` and untagged references (a digest-pinned one passes).
-    #[serde(default)]
     pub deny_latest: bool,
     /// Require every reference to carry a digest (`@sha256:...`).
-    #[serde(default)]
     pub require_digest: bool,
     /// Registry or repository globs that references may come from, such as `ghcr.io/acme/**`
     /// or `*.dkr.ecr.*.amazonaws.com/**`. Empty means any.
-    #[serde(default)]
     pub allowed_registries: Vec<String>,
     /// Platforms every image must provide, such as `linux/amd64` and `linux/arm64`. The
     /// image's index is fetched (a GET) for references that exist.
-    #[serde(default)]
     pub platforms: Vec<String>,
 }
 
@@ -104,40 +94,30 @@ impl Policy {
 
 /// Settings for one registry host.
 #[derive(Debug, Default, Clone, PartialEq, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
 pub struct RegistrySettings {
     /// Requests in flight to this registry at once.
-    #[serde(default)]
     pub concurrency: Option<usize>,
     /// Requests per second at most.
-    #[serde(default)]
     pub requests_per_second: Option<f64>,
     /// Seconds one request may take.
-    #[serde(default)]
     pub timeout: Option<u64>,
     /// PEM file of CA certificates to trust for this registry, besides the system roots.
-    #[serde(default)]
     pub ca_file: Option<String>,
     /// PEM client certificate for mutual TLS (with `client-key`).
-    #[serde(default)]
     pub client_cert: Option<String>,
     /// PEM private key of `client-cert`.
-    #[serde(default)]
     pub client_key: Option<String>,
     /// `true`: HTTPS without verification, then plain HTTP (always warned about).
     /// `false`: verified HTTPS, even on loopback, where plain HTTP is the default.
-    #[serde(default)]
     pub insecure: Option<bool>,
     /// Mirrors (`host[/prefix]`) tried in order before this registry; one that cannot
     /// answer passes to the next.
-    #[serde(default)]
     pub mirrors: Vec<String>,
     /// Replace this registry with another `host[/prefix]`, with no fallback (pull-through
     /// caches such as ECR, Harbor proxy projects, GitLab's dependency proxy).
-    #[serde(default)]
     pub rewrite: Option<String>,
     /// Where this registry's credentials come from instead of the usual search.
-    #[serde(default)]
     pub credentials: Option<CredentialSource>,
 }
 
@@ -156,13 +136,11 @@ pub enum CredentialSource {
 
 /// The local result cache (`$XDG_CACHE_HOME/imagegate`).
 #[derive(Debug, Default, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
 pub struct CacheSettings {
     /// Use the cache. Default: on outside CI, off in CI.
-    #[serde(default)]
     pub enabled: Option<bool>,
     /// Seconds a tag's result is trusted. Digests never expire. Default: 600.
-    #[serde(default)]
     pub tag_ttl: Option<u64>,
 }
 
@@ -227,7 +205,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, Error> {
     if let Some((node, message)) = unknown_key(doc, root) {
         return Err(at(doc.node(node).start, message));
     }
-    let value = to_json(doc, root, 0);
+    let value = doc.to_json(root);
     let mut config = serde_path_to_error::deserialize::<_, Config>(value).map_err(|e| {
         let (node, message) = locate(doc, root, &e);
         at(doc.node(node).start, message)
@@ -334,7 +312,7 @@ pub fn changed_keys(old: Option<&str>, new: Option<&str>) -> Vec<(String, usize)
         parsed
             .documents
             .first()
-            .and_then(|d| d.root.map(|r| to_json(d, r, 0)))
+            .and_then(|d| d.root.map(|r| d.to_json(r)))
             .unwrap_or(serde_json::Value::Null)
     };
     let (a, b) = (value(old), value(new));
@@ -366,42 +344,6 @@ pub fn changed_keys(old: Option<&str>, new: Option<&str>) -> Vec<(String, usize)
         }
     }
     out
-}
-
-/// A YAML node as JSON, with plain scalars typed by the core schema.
-fn to_json(doc: &Document, id: NodeId, depth: usize) -> serde_json::Value {
-    use serde_json::Value;
-    if depth > 64 {
-        return Value::Null;
-    }
-    match &doc.node(id).kind {
-        NodeKind::Scalar { value, .. } => match doc.scalar_type(id) {
-            Some(ScalarType::Null) => Value::Null,
-            Some(ScalarType::Bool) => Value::Bool(value.eq_ignore_ascii_case("true")),
-            Some(ScalarType::Int) => value
-                .parse::<i64>()
-                .map(Value::from)
-                .unwrap_or_else(|_| Value::String(value.clone())),
-            Some(ScalarType::Float) => value
-                .parse::<f64>()
-                .ok()
-                .and_then(serde_json::Number::from_f64)
-                .map_or_else(|| Value::String(value.clone()), Value::Number),
-            _ => Value::String(value.clone()),
-        },
-        NodeKind::Seq(items) => items.iter().map(|&i| to_json(doc, i, depth + 1)).collect(),
-        NodeKind::Map(entries) => Value::Object(
-            entries
-                .iter()
-                .map(|&(k, v)| {
-                    (
-                        doc.scalar(k).unwrap_or_default().to_string(),
-                        to_json(doc, v, depth + 1),
-                    )
-                })
-                .collect(),
-        ),
-    }
 }
 
 /// The node a deserialisation error is about (found along its path), and the message.

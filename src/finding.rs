@@ -42,6 +42,18 @@ pub enum Code {
     PathEscape,
     /// The change edits the repository's config, which takes effect once merged.
     ConfigChanged,
+    /// `kustomize build` would fail on this input (issue 15).
+    KustomizeBuild,
+    /// A kustomize `images:` entry or patch that changes nothing in the build (issue 15).
+    NoEffect,
+    /// `--render` found an image the native model did not predict (issue 15).
+    ModelGap,
+    /// A chart package or repository index is too large, a tar or gzip bomb, or not a
+    /// chart (issue 16).
+    ChartUnreadable,
+    /// A chart's defaults were not read (`--offline`, or the chart could not be fetched):
+    /// the images they decide are not checked (issue 16).
+    ChartNotRead,
 }
 
 impl Code {
@@ -70,6 +82,11 @@ impl Code {
             Code::DeniedDestination => "denied-destination",
             Code::PathEscape => "path-escape",
             Code::ConfigChanged => "config-changed",
+            Code::KustomizeBuild => "kustomize-build",
+            Code::NoEffect => "no-effect",
+            Code::ModelGap => "model-gap",
+            Code::ChartUnreadable => "chart-unreadable",
+            Code::ChartNotRead => "chart-not-read",
         }
     }
 
@@ -88,13 +105,20 @@ impl Code {
             | Code::PolicyPlatform
             | Code::DigestMismatch
             | Code::DeniedDestination
-            | Code::PathEscape => Severity::Error,
+            | Code::PathEscape
+            | Code::KustomizeBuild
+            | Code::ChartUnreadable => Severity::Error,
             Code::NotFoundOrDenied
             | Code::Unreachable
             | Code::RateLimited
             | Code::RegistryError => Severity::Undecided,
             Code::UnresolvedVariable | Code::TagDigestMismatch | Code::Skipped => Severity::Warning,
-            Code::HelmTemplate | Code::BinaryFile | Code::ConfigChanged => Severity::Note,
+            Code::HelmTemplate
+            | Code::BinaryFile
+            | Code::ConfigChanged
+            | Code::NoEffect
+            | Code::ModelGap
+            | Code::ChartNotRead => Severity::Note,
         }
     }
 
@@ -138,7 +162,7 @@ impl Code {
             Code::HelmTemplate => "The file is a Helm template and is not checked as YAML.",
             Code::BinaryFile => "The file is binary and is not checked.",
             Code::Skipped => {
-                "A reference was not checked: a remote resource, a non-OCI chart, or a source outside the checked files."
+                "A reference was not checked: a remote resource, an unknown image policy, or a source outside the checked files."
             }
             Code::PolicyLatest => "Policy deny-latest: the reference pulls `latest`, which moves.",
             Code::PolicyDigest => "Policy require-digest: the reference is not pinned by digest.",
@@ -159,6 +183,21 @@ impl Code {
             }
             Code::ConfigChanged => {
                 "The change edits .imagegate.yaml; a diff check uses the merge base's config, so the edit applies once merged."
+            }
+            Code::KustomizeBuild => {
+                "kustomize build would fail on this kustomization input, so nothing it deploys can be checked."
+            }
+            Code::NoEffect => {
+                "A kustomize images entry or patch matches nothing in the build; it changes no image."
+            }
+            Code::ModelGap => {
+                "--render found an image imagegate's kustomize or Helm model did not predict; it was checked anyway."
+            }
+            Code::ChartUnreadable => {
+                "A chart package or Helm repository index is too large (a tar or gzip bomb), malformed, or not a chart."
+            }
+            Code::ChartNotRead => {
+                "A chart's defaults were not read (offline, or the chart could not be fetched), so the images they decide are not checked."
             }
         }
     }
@@ -196,7 +235,7 @@ impl Finding {
 }
 
 /// A byte span in a file of the source store.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Location {
     pub file: usize,
     pub start: usize,

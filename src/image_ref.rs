@@ -177,6 +177,13 @@ impl fmt::Display for ImageRef {
     }
 }
 
+/// The registry host a reference names as written (`ghcr.io` in `ghcr.io/a/b:1`), before
+/// any normalisation; `None` when Docker Hub is implied.
+pub fn written_domain(s: &str) -> Option<&str> {
+    let name_tag = s.split_once('@').map_or(s, |(n, _)| n);
+    split_domain(split_tag(name_tag).0).0
+}
+
 /// Splits `name[:tag]`: the tag is after the last `:` that follows the last `/`.
 fn split_tag(s: &str) -> (&str, Option<&str>) {
     let slash = s.rfind('/').map_or(0, |i| i + 1);

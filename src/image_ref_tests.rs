@@ -3,255 +3,212 @@ use super::*;
 
 const H64: &str = "ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff";
 
+/// A case's text with each `{c*n}` written out as `n` times the character `c`, so that
+/// long names, tags and digests stay readable in the tables below.
+fn expand(case: &str) -> String {
+    let mut out = String::new();
+    let mut rest = case;
+    while let Some((before, after)) = rest.split_once('{') {
+        let (run, after) = after.split_once('}').expect("a `{` is closed");
+        let (c, n) = run.split_once('*').expect("a run is `{c*n}`");
+        out += before;
+        out += &c.repeat(n.parse().expect("a run's length is a number"));
+        rest = after;
+    }
+    out + rest
+}
+
 /// Valid references and their canonical form. Cases follow distribution/reference's
 /// `reference_test.go` and `normalize_test.go`.
+const VALID: &[(&str, &str)] = &[
+    ("nginx", "docker.io/library/nginx:latest"),
+    ("nginx:1.25", "docker.io/library/nginx:1.25"),
+    ("library/nginx", "docker.io/library/nginx:latest"),
+    ("docker.io/nginx", "docker.io/library/nginx:latest"),
+    ("index.docker.io/nginx", "docker.io/library/nginx:latest"),
+    ("index.docker.io/user/app:v1", "docker.io/user/app:v1"),
+    ("docker.io/library/nginx:1", "docker.io/library/nginx:1"),
+    ("user/app", "docker.io/user/app:latest"),
+    ("user/team/app:1", "docker.io/user/team/app:1"),
+    ("ghcr.io/acme/web:v1.5.0", "ghcr.io/acme/web:v1.5.0"),
+    ("localhost/app", "localhost/app:latest"),
+    ("localhost:5000/app:dev", "localhost:5000/app:dev"),
+    ("127.0.0.1:5000/a/b:c", "127.0.0.1:5000/a/b:c"),
+    ("[::1]:5000/app:1", "[::1]:5000/app:1"),
+    ("[2001:db8::1]/app", "[2001:db8::1]/app:latest"),
+    ("registry:5000/app", "registry:5000/app:latest"),
+    (
+        "my-registry.example.com/a",
+        "my-registry.example.com/a:latest",
+    ),
+    ("Example.com/app", "Example.com/app:latest"),
+    ("a.b.c/d/e/f/g", "a.b.c/d/e/f/g:latest"),
+    ("app_1:tag", "docker.io/library/app_1:tag"),
+    ("app__x", "docker.io/library/app__x:latest"),
+    ("app---x", "docker.io/library/app---x:latest"),
+    ("app.x-y_z", "docker.io/library/app.x-y_z:latest"),
+    (
+        "nginx:TAG_Upper.1-x",
+        "docker.io/library/nginx:TAG_Upper.1-x",
+    ),
+    ("nginx:_under", "docker.io/library/nginx:_under"),
+    ("nginx:{t*128}", "docker.io/library/nginx:{t*128}"),
+    (
+        "nginx@sha256:{f*64}",
+        "docker.io/library/nginx@sha256:{f*64}",
+    ),
+    (
+        "nginx:1.25@sha256:{f*64}",
+        "docker.io/library/nginx:1.25@sha256:{f*64}",
+    ),
+    ("ghcr.io/a/b@sha512:{a*128}", "ghcr.io/a/b@sha512:{a*128}"),
+    (
+        "localhost:5000/x:y@sha256:{f*64}",
+        "localhost:5000/x:y@sha256:{f*64}",
+    ),
+    (
+        "quay.io/jetstack/cert-manager-controller:v1.14.4",
+        "quay.io/jetstack/cert-manager-controller:v1.14.4",
+    ),
+    (
+        "registry-1.docker.io/library/nginx",
+        "registry-1.docker.io/library/nginx:latest",
+    ),
+    (
+        "xn--bcher-kva.example/app",
+        "xn--bcher-kva.example/app:latest",
+    ),
+    ("foo.com:8080/bar:1.0", "foo.com:8080/bar:1.0"),
+    ("a/b", "docker.io/a/b:latest"),
+    ("0/1", "docker.io/0/1:latest"),
+    ("{a*63}/x", "docker.io/{a*63}/x:latest"),
+    ("{e*63}g", "docker.io/library/{e*63}g:latest"),
+];
+
 #[test]
 fn valid_references_normalise_like_docker() {
-    let d = format!("sha256:{H64}");
-    let d512 = format!("sha512:{}", "a".repeat(128));
-    let cases: Vec<(String, String)> = vec![
-        ("nginx".into(), "docker.io/library/nginx:latest".into()),
-        ("nginx:1.25".into(), "docker.io/library/nginx:1.25".into()),
-        (
-            "library/nginx".into(),
-            "docker.io/library/nginx:latest".into(),
-        ),
-        (
-            "docker.io/nginx".into(),
-            "docker.io/library/nginx:latest".into(),
-        ),
-        (
-            "index.docker.io/nginx".into(),
-            "docker.io/library/nginx:latest".into(),
-        ),
-        (
-            "index.docker.io/user/app:v1".into(),
-            "docker.io/user/app:v1".into(),
-        ),
-        (
-            "docker.io/library/nginx:1".into(),
-            "docker.io/library/nginx:1".into(),
-        ),
-        ("user/app".into(), "docker.io/user/app:latest".into()),
-        ("user/team/app:1".into(), "docker.io/user/team/app:1".into()),
-        (
-            "ghcr.io/acme/web:v1.5.0".into(),
-            "ghcr.io/acme/web:v1.5.0".into(),
-        ),
-        ("localhost/app".into(), "localhost/app:latest".into()),
-        (
-            "localhost:5000/app:dev".into(),
-            "localhost:5000/app:dev".into(),
-        ),
-        ("127.0.0.1:5000/a/b:c".into(), "127.0.0.1:5000/a/b:c".into()),
-        ("[::1]:5000/app:1".into(), "[::1]:5000/app:1".into()),
-        (
-            "[2001:db8::1]/app".into(),
-            "[2001:db8::1]/app:latest".into(),
-        ),
-        (
-            "registry:5000/app".into(),
-            "registry:5000/app:latest".into(),
-        ),
-        (
-            "my-registry.example.com/a".into(),
-            "my-registry.example.com/a:latest".into(),
-        ),
-        ("Example.com/app".into(), "Example.com/app:latest".into()),
-        ("a.b.c/d/e/f/g".into(), "a.b.c/d/e/f/g:latest".into()),
-        ("app_1:tag".into(), "docker.io/library/app_1:tag".into()),
-        ("app__x".into(), "docker.io/library/app__x:latest".into()),
-        ("app---x".into(), "docker.io/library/app---x:latest".into()),
-        (
-            "app.x-y_z".into(),
-            "docker.io/library/app.x-y_z:latest".into(),
-        ),
-        (
-            "nginx:TAG_Upper.1-x".into(),
-            "docker.io/library/nginx:TAG_Upper.1-x".into(),
-        ),
-        (
-            "nginx:_under".into(),
-            "docker.io/library/nginx:_under".into(),
-        ),
-        (
-            format!("nginx:{}", "t".repeat(128)),
-            format!("docker.io/library/nginx:{}", "t".repeat(128)),
-        ),
-        (format!("nginx@{d}"), format!("docker.io/library/nginx@{d}")),
-        (
-            format!("nginx:1.25@{d}"),
-            format!("docker.io/library/nginx:1.25@{d}"),
-        ),
-        (format!("ghcr.io/a/b@{d512}"), format!("ghcr.io/a/b@{d512}")),
-        (
-            format!("localhost:5000/x:y@{d}"),
-            format!("localhost:5000/x:y@{d}"),
-        ),
-        (
-            "quay.io/jetstack/cert-manager-controller:v1.14.4".into(),
-            "quay.io/jetstack/cert-manager-controller:v1.14.4".into(),
-        ),
-        (
-            "registry-1.docker.io/library/nginx".into(),
-            "registry-1.docker.io/library/nginx:latest".into(),
-        ),
-        (
-            "xn--bcher-kva.example/app".into(),
-            "xn--bcher-kva.example/app:latest".into(),
-        ),
-        ("foo.com:8080/bar:1.0".into(), "foo.com:8080/bar:1.0".into()),
-        ("a/b".into(), "docker.io/a/b:latest".into()),
-        ("0/1".into(), "docker.io/0/1:latest".into()),
-        (
-            format!("{}/x", "a".repeat(63)),
-            format!("docker.io/{}/x:latest", "a".repeat(63)),
-        ),
-        (
-            format!("{}g", "e".repeat(63)),
-            format!("docker.io/library/{}g:latest", "e".repeat(63)),
-        ),
-    ];
-    for (input, want) in &cases {
-        let got = ImageRef::parse(input).unwrap_or_else(|e| panic!("{input}: {e}"));
-        assert_eq!(&got.canonical(), want, "input {input}");
+    for &(case, want) in VALID {
+        let got = ImageRef::parse(&expand(case)).unwrap_or_else(|e| panic!("case {case}: {e}"));
+        assert_eq!(got.canonical(), expand(want), "case {case}");
     }
-    assert!(cases.len() >= 35);
+    assert!(VALID.len() >= 35);
 }
+
+/// Invalid references refused with an error that names no part of them.
+const REFUSED: &[(&str, RefError)] = &[
+    ("", RefError::Empty),
+    (" nginx", RefError::Whitespace),
+    ("nginx\n", RefError::Whitespace),
+    ("ngi nx", RefError::Whitespace),
+    ("{f*64}", RefError::HexIdentifier),
+    ("nginx:{t*129}", RefError::TagTooLong),
+    // 256 counts the path only: 255 passes (below).
+    ("ghcr.io/{a*256}", RefError::NameTooLong),
+    ("nginx@sha256:{a*63}", SHA256_LENGTH),
+    ("nginx@sha256:{a*65}", SHA256_LENGTH),
+    ("nginx@sha256:{A*64}", SHA256_LENGTH),
+    ("nginx@sha512:{a*64}", SHA512_LENGTH),
+];
+
+const SHA256_LENGTH: RefError = RefError::DigestLength {
+    algorithm: "sha256",
+    expected: 64,
+};
+const SHA512_LENGTH: RefError = RefError::DigestLength {
+    algorithm: "sha512",
+    expected: 128,
+};
+
+/// An error that names the part of the input at fault, and inputs with the part each names.
+type Named = (
+    fn(String) -> RefError,
+    &'static [(&'static str, &'static str)],
+);
+
+/// Invalid references refused with an error naming the part at fault.
+const NAMED: &[Named] = &[
+    (
+        RefError::Uppercase,
+        &[
+            ("Nginx", "Nginx"),
+            ("docker.io/Foo/bar", "Foo/bar"),
+            ("ghcr.io/Acme/web:v1", "Acme/web"),
+        ],
+    ),
+    (
+        RefError::InvalidPath,
+        &[
+            ("-nginx", "-nginx"),
+            ("nginx-", "nginx-"),
+            ("ng..inx", "ng..inx"),
+            ("ng___inx", "ng___inx"),
+            ("ng._inx", "ng._inx"),
+            ("a//b", "a//b"),
+            ("ghcr.io/", ""),
+            ("ghcr.io/a/", "a/"),
+            ("/nginx", "/nginx"),
+            ("ghcr.io/a+b", "a+b"),
+        ],
+    ),
+    (
+        RefError::InvalidTag,
+        &[
+            ("nginx:", ""),
+            ("nginx:-x", "-x"),
+            ("nginx:.x", ".x"),
+            ("nginx:a+b", "a+b"),
+        ],
+    ),
+    (
+        RefError::InvalidDomain,
+        &[
+            ("nginx:a/b", "nginx:a"),
+            ("foo_bar.com:8080/x", "foo_bar.com:8080"),
+            ("-foo.com/x", "-foo.com"),
+            ("foo..com/x", "foo..com"),
+            ("foo.com:/x", "foo.com:"),
+            ("foo.com:abc/x", "foo.com:abc"),
+            ("foo..com/x", "foo..com"),
+            ("[::1/x", "[::1"),
+            ("[]:5000/x", "[]:5000"),
+            ("[zz::1]/x", "[zz::1]"),
+            ("[::1]5000/x", "[::1]5000"),
+        ],
+    ),
+    (
+        RefError::InvalidDigest,
+        &[
+            ("nginx@sha256", "sha256"),
+            ("nginx@sha256:abc", "sha256:abc"),
+            ("nginx@sha256:{g*64}", "sha256:{g*64}"),
+            ("nginx@1sha:{a*64}", "1sha:{a*64}"),
+            (
+                "nginx@sha256:{f*64}@sha256:{f*64}",
+                "sha256:{f*64}@sha256:{f*64}",
+            ),
+        ],
+    ),
+    (RefError::UnsupportedDigest, &[("nginx@md5:{a*32}", "md5")]),
+];
 
 #[test]
 fn invalid_references_say_why() {
-    let length = |algorithm, expected| RefError::DigestLength {
-        algorithm,
-        expected,
-    };
-    let long_path = format!("ghcr.io/{}", "a".repeat(256));
-    let path_255 = format!("ghcr.io/{}", "a".repeat(255));
-    assert!(
-        ImageRef::parse(&path_255).is_ok(),
-        "255 counts the path only"
-    );
-    let cases: Vec<(String, RefError)> = vec![
-        ("".into(), RefError::Empty),
-        (" nginx".into(), RefError::Whitespace),
-        ("nginx\n".into(), RefError::Whitespace),
-        ("ngi nx".into(), RefError::Whitespace),
-        (H64.into(), RefError::HexIdentifier),
-        ("Nginx".into(), RefError::Uppercase("Nginx".into())),
-        (
-            "docker.io/Foo/bar".into(),
-            RefError::Uppercase("Foo/bar".into()),
-        ),
-        (
-            "ghcr.io/Acme/web:v1".into(),
-            RefError::Uppercase("Acme/web".into()),
-        ),
-        ("-nginx".into(), RefError::InvalidPath("-nginx".into())),
-        ("nginx-".into(), RefError::InvalidPath("nginx-".into())),
-        ("ng..inx".into(), RefError::InvalidPath("ng..inx".into())),
-        ("ng___inx".into(), RefError::InvalidPath("ng___inx".into())),
-        ("ng._inx".into(), RefError::InvalidPath("ng._inx".into())),
-        ("a//b".into(), RefError::InvalidPath("a//b".into())),
-        ("ghcr.io/".into(), RefError::InvalidPath("".into())),
-        ("ghcr.io/a/".into(), RefError::InvalidPath("a/".into())),
-        ("/nginx".into(), RefError::InvalidPath("/nginx".into())),
-        ("ghcr.io/a+b".into(), RefError::InvalidPath("a+b".into())),
-        ("nginx:".into(), RefError::InvalidTag("".into())),
-        ("nginx:-x".into(), RefError::InvalidTag("-x".into())),
-        ("nginx:.x".into(), RefError::InvalidTag(".x".into())),
-        ("nginx:a+b".into(), RefError::InvalidTag("a+b".into())),
-        (
-            "nginx:a/b".into(),
-            RefError::InvalidDomain("nginx:a".into()),
-        ),
-        (format!("nginx:{}", "t".repeat(129)), RefError::TagTooLong),
-        (long_path, RefError::NameTooLong),
-        (
-            "foo_bar.com:8080/x".into(),
-            RefError::InvalidDomain("foo_bar.com:8080".into()),
-        ),
-        (
-            "-foo.com/x".into(),
-            RefError::InvalidDomain("-foo.com".into()),
-        ),
-        (
-            "foo-.com/x".into(),
-            RefError::InvalidDomain("foo-.com".into()),
-        ),
-        (
-            "foo.com:/x".into(),
-            RefError::InvalidDomain("foo.com:".into()),
-        ),
-        (
-            "foo.com:abc/x".into(),
-            RefError::InvalidDomain("foo.com:abc".into()),
-        ),
-        (
-            "foo..com/x".into(),
-            RefError::InvalidDomain("foo..com".into()),
-        ),
-        ("[::1/x".into(), RefError::InvalidDomain("[::1".into())),
-        (
-            "[]:5000/x".into(),
-            RefError::InvalidDomain("[]:5000".into()),
-        ),
-        (
-            "[zz::1]/x".into(),
-            RefError::InvalidDomain("[zz::1]".into()),
-        ),
-        (
-            "[::1]5000/x".into(),
-            RefError::InvalidDomain("[::1]5000".into()),
-        ),
-        (
-            "nginx@sha256".into(),
-            RefError::InvalidDigest("sha256".into()),
-        ),
-        (
-            "nginx@sha256:abc".into(),
-            RefError::InvalidDigest("sha256:abc".into()),
-        ),
-        (
-            format!("nginx@sha256:{}", "g".repeat(64)),
-            RefError::InvalidDigest(format!("sha256:{}", "g".repeat(64))),
-        ),
-        (
-            format!("nginx@sha256:{}", "a".repeat(63)),
-            length("sha256", 64),
-        ),
-        (
-            format!("nginx@sha256:{}", "a".repeat(65)),
-            length("sha256", 64),
-        ),
-        (
-            format!("nginx@sha256:{}", "A".repeat(64)),
-            length("sha256", 64),
-        ),
-        (
-            format!("nginx@sha512:{}", "a".repeat(64)),
-            length("sha512", 128),
-        ),
-        (
-            format!("nginx@md5:{}", "a".repeat(32)),
-            RefError::UnsupportedDigest("md5".into()),
-        ),
-        (
-            format!("nginx@1sha:{}", "a".repeat(64)),
-            RefError::InvalidDigest(format!("1sha:{}", "a".repeat(64))),
-        ),
-        (
-            format!("nginx@sha256:{H64}@sha256:{H64}"),
-            RefError::InvalidDigest(format!("sha256:{H64}@sha256:{H64}")),
-        ),
-    ];
-    for (input, want) in &cases {
-        assert_eq!(
-            ImageRef::parse(input).as_ref(),
-            Err(want),
-            "input {input:?}"
-        );
+    let refused = REFUSED.iter().map(|(case, want)| (*case, want.clone()));
+    let named = NAMED.iter().flat_map(|&(error, cases)| {
+        cases
+            .iter()
+            .map(move |&(case, part)| (case, error(expand(part))))
+    });
+    let cases: Vec<(&str, RefError)> = refused.chain(named).collect();
+    for (case, want) in &cases {
+        let got = ImageRef::parse(&expand(case));
+        assert_eq!(got.as_ref(), Err(want), "case {case:?}");
     }
     assert!(cases.len() >= 40);
+    assert!(
+        ImageRef::parse(&expand("ghcr.io/{a*255}")).is_ok(),
+        "255 counts the path only"
+    );
 }
 
 /// Regression (issue 7, fuzzing): a 250-character Docker Hub name is too long once
@@ -302,4 +259,16 @@ fn variables_are_detected() {
     assert!(has_variable("$(REGISTRY)/a"));
     assert!(has_variable("{{ .Values.image }}"));
     assert!(!has_variable("ghcr.io/a:v$1"));
+}
+
+#[test]
+fn the_written_domain_is_the_one_before_normalisation() {
+    assert_eq!(written_domain("ghcr.io/a/b:1"), Some("ghcr.io"));
+    assert_eq!(
+        written_domain("localhost:5000/a@sha256:00"),
+        Some("localhost:5000")
+    );
+    assert_eq!(written_domain("nginx:1.27"), None);
+    assert_eq!(written_domain("library/nginx"), None);
+    assert_eq!(written_domain("docker.io/library/nginx"), Some("docker.io"));
 }

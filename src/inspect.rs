@@ -95,8 +95,7 @@ pub fn probe_client(
     let repo = crate::trust::load_repo_from_disk(&cwd, trusted.as_ref())?;
     let config = crate::trust::merge(trusted, repo)?.config;
     let registries =
-        resolve::hosts::Registries::new(&crate::settings::registry_flags(&args.registry), &config)
-            .map_err(Error::Registries)?;
+        resolve::hosts::Registries::new(&args.registry, &config).map_err(Error::Registries)?;
     let seconds = args.timeout.max(1);
     let timeout = Duration::from_secs(seconds);
     let opts = resolve::Options {

@@ -44,6 +44,8 @@ pub struct Settings {
     pub offline: bool,
     pub suggest: bool,
     pub strict: bool,
+    /// Guess images in unknown kinds (`image-heuristic`).
+    pub image_heuristic: bool,
     /// Files read as Helm values besides those next to a `Chart.yaml`.
     pub helm_values: GlobSet,
     /// Flux variables from the config's files, for `${VAR}` nothing in the repository defines.
@@ -223,6 +225,7 @@ impl Settings {
             offline: common.offline,
             suggest: !common.no_suggest,
             strict: common.strict || config.strict,
+            image_heuristic: config.image_heuristic.unwrap_or(true),
             helm_values: globs(&joined(&common.helm_values, &config.helm_values))?,
             variables: crate::variables::Variables::load(&config.variables, &cwd)?,
             reports: common.report.clone(),
@@ -235,18 +238,18 @@ impl Settings {
             timeout: Duration::from_secs(common.timeout),
             deadline: Duration::from_secs(common.deadline),
             registries: std::sync::Arc::new(
-                crate::resolve::hosts::Registries::new(&registry_flags(&common.registry), &config)
+                crate::resolve::hosts::Registries::new(&common.registry, &config)
                     .map_err(Error::Registries)?,
             ),
             skip: joined(&common.skip, &config.skip),
             policy: crate::config::Policy {
-                deny_latest: common.deny_latest || config.policy.deny_latest,
-                require_digest: common.require_digest || config.policy.require_digest,
+                deny_latest: common.policy.deny_latest || config.policy.deny_latest,
+                require_digest: common.policy.require_digest || config.policy.require_digest,
                 allowed_registries: joined(
-                    &common.allowed_registry,
+                    &common.policy.allowed_registry,
                     &config.policy.allowed_registries,
                 ),
-                platforms: joined(&common.platform, &config.policy.platforms),
+                platforms: joined(&common.policy.platform, &config.policy.platforms),
             },
             cache: cache_ttl(common.no_cache, &config.cache),
             verbosity,
@@ -287,17 +290,6 @@ pub fn log_level(cli: &crate::cli::Cli) -> log::LevelFilter {
         log::LevelFilter::Debug
     } else {
         log::LevelFilter::Info
-    }
-}
-
-/// The registry flags as the registry table takes them.
-pub fn registry_flags(args: &crate::cli::RegistryArgs) -> crate::resolve::hosts::RegistryFlags {
-    crate::resolve::hosts::RegistryFlags {
-        ca_files: args.ca_file.clone(),
-        insecure: args.insecure_registry.clone(),
-        mirrors: args.mirror.clone(),
-        rewrites: args.rewrite.clone(),
-        deny: args.deny_destination.clone(),
     }
 }
 

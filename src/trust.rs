@@ -233,6 +233,9 @@ pub fn merge(trusted: Option<Config>, repo: Option<Config>) -> Result<Merged, Er
         helm_values: joined(&t.helm_values, &repo.helm_values),
         variables: joined(&t.variables, &repo.variables),
         strict: t.strict || repo.strict,
+        // The repository may turn its guesses off, as it may skip images: in a diff the
+        // merge base's config applies, so a change cannot hide its own images this way.
+        image_heuristic: t.image_heuristic.or(repo.image_heuristic),
         insecure_registries: joined(&t.insecure_registries, &repo.insecure_registries),
         policy: config::Policy {
             deny_latest: t.policy.deny_latest || repo.policy.deny_latest,

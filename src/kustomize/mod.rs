@@ -47,6 +47,11 @@ pub fn effective(dir: &Path, reader: &dyn Reader) -> Effective {
         failed: built.failed,
         ..Effective::default()
     };
+    // A failing build deploys nothing: its note is the finding, and the files it read are
+    // left to the plain scan.
+    if built.failed {
+        return out;
+    }
     for r in &built.resources {
         let mut found = Vec::new();
         kubernetes::extract(&r.val.to_document(), usize::MAX, &mut found);

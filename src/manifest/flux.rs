@@ -8,11 +8,29 @@ use super::yaml::{Document, NodeId};
 use super::{ImageValue, Occurrence};
 use crate::finding::Location;
 
+/// An object's name and namespace: a HelmRepository's own, or a `sourceRef` naming one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectRef {
+    pub name: String,
+    /// None where the manifest leaves it to the namespace applied at deploy time.
+    pub namespace: Option<String>,
+}
+
+impl ObjectRef {
+    /// Whether this reference names `object`: the same name, and the same namespace where
+    /// both are known.
+    pub fn names(&self, object: &ObjectRef) -> bool {
+        self.name == object.name
+            && (self.namespace.is_none()
+                || object.namespace.is_none()
+                || self.namespace == object.namespace)
+    }
+}
+
 /// A HelmRepository, for joining HelmRelease charts to it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HelmRepository {
-    pub name: String,
-    pub namespace: Option<String>,
+    pub object: ObjectRef,
     pub url: String,
     pub oci: bool,
 }
@@ -23,8 +41,8 @@ pub struct ChartRef {
     pub release: String,
     pub chart: String,
     pub version: Option<String>,
-    pub repository: String,
-    pub namespace: Option<String>,
+    /// The `sourceRef`, its namespace defaulting to the release's.
+    pub repository: ObjectRef,
     /// Where to report: the version (or the chart name when there is none).
     pub location: Location,
 }
@@ -38,12 +56,92 @@ pub struct Substitutions {
     pub vars: Vec<(String, String, Location)>,
 }
 
+/// A Flux image automation marker, `# {"$imagepolicy": "ns:policy:tag"}`, on a value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Marker {
+    pub namespace: String,
+    pub policy: String,
+    /// `tag`, `name`, or empty for the whole image.
+    pub field: String,
+    pub value: String,
+    pub location: Location,
+}
+
+/// A Flux object that names another: an ImagePolicy's ImageRepository, or an
+/// ImageRepository's image (in `target`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Named {
+    pub name: String,
+    pub namespace: Option<String>,
+    pub target: String,
+    pub target_namespace: Option<String>,
+}
+
 /// What Flux objects in one document hold.
 #[derive(Debug, Default, Clone)]
 pub struct FluxFacts {
     pub helm_repositories: Vec<HelmRepository>,
     pub charts: Vec<ChartRef>,
     pub substitutions: Vec<Substitutions>,
+    pub markers: Vec<Marker>,
+    pub image_policies: Vec<Named>,
+    pub image_repositories: Vec<Named>,
+}
+
+/// The `$imagepolicy` markers on the values of a document: the comment is not in the node
+/// tree, so it is read from the source line the value is on.
+pub fn markers(
+    doc: &Document,
+    source: &crate::source::SourceFile,
+    file: usize,
+    facts: &mut FluxFacts,
+) {
+    if !source.text.contains("$imagepolicy") {
+        return;
+    }
+    for n in &doc.nodes {
+        let super::yaml::NodeKind::Map(entries) = &n.kind else {
+            continue;
+        };
+        for &(_, v) in entries {
+            let Some(value) = doc.scalar(v) else { continue };
+            let node = doc.node(v);
+            let line = source.position(node.start).line;
+            let (Some(from), to) = (
+                source.line_start(line),
+                source.line_start(line + 1).unwrap_or(source.text.len()),
+            ) else {
+                continue;
+            };
+            let text = &source.text[node.end.max(from).min(to)..to];
+            let Some(spec) = marker_in(text) else {
+                continue;
+            };
+            let mut parts = spec.splitn(3, ':');
+            let (Some(ns), Some(policy)) = (parts.next(), parts.next()) else {
+                continue;
+            };
+            facts.markers.push(Marker {
+                namespace: ns.to_string(),
+                policy: policy.to_string(),
+                field: parts.next().unwrap_or("").to_string(),
+                value: value.to_string(),
+                location: doc.location(v, file),
+            });
+        }
+    }
+}
+
+/// The policy a comment's `{"$imagepolicy": "..."}` names.
+fn marker_in(rest: &str) -> Option<&str> {
+    let comment = &rest[rest.find('#')? + 1..];
+    let after = &comment[comment.find("\"$imagepolicy\"")? + "\"$imagepolicy\"".len()..];
+    let after = after
+        .trim_start()
+        .strip_prefix(':')?
+        .trim_start()
+        .strip_prefix('"')?;
+    Some(&after[..after.find('"')?])
 }
 
 fn str_at<'a>(doc: &'a Document, node: NodeId, path: &[&str]) -> Option<&'a str> {
@@ -111,10 +209,12 @@ pub fn extract(doc: &Document, file: usize, out: &mut Vec<Occurrence>, facts: &m
                         release: name.clone(),
                         chart: chart.to_string(),
                         version: version_node.and_then(|n| doc.scalar(n)).map(str::to_string),
-                        repository: source.to_string(),
-                        namespace: str_at(doc, spec, &["sourceRef", "namespace"])
-                            .map(str::to_string)
-                            .or_else(|| namespace.clone()),
+                        repository: ObjectRef {
+                            name: source.to_string(),
+                            namespace: str_at(doc, spec, &["sourceRef", "namespace"])
+                                .map(str::to_string)
+                                .or_else(|| namespace.clone()),
+                        },
                         location: doc.location(at, file),
                     });
                 }
@@ -123,8 +223,7 @@ pub fn extract(doc: &Document, file: usize, out: &mut Vec<Occurrence>, facts: &m
         ("source.toolkit.fluxcd.io", "HelmRepository") => {
             if let Some(url) = str_at(doc, root, &["spec", "url"]) {
                 facts.helm_repositories.push(HelmRepository {
-                    name,
-                    namespace,
+                    object: ObjectRef { name, namespace },
                     url: url.to_string(),
                     oci: str_at(doc, root, &["spec", "type"]) == Some("oci")
                         || url.starts_with("oci://"),
@@ -169,6 +268,32 @@ pub fn extract(doc: &Document, file: usize, out: &mut Vec<Occurrence>, facts: &m
                 context,
                 previous: None,
             });
+        }
+        ("image.toolkit.fluxcd.io", "ImagePolicy") => {
+            if let Some(target) = str_at(doc, root, &["spec", "imageRepositoryRef", "name"]) {
+                facts.image_policies.push(Named {
+                    name,
+                    namespace: namespace.clone(),
+                    target: target.to_string(),
+                    target_namespace: str_at(
+                        doc,
+                        root,
+                        &["spec", "imageRepositoryRef", "namespace"],
+                    )
+                    .map(str::to_string)
+                    .or(namespace),
+                });
+            }
+        }
+        ("image.toolkit.fluxcd.io", "ImageRepository") => {
+            if let Some(image) = str_at(doc, root, &["spec", "image"]) {
+                facts.image_repositories.push(Named {
+                    name,
+                    namespace,
+                    target: image.to_string(),
+                    target_namespace: None,
+                });
+            }
         }
         ("kustomize.toolkit.fluxcd.io", "Kustomization") => {
             let path = str_at(doc, root, &["spec", "path"]).unwrap_or("./");
@@ -235,6 +360,21 @@ mod tests {
     }
 
     #[test]
+    fn imagepolicy_markers_are_read_from_the_comment() {
+        assert_eq!(
+            marker_in(r#" # {"$imagepolicy": "flux-system:podinfo:tag"}"#),
+            Some("flux-system:podinfo:tag")
+        );
+        assert_eq!(marker_in(r#" # {"$imagepolicy":"a:b"}"#), Some("a:b"));
+        assert_eq!(marker_in(" # nothing"), None);
+        assert_eq!(
+            marker_in(r#" "$imagepolicy": "x:y""#),
+            None,
+            "not in a comment"
+        );
+    }
+
+    #[test]
     fn postbuild_substitution() {
         let vars = |k: &str| (k == "TAG").then(|| "1.2.3".to_string());
         assert_eq!(
@@ -247,5 +387,19 @@ mod tests {
         );
         assert_eq!(substitute("a:${MISSING:-x}", &vars).unwrap().0, "a:x");
         assert_eq!(substitute("a:${MISSING}", &vars), None);
+    }
+
+    #[test]
+    fn a_source_ref_names_its_repository_where_the_namespaces_do_not_differ() {
+        let at = |name: &str, namespace: Option<&str>| ObjectRef {
+            name: name.into(),
+            namespace: namespace.map(Into::into),
+        };
+        let repo = at("podinfo", Some("flux-system"));
+        assert!(at("podinfo", Some("flux-system")).names(&repo));
+        assert!(at("podinfo", None).names(&repo));
+        assert!(at("podinfo", Some("apps")).names(&at("podinfo", None)));
+        assert!(!at("podinfo", Some("apps")).names(&repo));
+        assert!(!at("other", Some("flux-system")).names(&repo));
     }
 }

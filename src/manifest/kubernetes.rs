@@ -1,9 +1,12 @@
 //! Finds image references in Kubernetes objects: the containers of every pod spec, image
-//! volumes, the items of a `List`, and pod-spec-shaped `containers` lists in kinds we do
-//! not know. Documents without `apiVersion` and `kind` are not manifests and yield nothing.
+//! volumes, the items of a `List`, the custom resources of `operators`' table, and in kinds
+//! no one knows, pod-spec-shaped `containers` lists and then the `heuristic`. Each node is
+//! reported once: one reader owns each kind. Documents without `apiVersion` and `kind` are
+//! not manifests and yield nothing.
 
-use super::yaml::{Document, NodeId, NodeKind, ScalarType, VISIT_BUDGET};
-use super::{ImageValue, Occurrence};
+use super::operators::{self, Owner};
+use super::yaml::{Document, NodeId, NodeKind, VISIT_BUDGET};
+use super::{ImageValue, Occurrence, heuristic};
 use crate::finding::Location;
 
 /// Container lists of a pod spec, in the order Kubernetes documents them.
@@ -11,76 +14,113 @@ const CONTAINER_LISTS: [&str; 3] = ["containers", "initContainers", "ephemeralCo
 /// How deep the fallback search for pod specs in unknown kinds goes.
 const FALLBACK_DEPTH: usize = 24;
 
-/// Appends the image occurrences of one YAML document.
+/// Appends the image occurrences of one YAML document, the heuristic included.
 pub fn extract(doc: &Document, file: usize, out: &mut Vec<Occurrence>) {
-    let Some(root) = doc.root else { return };
-    let mut budget = VISIT_BUDGET;
-    object(doc, root, file, out, 0, &mut budget);
+    extract_with(doc, file, true, out);
 }
 
-fn object(
-    doc: &Document,
-    obj: NodeId,
+/// Appends the image occurrences of one YAML document; `heuristic` guesses images in kinds
+/// no one knows.
+pub fn extract_with(doc: &Document, file: usize, heuristic: bool, out: &mut Vec<Occurrence>) {
+    let Some(root) = doc.root else { return };
+    let mut walk = Walk {
+        doc,
+        file,
+        heuristic,
+        budget: VISIT_BUDGET,
+    };
+    walk.object(root, out, 0);
+}
+
+/// One document's walk: what every object of it shares.
+struct Walk<'a> {
+    doc: &'a Document,
     file: usize,
-    out: &mut Vec<Occurrence>,
-    depth: usize,
-    budget: &mut usize,
-) {
-    let (Some(api_version), Some(kind)) = (
-        doc.get(obj, "apiVersion").and_then(|n| doc.str(n)),
-        doc.get(obj, "kind").and_then(|n| doc.str(n)),
-    ) else {
-        return;
-    };
-    let name = doc
-        .get_path(obj, &["metadata", "name"])
-        .and_then(|n| doc.str(n))
-        .unwrap_or("");
-    let label = if name.is_empty() {
-        kind.to_string()
-    } else {
-        format!("{kind}/{name}")
-    };
-    let group = api_version.split_once('/').map_or("", |(g, _)| g);
-    let mut specs: Vec<NodeId> = Vec::new();
-    let mut push = |path: &[&str]| {
-        if let Some(n) = doc.get_path(obj, path) {
-            specs.push(n);
-        }
-    };
-    match kind {
-        "List" if depth < 4 => {
-            if let Some(items) = doc.get(obj, "items") {
-                for &item in doc.items(items) {
-                    object(doc, item, file, out, depth + 1, budget);
-                }
-            }
+    heuristic: bool,
+    budget: usize,
+}
+
+impl Walk<'_> {
+    fn object(&mut self, obj: NodeId, out: &mut Vec<Occurrence>, depth: usize) {
+        let (doc, file) = (self.doc, self.file);
+        let (Some(api_version), Some(kind)) = (
+            doc.get(obj, "apiVersion").and_then(|n| doc.str(n)),
+            doc.get(obj, "kind").and_then(|n| doc.str(n)),
+        ) else {
             return;
+        };
+        let name = doc
+            .get_path(obj, &["metadata", "name"])
+            .and_then(|n| doc.str(n))
+            .unwrap_or("");
+        let label = if name.is_empty() {
+            kind.to_string()
+        } else {
+            format!("{kind}/{name}")
+        };
+        let group = api_version.split_once('/').map_or("", |(g, _)| g);
+        let mut specs: Vec<NodeId> = Vec::new();
+        let mut push = |path: &[&str]| {
+            if let Some(n) = doc.get_path(obj, path) {
+                specs.push(n);
+            }
+        };
+        match kind {
+            "List" if depth < 4 => {
+                if let Some(items) = doc.get(obj, "items") {
+                    for &item in doc.items(items) {
+                        self.object(item, out, depth + 1);
+                    }
+                }
+                return;
+            }
+            "CustomResourceDefinition" => return,
+            "Pod" => push(&["spec"]),
+            "PodTemplate" => push(&["template", "spec"]),
+            "CronJob" => push(&["spec", "jobTemplate", "spec", "template", "spec"]),
+            "Deployment"
+            | "ReplicaSet"
+            | "StatefulSet"
+            | "DaemonSet"
+            | "Job"
+            | "ReplicationController"
+            | "Rollout"
+            | "DeploymentConfig" => push(&["spec", "template", "spec"]),
+            _ => {}
         }
-        "CustomResourceDefinition" => return,
-        "Pod" => push(&["spec"]),
-        "PodTemplate" => push(&["template", "spec"]),
-        "Revision" if group == "serving.knative.dev" => push(&["spec"]),
-        "CronJob" => push(&["spec", "jobTemplate", "spec", "template", "spec"]),
-        "Deployment"
-        | "ReplicaSet"
-        | "StatefulSet"
-        | "DaemonSet"
-        | "Job"
-        | "ReplicationController"
-        | "Rollout"
-        | "DeploymentConfig" => push(&["spec", "template", "spec"]),
-        "Service" | "Configuration" if group == "serving.knative.dev" => {
-            push(&["spec", "template", "spec"])
+        if specs.is_empty() {
+            match operators::owner(group, kind) {
+                Owner::Table(rows) => {
+                    let found = operators::extract(doc, obj, rows, file, &label, out);
+                    specs.extend(found.pod_specs);
+                    if depth < 4 {
+                        for embedded in found.objects {
+                            self.object(embedded, out, depth + 1);
+                        }
+                    }
+                }
+                // Read by `flux`, `argocd`, or holding no deployed image (policies' patterns).
+                Owner::Elsewhere | Owner::Nobody => {}
+                Owner::Unknown if !is_core_kind(group, kind) => {
+                    // An unknown kind: any mapping that holds a pod-spec-shaped `containers`
+                    // list, then the heuristic for what those do not hold.
+                    let mut found = Vec::new();
+                    find_pod_specs(doc, obj, 0, &mut found, &mut self.budget);
+                    let before = out.len();
+                    for spec in found {
+                        pod_spec(doc, spec, file, &label, out);
+                    }
+                    if self.heuristic && !operators::built_in(group) {
+                        let claimed = out[before..].iter().map(|o| o.location.start).collect();
+                        heuristic::extract(doc, obj, file, &label, &claimed, &mut self.budget, out);
+                    }
+                }
+                Owner::Unknown => {}
+            }
         }
-        _ => {}
-    }
-    if specs.is_empty() && !is_core_kind(group, kind) {
-        // An unknown kind: any mapping that holds a pod-spec-shaped `containers` list.
-        find_pod_specs(doc, obj, 0, &mut specs, budget);
-    }
-    for spec in specs {
-        pod_spec(doc, spec, file, &label, out);
+        for spec in specs {
+            pod_spec(doc, spec, file, &label, out);
+        }
     }
 }
 
@@ -134,7 +174,15 @@ fn is_container_list(doc: &Document, list: NodeId) -> bool {
             .all(|&c| doc.is_map(c) && doc.get(c, "image").is_some())
 }
 
-fn pod_spec(doc: &Document, spec: NodeId, file: usize, label: &str, out: &mut Vec<Occurrence>) {
+/// The containers and image volumes of a pod spec. A container without an image is an
+/// empty image: kubelet refuses it.
+pub(super) fn pod_spec(
+    doc: &Document,
+    spec: NodeId,
+    file: usize,
+    label: &str,
+    out: &mut Vec<Occurrence>,
+) {
     for list in CONTAINER_LISTS {
         let Some(containers) = doc.get(spec, list) else {
             continue;
@@ -149,7 +197,7 @@ fn pod_spec(doc: &Document, spec: NodeId, file: usize, label: &str, out: &mut Ve
                 .map_or_else(|| i.to_string(), str::to_string);
             let context = format!("{label} {list}[{cname}]");
             match doc.get(c, "image") {
-                Some(image) => out.push(occurrence(doc, image, file, context)),
+                Some(image) => out.push(Occurrence::at(doc, image, file, context)),
                 None => {
                     let n = doc.node(c);
                     out.push(Occurrence {
@@ -171,43 +219,9 @@ fn pod_spec(doc: &Document, spec: NodeId, file: usize, label: &str, out: &mut Ve
             if let Some(reference) = doc.get_path(v, &["image", "reference"]) {
                 let vname = doc.get(v, "name").and_then(|n| doc.scalar(n)).unwrap_or("");
                 let context = format!("{label} volumes[{vname}]");
-                out.push(occurrence(doc, reference, file, context));
+                out.push(Occurrence::at(doc, reference, file, context));
             }
         }
-    }
-}
-
-/// Classifies the value of an image field.
-fn occurrence(doc: &Document, node: NodeId, file: usize, context: String) -> Occurrence {
-    let location = doc.location(node, file);
-    let value = match doc.scalar_type(node) {
-        Some(ScalarType::String) => match doc.scalar(node) {
-            Some("") | None => ImageValue::Empty,
-            Some(s) => ImageValue::Text(s.to_string()),
-        },
-        Some(ScalarType::Null) => ImageValue::Empty,
-        Some(t) => ImageValue::NonString {
-            written: doc.scalar(node).unwrap_or_default().to_string(),
-            typed_as: match t {
-                ScalarType::Bool => "a boolean",
-                ScalarType::Int => "an integer",
-                _ => "a number",
-            },
-        },
-        None => ImageValue::NonString {
-            written: String::new(),
-            typed_as: if doc.is_map(node) {
-                "a mapping"
-            } else {
-                "a sequence"
-            },
-        },
-    };
-    Occurrence {
-        location,
-        value,
-        context,
-        previous: None,
     }
 }
 
@@ -229,12 +243,7 @@ mod tests {
         out.iter()
             .map(|o| {
                 let p = f.position(o.location.start);
-                let v = match &o.value {
-                    ImageValue::Text(s) => s.clone(),
-                    ImageValue::Empty => "<empty>".into(),
-                    ImageValue::NonString { typed_as, .. } => format!("<{typed_as}>"),
-                    ImageValue::Range { .. } => "<range>".into(),
-                };
+                let v = crate::manifest::shown(&o.value);
                 (p.line, p.column, v)
             })
             .collect()

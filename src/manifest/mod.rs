@@ -3,15 +3,19 @@
 
 pub mod argocd;
 pub mod flux;
+mod heuristic;
 pub mod kubernetes;
 pub mod kustomize;
+pub mod merge;
+pub mod operators;
 pub mod values;
 pub mod yaml;
 
-use std::path::{Component, Path};
+use std::path::{Component, Path, PathBuf};
 
 use crate::finding::{Code, Finding, Location};
 use crate::source::SourceFile;
+use yaml::{Document, NodeId, ScalarType};
 
 /// How an image field's value was written.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -42,6 +46,79 @@ pub struct Occurrence {
     pub context: String,
     /// In a diff check: what the same field held at the merge base, when it changed.
     pub previous: Option<String>,
+}
+
+impl Occurrence {
+    /// The occurrence of an image field's node, its value classified as it was written.
+    pub fn at(doc: &Document, node: NodeId, file: usize, context: String) -> Occurrence {
+        let value = match doc.scalar_type(node) {
+            Some(ScalarType::String) => match doc.scalar(node) {
+                Some("") | None => ImageValue::Empty,
+                Some(s) => ImageValue::Text(s.to_string()),
+            },
+            Some(ScalarType::Null) => ImageValue::Empty,
+            Some(t) => ImageValue::NonString {
+                written: doc.scalar(node).unwrap_or_default().to_string(),
+                typed_as: match t {
+                    ScalarType::Bool => "a boolean",
+                    ScalarType::Int => "an integer",
+                    _ => "a number",
+                },
+            },
+            None => ImageValue::NonString {
+                written: String::new(),
+                typed_as: if doc.is_map(node) {
+                    "a mapping"
+                } else {
+                    "a sequence"
+                },
+            },
+        };
+        Occurrence {
+            location: doc.location(node, file),
+            value,
+            context,
+            previous: None,
+        }
+    }
+}
+
+/// How a file is read, decided by the caller from what lies around it.
+#[derive(Debug, Clone, Copy)]
+pub struct ScanOptions {
+    /// The file sits in a chart's `templates/` directory (see [`chart_template`]): with
+    /// `{{` in it, it is a Helm template, not YAML.
+    pub chart_template: bool,
+    /// Guess images in kinds no table knows (`image-heuristic` in the config).
+    pub heuristic: bool,
+}
+
+impl Default for ScanOptions {
+    fn default() -> Self {
+        ScanOptions {
+            chart_template: false,
+            heuristic: true,
+        }
+    }
+}
+
+/// Whether a path lies in a chart's `templates/` directory: some `templates` directory
+/// above it has a `Chart.yaml` beside it. `exists` answers for a path built from `path`'s
+/// own components.
+pub fn chart_template(path: &Path, exists: &dyn Fn(&Path) -> bool) -> bool {
+    let Some(dir) = path.parent() else {
+        return false;
+    };
+    let mut above = PathBuf::new();
+    for c in dir.components() {
+        if matches!(c, Component::Normal(n) if n == "templates")
+            && exists(&above.join("Chart.yaml"))
+        {
+            return true;
+        }
+        above.push(c);
+    }
+    false
 }
 
 /// What one file holds.
@@ -81,8 +158,13 @@ fn file_finding(code: Code, file: usize, at: usize, message: &str, hint: &str) -
     }
 }
 
-/// Scans a file's bytes. Never fails: every problem with the input is a finding.
+/// Scans a file's bytes as a file outside any chart, with the image heuristic on.
 pub fn scan(file: usize, path: &Path, bytes: Vec<u8>) -> FileScan {
+    scan_with(file, path, bytes, ScanOptions::default())
+}
+
+/// Scans a file's bytes. Never fails: every problem with the input is a finding.
+pub fn scan_with(file: usize, path: &Path, bytes: Vec<u8>, options: ScanOptions) -> FileScan {
     let mut findings = Vec::new();
     if bytes.contains(&0) {
         return FileScan::failed(
@@ -115,8 +197,9 @@ pub fn scan(file: usize, path: &Path, bytes: Vec<u8>) -> FileScan {
         }
     };
     let source = SourceFile::new(path.to_path_buf(), text);
-    let parsed = yaml::parse(&source);
-    if source.text.contains("{{") && (parsed.error.is_some() || in_templates_dir(path)) {
+    // Only a chart's templates are Helm templates; anything else that does not parse is
+    // invalid YAML at the parser's position, `{{` or not (issue 16).
+    if options.chart_template && source.text.contains("{{") {
         return FileScan::failed(
             source,
             file_finding(
@@ -128,12 +211,14 @@ pub fn scan(file: usize, path: &Path, bytes: Vec<u8>) -> FileScan {
             ),
         );
     }
+    let parsed = yaml::parse(&source);
     let mut occurrences = Vec::new();
     let mut facts = flux::FluxFacts::default();
     let is_kustomization = kustomize::is_kustomization_file(path);
     for doc in &parsed.documents {
-        kubernetes::extract(doc, file, &mut occurrences);
+        kubernetes::extract_with(doc, file, options.heuristic, &mut occurrences);
         flux::extract(doc, file, &mut occurrences, &mut facts);
+        flux::markers(doc, &source, file, &mut facts);
         argocd::extract(doc, &source, file, &mut occurrences);
         if is_kustomization {
             kustomize::extract_local(doc, file, &mut occurrences);
@@ -160,11 +245,15 @@ pub fn scan(file: usize, path: &Path, bytes: Vec<u8>) -> FileScan {
     }
 }
 
-fn in_templates_dir(path: &Path) -> bool {
-    path.parent().is_some_and(|p| {
-        p.components()
-            .any(|c| matches!(c, Component::Normal(n) if n == "templates"))
-    })
+/// An occurrence's value as unit tests compare it: the text, or `<what it is>`.
+#[cfg(test)]
+pub(crate) fn shown(value: &ImageValue) -> String {
+    match value {
+        ImageValue::Text(s) => s.clone(),
+        ImageValue::Empty => "<empty>".into(),
+        ImageValue::NonString { typed_as, .. } => format!("<{typed_as}>"),
+        ImageValue::Range { .. } => "<range>".into(),
+    }
 }
 
 #[cfg(test)]
@@ -188,9 +277,50 @@ mod tests {
     #[test]
     fn helm_templates_are_skipped_with_a_note() {
         let text = "apiVersion: v1\nkind: Pod\n{{- if .Values.x }}\nspec: {}\n{{- end }}\n";
-        let s = scan(0, Path::new("chart/templates/pod.yaml"), text.into());
+        let options = ScanOptions {
+            chart_template: true,
+            ..ScanOptions::default()
+        };
+        let s = scan_with(
+            0,
+            Path::new("chart/templates/pod.yaml"),
+            text.into(),
+            options,
+        );
         assert_eq!(codes(&s), [Code::HelmTemplate]);
         assert!(s.occurrences.is_empty());
+    }
+
+    // issue 16: `{{` outside a chart's templates is no excuse for invalid YAML.
+    #[test]
+    fn invalid_yaml_with_braces_outside_a_chart_is_invalid_yaml() {
+        let text = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  annotations:\n    note: \"{{ .Values.x }}\"\n   name: web\n";
+        for path in ["deploy/web.yaml", "templates/web.yaml"] {
+            let s = scan(0, Path::new(path), text.into());
+            assert_eq!(codes(&s), [Code::InvalidYaml], "{path}");
+            let p = s.source.position(s.findings[0].location.unwrap().start);
+            assert_eq!((p.line, p.column), (6, 4), "{path}");
+        }
+    }
+
+    #[test]
+    fn chart_templates_need_a_chart_yaml_above_them() {
+        let charts = ["charts/web/Chart.yaml", "Chart.yaml"];
+        let exists = |p: &Path| charts.iter().any(|c| Path::new(c) == p);
+        assert!(chart_template(
+            Path::new("charts/web/templates/a.yaml"),
+            &exists
+        ));
+        assert!(chart_template(
+            Path::new("charts/web/templates/sub/a.yaml"),
+            &exists
+        ));
+        assert!(chart_template(Path::new("templates/a.yaml"), &exists));
+        assert!(!chart_template(Path::new("apps/templates/a.yaml"), &exists));
+        assert!(!chart_template(Path::new("charts/web/a.yaml"), &exists));
+        assert!(!chart_template(Path::new("charts/web/templates"), &|_| {
+            false
+        }));
     }
 
     #[test]

@@ -8,8 +8,8 @@ use rayon::prelude::*;
 
 use super::collect::Input;
 use crate::finding::{Code, Finding, Location};
-use crate::manifest::{self, FileScan, ImageValue};
-use crate::reader::MAX_FILE_BYTES;
+use crate::manifest::{self, FileScan, ImageValue, ScanOptions};
+use crate::reader::{MAX_FILE_BYTES, Reader};
 use crate::source::SourceFile;
 
 /// Every file's scan at head, at the merge base (changed files in a diff), and its path in
@@ -20,21 +20,31 @@ pub struct Scans {
     pub repo_paths: Vec<PathBuf>,
 }
 
-/// Reads and scans every input, in parallel.
-pub fn scan(inputs: Vec<Input>) -> Scans {
+/// Reads and scans every input, in parallel. `head` answers whether a file sits in a chart
+/// (a `Chart.yaml` beside a `templates/` directory above it), by its repository path, so
+/// nothing outside the repository counts.
+pub fn scan(inputs: Vec<Input>, heuristic: bool, head: &dyn Reader) -> Scans {
+    let options = |repo_path: &Path| ScanOptions {
+        chart_template: manifest::chart_template(repo_path, &|p| head.read(p).is_some()),
+        heuristic,
+    };
     let scanned: Vec<(FileScan, Option<FileScan>, PathBuf)> = inputs
         .into_par_iter()
         .enumerate()
         .map(|(id, input)| match input {
-            Input::OnDisk { path, repo_path } => (read_and_scan(id, &path), None, repo_path),
+            Input::OnDisk { path, repo_path } => {
+                let options = options(&repo_path);
+                (read_and_scan(id, &path, options), None, repo_path)
+            }
             Input::Changed {
                 display,
                 repo_path,
                 new,
                 old,
             } => {
-                let old_scan = old.map(|o| manifest::scan(id, &display, o));
-                (manifest::scan(id, &display, new), old_scan, repo_path)
+                let options = options(&repo_path);
+                let scan = |bytes| manifest::scan_with(id, &display, bytes, options);
+                (scan(new), old.map(scan), repo_path)
             }
         })
         .collect();
@@ -69,7 +79,7 @@ pub fn keep_changed(scan: &mut FileScan, before: &FileScan) {
     }
 }
 
-fn read_and_scan(id: usize, path: &Path) -> FileScan {
+fn read_and_scan(id: usize, path: &Path, options: ScanOptions) -> FileScan {
     let read = std::fs::metadata(path).and_then(|m| {
         if m.len() > MAX_FILE_BYTES {
             Err(std::io::Error::other(format!(
@@ -82,7 +92,7 @@ fn read_and_scan(id: usize, path: &Path) -> FileScan {
         }
     });
     match read {
-        Ok(bytes) => manifest::scan(id, path, bytes),
+        Ok(bytes) => manifest::scan_with(id, path, bytes, options),
         Err(e) => FileScan::failed(
             SourceFile::new(path.to_path_buf(), ""),
             unreadable(id, e.to_string()),

@@ -59,6 +59,7 @@ pub fn derive(
             ..head_side
         },
     );
+    joined.base_releases = before.releases.clone();
     let repo_paths = &scans.repo_paths;
     let key = |extra: &[(PathBuf, String)], o: &Occurrence| {
         let f = o.location.file;
@@ -67,7 +68,10 @@ pub fn derive(
                 .and_then(|i| extra.get(i))
                 .map(|(p, _)| p.clone())
         });
-        (path, o.context.clone(), o.value.clone())
+        // A kustomize chain names the root that reached the field first, which depends on
+        // which roots each side builds: the field and its value decide.
+        let context = o.context.split(" (kustomize: ").next().unwrap_or_default();
+        (path, context.to_string(), o.value.clone())
     };
     let seen: HashSet<_> = before
         .occurrences
@@ -101,8 +105,11 @@ pub fn assemble(
             keep_changed(&mut scan, &old);
         }
         scan.occurrences.retain(|o| {
-            !(joined.substituted.contains(&o.location)
-                && matches!(&o.value, ImageValue::Text(t) if t.contains("${")))
+            let substituted = joined.substituted.contains(&o.location)
+                && matches!(&o.value, ImageValue::Text(t) if t.contains("${"));
+            let built_instead = joined.replaced.contains(&o.location)
+                || joined.patch_files.contains(&o.location.file);
+            !(substituted || built_instead)
         });
         out.sources.push(scan.source);
         out.occurrences.extend(scan.occurrences);

@@ -3,6 +3,11 @@
 //! Kustomization that deploys them, Helm values files with their chart's `appVersion`, and
 //! kustomizations with the resources they rewrite (including the overlays of a changed base).
 
+pub mod chart_files;
+pub mod charts;
+mod markers;
+mod release_join;
+
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
@@ -119,6 +124,16 @@ pub struct Joined {
     pub extra_sources: Vec<(PathBuf, String)>,
     /// Where a `${VAR}` reference was substituted, so it is no longer unresolved.
     pub substituted: HashSet<Location>,
+    /// Image fields of scanned files that no kustomize build deploys as written (every
+    /// build that reads them rewrites them): the plain scan's occurrence there is dropped.
+    pub replaced: HashSet<Location>,
+    /// Scanned files that kustomizations read as patches or configurations, not as
+    /// manifests: their images come only through the builds.
+    pub patch_files: HashSet<usize>,
+    /// Chart releases whose charts decide images (fetched by the pipeline).
+    pub releases: Vec<charts::Release>,
+    /// The merge base's releases, in a diff.
+    pub base_releases: Vec<charts::Release>,
 }
 
 /// Runs every join.
@@ -126,7 +141,7 @@ pub fn join(scanned: &Scanned<'_>, side: &Side<'_>) -> Joined {
     let Side {
         reader,
         kustomizations: all_kustomizations,
-        changed,
+        changed: _,
         first_extra_id,
         elsewhere,
         helm_values: values_globs,
@@ -135,21 +150,17 @@ pub fn join(scanned: &Scanned<'_>, side: &Side<'_>) -> Joined {
     let mut j = Joined::default();
     let known = Known::new(scanned, reader);
     let reader: &dyn Reader = &known;
-    charts(scanned, reader, elsewhere, &mut j);
+    let repos = charts(scanned, reader, elsewhere, &mut j);
+    j.releases = release_join::releases(scanned, reader, &repos);
+    markers::join(scanned, reader, elsewhere, &mut j);
     substitutions(scanned, reader, elsewhere, variables, &mut j);
     helm_values(scanned, reader, values_globs, &mut j);
-    kustomizations(
-        scanned,
-        reader,
-        all_kustomizations,
-        changed,
-        first_extra_id,
-        &mut j,
-    );
+    builds::kustomizations(scanned, reader, all_kustomizations, first_extra_id, &mut j);
     j
 }
 
-fn note(code: Code, message: String, hint: &str, location: Location) -> Finding {
+/// A finding at a place, with a hint.
+pub fn note(code: Code, message: String, hint: &str, location: Location) -> Finding {
     Finding {
         code,
         message,
@@ -159,25 +170,21 @@ fn note(code: Code, message: String, hint: &str, location: Location) -> Finding 
     }
 }
 
-/// HelmRelease charts → OCI artifacts `<url host/path>/<chart>:<version>`.
+/// HelmRelease charts → OCI artifacts `<url host/path>/<chart>:<version>`. Returns the
+/// HelmRepositories known, for the chart releases.
 fn charts(
     scanned: &Scanned<'_>,
     reader: &dyn Reader,
     elsewhere: &dyn Fn() -> Vec<PathBuf>,
     j: &mut Joined,
-) {
+) -> Vec<flux::HelmRepository> {
     let mut repos: Vec<flux::HelmRepository> = scanned
         .files()
         .flat_map(|(_, s, _)| s.flux.helm_repositories.iter().cloned())
         .collect();
     let mut looked_elsewhere = false;
     for chart in scanned.files().flat_map(|(_, s, _)| s.flux.charts.iter()) {
-        let matches = |r: &flux::HelmRepository| {
-            r.name == chart.repository
-                && (r.namespace.is_none()
-                    || chart.namespace.is_none()
-                    || r.namespace == chart.namespace)
-        };
+        let matches = |r: &flux::HelmRepository| chart.repository.names(&r.object);
         if !repos.iter().any(matches) && !looked_elsewhere {
             looked_elsewhere = true;
             let release_dir = scanned
@@ -207,17 +214,14 @@ fn charts(
             j.findings.push(skipped(
                 format!(
                     "its HelmRepository `{}` was not found beside the release or in the repository's source directories",
-                    chart.repository
+                    chart.repository.name
                 ),
                 "run `imagegate check --all` to search every file",
             ));
             continue;
         };
+        // A classic repository's versions are decided from its index by the chart step.
         let Some(base) = repo.oci.then(|| flux::oci_repository(&repo.url)).flatten() else {
-            j.findings.push(skipped(
-                format!("HelmRepository `{}` is not an OCI repository", repo.name),
-                "imagegate checks OCI charts; HTTP Helm repositories are skipped",
-            ));
             continue;
         };
         let repository = format!("{base}/{}", chart.chart);
@@ -237,6 +241,7 @@ fn charts(
             previous: None,
         });
     }
+    repos
 }
 
 /// Where Flux repositories keep their sources, by convention.
@@ -264,7 +269,16 @@ fn has_variables(bytes: &[u8]) -> bool {
 /// Whether a join may read the file when it is not among the checked ones: the files
 /// `Side::elsewhere` must list, at the least.
 pub fn may_be_joined(bytes: &[u8]) -> bool {
-    declares_helm_repository(bytes) || has_variables(bytes)
+    declares_helm_repository(bytes) || has_variables(bytes) || declares_image_policy(bytes)
+}
+
+/// Whether the file declares a Flux ImagePolicy or ImageRepository (for `$imagepolicy`
+/// markers).
+fn declares_image_policy(bytes: &[u8]) -> bool {
+    bytes.split(|b| *b == b'\n').any(|l| {
+        let l = l.trim_ascii_end();
+        l == b"kind: ImagePolicy" || l == b"kind: ImageRepository"
+    })
 }
 
 /// HelmRepositories in files outside the checked set: those beside the release or above
@@ -486,79 +500,7 @@ fn helm_values(
     }
 }
 
-/// Kustomizations: every one in the checked set, plus (in a diff) every one elsewhere in
-/// the repository whose build reads a changed file.
-fn kustomizations(
-    scanned: &Scanned<'_>,
-    reader: &dyn Reader,
-    all: &[PathBuf],
-    changed: &HashSet<PathBuf>,
-    first_extra_id: usize,
-    j: &mut Joined,
-) {
-    let in_set: HashMap<&Path, usize> = scanned
-        .files()
-        .filter(|(_, _, p)| kustomize::is_kustomization_file(p))
-        .map(|(i, _, p)| (p.as_path(), i))
-        .collect();
-    // Builds are independent: run them on every core, then add them in a stable order.
-    let mut builds: Vec<(usize, kustomize::Build)> = {
-        use rayon::prelude::*;
-        let list: Vec<(&Path, usize)> = in_set.iter().map(|(p, i)| (*p, *i)).collect();
-        list.into_par_iter()
-            .map(|(path, id)| (id, kustomize::build(path, id, reader)))
-            .collect()
-    };
-    builds.sort_by_key(|(id, _)| *id);
-    for (_, b) in builds {
-        add_build(b, j);
-    }
-    if changed.is_empty() {
-        return;
-    }
-    let mut next = first_extra_id;
-    for path in all {
-        if in_set.contains_key(path.as_path()) {
-            continue;
-        }
-        let b = kustomize::build(path, next, reader);
-        if b.files.iter().any(|f| changed.contains(f)) && !b.rewritten.is_empty() {
-            let text = reader
-                .read(path)
-                .map(|b| String::from_utf8_lossy(&b).into_owned())
-                .unwrap_or_default();
-            j.extra_sources.push((path.clone(), text));
-            add_build(b, j);
-            next += 1;
-        }
-    }
-}
-
-fn add_build(b: kustomize::Build, j: &mut Joined) {
-    let unread = [
-        (
-            b.remote,
-            Code::Skipped,
-            "remote resource",
-            "is not fetched; its images are not checked",
-            "check that repository with imagegate too",
-        ),
-        (
-            b.escaped,
-            Code::PathEscape,
-            "resource",
-            "leads outside the repository; it is not read",
-            "name files inside the repository; a symbolic link may not point out of it",
-        ),
-    ];
-    for (list, code, kind, why, hint) in unread {
-        for (res, at) in list {
-            j.findings
-                .push(note(code, format!("{kind} `{res}` {why}"), hint, at));
-        }
-    }
-    j.occurrences.extend(b.rewritten);
-}
+mod builds;
 
 #[cfg(test)]
 mod tests;

@@ -25,10 +25,14 @@ fn shared_report() -> Report {
     let mut scans = vec![
         manifest::scan(0, Path::new("deploy/web.yaml"), web.into_bytes()),
         manifest::scan(1, Path::new("deploy/broken.yaml"), b"a: [\n".to_vec()),
-        manifest::scan(
+        manifest::scan_with(
             2,
             Path::new("chart/templates/x.yaml"),
             b"{{ if }}\n".to_vec(),
+            manifest::ScanOptions {
+                chart_template: true,
+                heuristic: true,
+            },
         ),
     ];
     let mut sources = Vec::new();

@@ -70,11 +70,8 @@ impl Credential {
 /// A token endpoint's answer (distribution's token spec accepts both names).
 #[derive(Deserialize)]
 pub struct TokenResponse {
-    #[serde(default)]
     pub token: Option<String>,
-    #[serde(default)]
     pub access_token: Option<String>,
-    #[serde(default)]
     pub expires_in: Option<u64>,
 }
 

@@ -77,14 +77,41 @@ pub struct Registries {
     pub destinations: std::sync::Arc<super::destinations::Destinations>,
 }
 
-/// Flags that shape the registries, besides the config file.
-#[derive(Debug, Clone, Default)]
+/// Flags that shape the registries, besides the config file: how registries are reached
+/// (TLS, insecure hosts, mirrors and rewrites) and where no request may go. The one clap
+/// group outside `cli.rs`, so that the flags are declared once and not copied field by field.
+#[derive(Debug, Clone, Default, clap::Args)]
 pub struct RegistryFlags {
+    /// Trust the CA certificates in this PEM file, besides the system roots (repeatable).
+    /// `SSL_CERT_FILE` replaces the system roots, as in curl.
+    #[arg(long = "ca-file", value_name = "PEM")]
     pub ca_files: Vec<PathBuf>,
+
+    /// Reach this registry without TLS verification, or over plain HTTP when it has no TLS
+    /// (HOST or HOST:PORT, repeatable). Loopback registries use plain HTTP anyway, as
+    /// Docker does.
+    #[arg(long = "insecure-registry", value_name = "HOST[:PORT]")]
     pub insecure: Vec<String>,
+
+    /// Try HOST[/PREFIX] before REGISTRY, as containerd's hosts.toml mirrors do; a mirror
+    /// that cannot answer passes to the next, then to REGISTRY (repeatable, in order).
+    #[arg(long = "mirror", value_name = "REGISTRY=HOST[/PREFIX]")]
     pub mirrors: Vec<String>,
+
+    /// Ask HOST[/PREFIX] instead of REGISTRY[/PREFIX], with no fallback: pull-through
+    /// caches such as ECR, Harbor proxy projects and GitLab's dependency proxy (repeatable).
+    #[arg(long = "rewrite", value_name = "REGISTRY[/PREFIX]=HOST[/PREFIX]")]
     pub rewrites: Vec<String>,
-    /// Trusted additions to the destinations never contacted.
+
+    /// Never contact this destination: a CIDR, an address, a host name, or `private`
+    /// (loopback and the private ranges). Link-local and cloud-metadata addresses are always
+    /// denied (repeatable; also `IMAGEGATE_DENY_DESTINATIONS`, comma-separated).
+    #[arg(
+        long = "deny-destination",
+        value_name = "CIDR|HOST|private",
+        env = "IMAGEGATE_DENY_DESTINATIONS",
+        value_delimiter = ','
+    )]
     pub deny: Vec<String>,
 }
 

@@ -2,6 +2,7 @@
 //! against a real registry process and real files built in temporary directories.
 
 mod cache;
+mod charts;
 mod ci;
 mod credentials;
 mod diff;
@@ -10,6 +11,7 @@ mod gitops;
 mod harness;
 mod hostile;
 mod offline;
+mod operators;
 mod registry;
 mod rules;
 mod shipping;
