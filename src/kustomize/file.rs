@@ -423,11 +423,12 @@ fn inline(doc: &Document, source: &SourceFile, n: NodeId) -> Option<PatchText> {
     let text = value.clone();
     let count = text.lines().count().max(1);
     let file = &source.text;
-    let lines = if *style == Style::Block && file[node.start..].starts_with('|') {
-        // The content starts on the line after the indicator; its indentation is that of
-        // the first non-empty line.
+    let first = literal_content(file, node.start).filter(|_| *style == Style::Block);
+    let lines = if let Some(first) = first {
+        // Line by line from the content's first line; its indentation is that of the first
+        // non-empty line.
         let mut starts = Vec::new();
-        let mut pos = file[node.start..].find('\n').map(|i| node.start + i + 1);
+        let mut pos = Some(first);
         let mut indent = None;
         while let Some(p) = pos {
             if starts.len() == count || p >= file.len() {
@@ -447,6 +448,27 @@ fn inline(doc: &Document, source: &SourceFile, n: NodeId) -> Option<PatchText> {
         vec![node.start; count]
     };
     Some(PatchText::Inline { text, lines })
+}
+
+/// Where a literal block scalar's content starts (the line after its `|` indicator), given
+/// the node's start, which the parser puts at the indicator or at the content; `None` for a
+/// folded block (`>`), whose lines do not map one to one.
+fn literal_content(file: &str, start: usize) -> Option<usize> {
+    let after_indicator = |at: usize| file[at..].find('\n').map(|i| at + i + 1);
+    if file[start..].starts_with('|') {
+        return after_indicator(start);
+    }
+    if file[start..].starts_with('>') {
+        return None;
+    }
+    // At the content: the indicator ends the line before.
+    let line_start = file[..start].rfind('\n').map_or(0, |i| i + 1);
+    let previous = file[..line_start.saturating_sub(1)]
+        .rfind('\n')
+        .map_or(0, |i| i + 1);
+    let header = file[previous..line_start].trim_end();
+    let indicator = header.rsplit([' ', '\t']).next().unwrap_or_default();
+    indicator.starts_with('|').then_some(line_start)
 }
 
 /// Turns an offset in an inline patch's text into an offset in the kustomization file.
@@ -477,5 +499,34 @@ impl Selector {
         .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={v}")))
         .collect();
         parts.join(", ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::manifest::yaml;
+
+    /// The file offset of `needle` inside the first inline patch, mapped back to the file.
+    fn mapped(kustomization: &str, needle: &str) -> (usize, usize) {
+        let source = SourceFile::new("kustomization.yaml".into(), kustomization);
+        let parsed = yaml::parse(&source);
+        let k = read(&parsed.documents[0], &source, 0);
+        let PatchText::Inline { text, lines } = &k.patches[0].text else {
+            panic!("an inline patch");
+        };
+        let p = source.position(inline_offset(text, lines, text.find(needle).unwrap()));
+        (p.line, p.column)
+    }
+
+    #[test]
+    fn inline_patch_lines_map_to_the_kustomization_file() {
+        // issue 15: the patch line that decides an image is where it is reported.
+        let literal = "patches:\n  - target: {kind: Deployment}\n    patch: |-\n      - op: replace\n        path: /spec/template/spec/containers/0/image\n        value: web:2\n";
+        assert_eq!(mapped(literal, "web:2"), (6, 16));
+        let kept = "patches:\n  - target: {kind: Deployment}\n    patch: |\n      - op: add\n        value: web:3\n";
+        assert_eq!(mapped(kept, "web:3"), (5, 16));
+        let flow = "patches:\n  - target: {kind: Deployment}\n    patch: |-\n      [{\"op\": \"replace\", \"path\": \"/x\",\n        \"value\": \"web:4\"}]\n";
+        assert_eq!(mapped(flow, "web:4"), (5, 19));
     }
 }
