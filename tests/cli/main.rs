@@ -12,6 +12,7 @@ mod harness;
 mod hostile;
 mod offline;
 mod operators;
+mod overlays;
 mod registry;
 mod rules;
 mod shipping;
