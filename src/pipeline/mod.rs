@@ -41,7 +41,7 @@ pub fn check_against(
 fn run(settings: &Settings, c: collect::Collected) -> Result<Report, Error> {
     let file_count = c.inputs.len();
     let scans = extract::scan(c.inputs, settings.image_heuristic, c.sides.head.as_ref());
-    let joined = join::derive(settings, &scans, &c.sides, c.all_refs);
+    let joined = join::derive(settings, &scans, &c.sides, c.all_refs)?;
     let assembled = join::assemble(settings, scans, joined, &c.sides, c.problems, c.all_refs);
     let plan = request::plan(settings, assembled.occurrences, &assembled.sources)?;
     let online = match settings.offline || !plan.asks_anything() {

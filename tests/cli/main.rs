@@ -12,6 +12,7 @@ mod hostile;
 mod offline;
 mod operators;
 mod registry;
+mod render;
 mod rules;
 mod shipping;
 mod tls;
