@@ -10,7 +10,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 use crate::error::Error;
-use crate::manifest::yaml::{self, Document, NodeId, NodeKind, ScalarType};
+use crate::manifest::yaml::{self, Document, NodeId, ScalarType};
 use crate::source::SourceFile;
 
 /// The name looked for at the repository root.
@@ -224,7 +224,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, Error> {
     if let Some((node, message)) = unknown_key(doc, root) {
         return Err(at(doc.node(node).start, message));
     }
-    let value = to_json(doc, root, 0);
+    let value = doc.to_json(root);
     let mut config = serde_path_to_error::deserialize::<_, Config>(value).map_err(|e| {
         let (node, message) = locate(doc, root, &e);
         at(doc.node(node).start, message)
@@ -331,7 +331,7 @@ pub fn changed_keys(old: Option<&str>, new: Option<&str>) -> Vec<(String, usize)
         parsed
             .documents
             .first()
-            .and_then(|d| d.root.map(|r| to_json(d, r, 0)))
+            .and_then(|d| d.root.map(|r| d.to_json(r)))
             .unwrap_or(serde_json::Value::Null)
     };
     let (a, b) = (value(old), value(new));
@@ -363,42 +363,6 @@ pub fn changed_keys(old: Option<&str>, new: Option<&str>) -> Vec<(String, usize)
         }
     }
     out
-}
-
-/// A YAML node as JSON, with plain scalars typed by the core schema.
-fn to_json(doc: &Document, id: NodeId, depth: usize) -> serde_json::Value {
-    use serde_json::Value;
-    if depth > 64 {
-        return Value::Null;
-    }
-    match &doc.node(id).kind {
-        NodeKind::Scalar { value, .. } => match doc.scalar_type(id) {
-            Some(ScalarType::Null) => Value::Null,
-            Some(ScalarType::Bool) => Value::Bool(value.eq_ignore_ascii_case("true")),
-            Some(ScalarType::Int) => value
-                .parse::<i64>()
-                .map(Value::from)
-                .unwrap_or_else(|_| Value::String(value.clone())),
-            Some(ScalarType::Float) => value
-                .parse::<f64>()
-                .ok()
-                .and_then(serde_json::Number::from_f64)
-                .map_or_else(|| Value::String(value.clone()), Value::Number),
-            _ => Value::String(value.clone()),
-        },
-        NodeKind::Seq(items) => items.iter().map(|&i| to_json(doc, i, depth + 1)).collect(),
-        NodeKind::Map(entries) => Value::Object(
-            entries
-                .iter()
-                .map(|&(k, v)| {
-                    (
-                        doc.scalar(k).unwrap_or_default().to_string(),
-                        to_json(doc, v, depth + 1),
-                    )
-                })
-                .collect(),
-        ),
-    }
 }
 
 /// The node a deserialisation error is about (found along its path), and the message.

@@ -48,6 +48,12 @@ pub enum Code {
     NoEffect,
     /// `--render` found an image the native model did not predict (issue 15).
     ModelGap,
+    /// A chart package or repository index is too large, a tar or gzip bomb, or not a
+    /// chart (issue 16).
+    ChartUnreadable,
+    /// A chart's defaults were not read (`--offline`, or the chart could not be fetched):
+    /// the images they decide are not checked (issue 16).
+    ChartNotRead,
 }
 
 impl Code {
@@ -79,6 +85,8 @@ impl Code {
             Code::KustomizeBuild => "kustomize-build",
             Code::NoEffect => "no-effect",
             Code::ModelGap => "model-gap",
+            Code::ChartUnreadable => "chart-unreadable",
+            Code::ChartNotRead => "chart-not-read",
         }
     }
 
@@ -98,7 +106,8 @@ impl Code {
             | Code::DigestMismatch
             | Code::DeniedDestination
             | Code::PathEscape
-            | Code::KustomizeBuild => Severity::Error,
+            | Code::KustomizeBuild
+            | Code::ChartUnreadable => Severity::Error,
             Code::NotFoundOrDenied
             | Code::Unreachable
             | Code::RateLimited
@@ -108,7 +117,8 @@ impl Code {
             | Code::BinaryFile
             | Code::ConfigChanged
             | Code::NoEffect
-            | Code::ModelGap => Severity::Note,
+            | Code::ModelGap
+            | Code::ChartNotRead => Severity::Note,
         }
     }
 
@@ -152,7 +162,7 @@ impl Code {
             Code::HelmTemplate => "The file is a Helm template and is not checked as YAML.",
             Code::BinaryFile => "The file is binary and is not checked.",
             Code::Skipped => {
-                "A reference was not checked: a remote resource, a non-OCI chart, or a source outside the checked files."
+                "A reference was not checked: a remote resource, an unknown image policy, or a source outside the checked files."
             }
             Code::PolicyLatest => "Policy deny-latest: the reference pulls `latest`, which moves.",
             Code::PolicyDigest => "Policy require-digest: the reference is not pinned by digest.",
@@ -182,6 +192,12 @@ impl Code {
             }
             Code::ModelGap => {
                 "--render found an image imagegate's kustomize or Helm model did not predict; it was checked anyway."
+            }
+            Code::ChartUnreadable => {
+                "A chart package or Helm repository index is too large (a tar or gzip bomb), malformed, or not a chart."
+            }
+            Code::ChartNotRead => {
+                "A chart's defaults were not read (offline, or the chart could not be fetched), so the images they decide are not checked."
             }
         }
     }
@@ -219,7 +235,7 @@ impl Finding {
 }
 
 /// A byte span in a file of the source store.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Location {
     pub file: usize,
     pub start: usize,

@@ -7,6 +7,9 @@ pub mod file;
 pub mod images;
 pub mod patch;
 pub mod select;
+#[cfg(test)]
+mod tests;
+pub mod transform;
 pub mod tree;
 
 use std::collections::HashSet;

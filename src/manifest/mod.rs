@@ -6,6 +6,7 @@ pub mod flux;
 mod heuristic;
 pub mod kubernetes;
 pub mod kustomize;
+pub mod merge;
 pub mod operators;
 pub mod values;
 pub mod yaml;
@@ -217,6 +218,7 @@ pub fn scan_with(file: usize, path: &Path, bytes: Vec<u8>, options: ScanOptions)
     for doc in &parsed.documents {
         kubernetes::extract_with(doc, file, options.heuristic, &mut occurrences);
         flux::extract(doc, file, &mut occurrences, &mut facts);
+        flux::markers(doc, &source, file, &mut facts);
         argocd::extract(doc, &source, file, &mut occurrences);
         if is_kustomization {
             kustomize::extract_local(doc, file, &mut occurrences);

@@ -98,6 +98,14 @@ fn walk(
 
 fn location(v: &Values<'_>, node: NodeId) -> Location {
     let n = v.doc.node(node);
+    // A merged tree's nodes name their own file (see `merge`); shifts apply to the rest.
+    if let Some(file) = n.file {
+        return Location {
+            file,
+            start: n.start,
+            end: n.end,
+        };
+    }
     let shift = |b: usize| v.shift.map_or(b, |f| f(b));
     Location {
         file: v.file,

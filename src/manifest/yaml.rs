@@ -275,6 +275,55 @@ impl Document {
         }
     }
 
+    /// A node as JSON, plain scalars typed as YAML 1.1 tools type them (`yes` is true, `3`
+    /// a number, `"3"` a string); nesting past 64 levels is null. Non-scalar keys are dropped.
+    pub fn to_json(&self, id: NodeId) -> serde_json::Value {
+        self.to_json_depth(id, 0)
+    }
+
+    fn to_json_depth(&self, id: NodeId, depth: usize) -> serde_json::Value {
+        use serde_json::Value;
+        if depth > 64 {
+            return Value::Null;
+        }
+        match &self.nodes[id].kind {
+            NodeKind::Scalar { value, .. } => {
+                let text = || Value::String(value.clone());
+                match self.scalar_type(id) {
+                    Some(ScalarType::Null) => Value::Null,
+                    Some(ScalarType::Bool) => Value::Bool(matches!(
+                        value.as_str(),
+                        "true" | "True" | "TRUE" | "yes" | "Yes" | "YES" | "on" | "On" | "ON"
+                    )),
+                    Some(ScalarType::Int) => {
+                        value.parse::<i64>().map_or_else(|_| text(), Value::from)
+                    }
+                    Some(ScalarType::Float) => value
+                        .parse::<f64>()
+                        .ok()
+                        .and_then(serde_json::Number::from_f64)
+                        .map_or_else(text, Value::Number),
+                    _ => text(),
+                }
+            }
+            NodeKind::Seq(items) => items
+                .iter()
+                .map(|&i| self.to_json_depth(i, depth + 1))
+                .collect(),
+            NodeKind::Map(entries) => Value::Object(
+                entries
+                    .iter()
+                    .filter_map(|&(k, v)| {
+                        Some((
+                            self.scalar(k)?.to_string(),
+                            self.to_json_depth(v, depth + 1),
+                        ))
+                    })
+                    .collect(),
+            ),
+        }
+    }
+
     /// Looks up a key in a mapping, following `<<` merge keys as YAML 1.1 tools do.
     pub fn get(&self, map: NodeId, key: &str) -> Option<NodeId> {
         self.get_depth(map, key, 0)

@@ -162,6 +162,7 @@ fn native(settings: &Settings, scans: &Scans, sides: &Sides, all_refs: bool) -> 
             ..head_side
         },
     );
+    joined.base_releases = before.releases.clone();
     let repo_paths = &scans.repo_paths;
     let key = |extra: &[(PathBuf, String)], o: &Occurrence| {
         let f = o.location.file;

@@ -31,6 +31,14 @@ pub(super) fn kustomizations(
     roots.sort();
     roots.dedup();
     roots.retain(|k| !is_component(reader, k));
+    if !roots.is_empty() {
+        let names: Vec<String> = roots.iter().map(|k| k.display().to_string()).collect();
+        log::debug!(
+            "kustomize: building {} root(s): {}",
+            roots.len(),
+            names.join(", ")
+        );
+    }
     let builds: Vec<Effective> = {
         use rayon::prelude::*;
         roots

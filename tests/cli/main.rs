@@ -2,6 +2,7 @@
 //! against a real registry process and real files built in temporary directories.
 
 mod cache;
+mod charts;
 mod ci;
 mod credentials;
 mod diff;
@@ -11,6 +12,7 @@ mod harness;
 mod hostile;
 mod offline;
 mod operators;
+mod overlays;
 mod registry;
 mod render;
 mod rules;
