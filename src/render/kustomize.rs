@@ -68,7 +68,10 @@ impl Engine for Kustomize {
 
     fn render(&self, tree: &Path, dir: &Path) -> Result<Vec<u8>, String> {
         // `./` keeps a directory named like a flag (`-x`) a directory.
-        let dir = format!("./{}", dir.to_string_lossy());
+        let dir = match dir.is_absolute() {
+            true => dir.to_string_lossy().into_owned(),
+            false => format!("./{}", dir.to_string_lossy()),
+        };
         let args = self.args(&dir);
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let out = process::run(&self.program, &args, tree, TIMEOUT)?;

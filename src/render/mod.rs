@@ -80,10 +80,18 @@ pub fn gaps(
         .prefix("imagegate-render-")
         .tempdir()
         .map_err(|e| Error::Render(format!("--render: cannot make a temporary directory: {e}")))?;
+    let started = std::time::Instant::now();
     let tree = materialise(head, &scratch.path().join("head"))?;
     let dirs: Vec<PathBuf> = roots.iter().map(|r| dir_of(&r.file)).collect();
+    let rendered = render_all(engine, &tree, &dirs);
+    log::debug!(
+        "--render: {} root(s) rendered by {} in {:.2} s",
+        dirs.len(),
+        engine.name(),
+        started.elapsed().as_secs_f64()
+    );
     let mut found = Vec::new();
-    for (root, (dir, rendered)) in roots.iter().zip(render_all(engine, &tree, &dirs)) {
+    for (root, (dir, rendered)) in roots.iter().zip(rendered) {
         let images = rendered.map_err(|message| {
             Error::Render(format!(
                 "`{}` failed (--render), so what it deploys cannot be checked:\n{message}",
