@@ -57,6 +57,9 @@ fn rendered(
     let engine = render::kustomize::Kustomize::find(settings.render.kustomize.as_deref())
         .map_err(Error::Render)?;
     let base = sides.base.as_deref().filter(|_| !all_refs);
+    // While the engines run, what they fetch goes through imagegate's destination rules.
+    let _egress = render::egress::Egress::start(settings.registries.destinations.clone())
+        .map_err(Error::Render)?;
     let roots = std::mem::take(&mut joined.roots);
     let gaps = render::gaps(&engine, sides.head.as_ref(), base, &roots)?;
     joined.roots = roots;

@@ -4,8 +4,10 @@
 //! model did not predict is checked anyway. The engine runs on files on disk: the working
 //! tree, or a commit's tree written to a temporary directory ([`Reader::materialise`]). It
 //! never gets anything of the repository's choosing but those files (see `kustomize.rs` and
-//! `process.rs`). Called by `pipeline/join.rs`, never by `manifest`.
+//! `process.rs`), and what it fetches is held to imagegate's destination rules
+//! (`egress.rs`). Called by `pipeline/join.rs`, never by `manifest`.
 
+pub mod egress;
 pub mod kustomize;
 pub mod process;
 

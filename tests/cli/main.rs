@@ -15,6 +15,7 @@ mod operators;
 mod overlays;
 mod registry;
 mod render;
+mod render_egress;
 mod rules;
 mod shipping;
 mod tls;
