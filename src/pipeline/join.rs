@@ -38,6 +38,7 @@ pub fn derive(
         elsewhere: sides.elsewhere.as_ref(),
         helm_values: &settings.helm_values,
         variables: &settings.variables,
+        remotes: &sides.remotes,
     };
     let mut joined = project::join(
         &project::Scanned {
