@@ -95,6 +95,10 @@ pub struct Edits {
     /// Components appended to the root's `components:` unless named there already
     /// (positions in file 0).
     pub components: Vec<(String, At)>,
+    /// `kustomize edit set nameprefix`, `namesuffix`, `namespace`: they replace the root's.
+    pub name_prefix: Option<String>,
+    pub name_suffix: Option<String>,
+    pub namespace: Option<String>,
     /// Where `file` names the root (a failure to find its kustomization is reported there).
     pub named_at: Option<(usize, usize)>,
     /// Who edits, for contexts (`Application/web`).
@@ -115,6 +119,9 @@ struct RootEdits {
     images: Vec<ImageEntry>,
     patches: Vec<Patch>,
     components: Vec<(String, At)>,
+    name_prefix: Option<String>,
+    name_suffix: Option<String>,
+    namespace: Option<String>,
 }
 
 #[derive(Default)]
@@ -166,6 +173,9 @@ pub fn build_edited(dir: &Path, reader: &dyn Reader, edits: Option<&Edits>) -> B
                     images,
                     patches: e.patches.clone(),
                     components: e.components.clone(),
+                    name_prefix: e.name_prefix.clone(),
+                    name_suffix: e.name_suffix.clone(),
+                    namespace: e.namespace.clone(),
                 });
             }
             Err((why, at)) => {
@@ -357,6 +367,15 @@ fn target_in(
             k.images = edit::set_image(&k.images, &edits.images);
         }
         k.patches.extend(edits.patches);
+        for (field, set) in [
+            (&mut k.name_prefix, edits.name_prefix),
+            (&mut k.name_suffix, edits.name_suffix),
+            (&mut k.namespace, edits.namespace),
+        ] {
+            if set.is_some() {
+                *field = set;
+            }
+        }
         for (c, at) in edits.components {
             if !k.components.iter().any(|(named, _)| *named == c) {
                 k.components.push((c, at));

@@ -103,8 +103,8 @@ impl Source<'_> {
         let patches = list("patches").unwrap_or_default();
         let components = list("components").unwrap_or_default();
         // A Helm repository's chart is no kustomization; options that change no image
-        // (namePrefix, nameSuffix, namespace, commonLabels, commonAnnotations, replicas)
-        // need no build.
+        // (namePrefix, nameSuffix, namespace, commonLabels, commonAnnotations, replicas) need
+        // no build of their own (the first three are set when there is one, for contexts).
         let changes = !items.is_empty() || !patches.is_empty() || !components.is_empty();
         if !changes || doc.get(self.node, "chart").is_some() {
             return None;
@@ -232,6 +232,13 @@ impl Source<'_> {
             }
             edit_components.push((name.to_string(), at0(c)));
         }
+        // Argo CD sets these when they are not empty.
+        let set = |key: &str| {
+            doc.get(kustomize, key)
+                .and_then(|n| doc.str(n))
+                .filter(|v| !v.is_empty())
+                .map(str::to_string)
+        };
         let named = path_node.unwrap_or(images);
         let named = doc.node(named);
         Some(AppRoot {
@@ -242,6 +249,9 @@ impl Source<'_> {
                 set_images,
                 patches: edit_patches,
                 components: edit_components,
+                name_prefix: set("namePrefix"),
+                name_suffix: set("nameSuffix"),
+                namespace: set("namespace"),
                 named_at: Some((named.start, named.end)),
                 by: label,
             },

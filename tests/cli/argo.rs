@@ -291,9 +291,9 @@ fn kustomize_images_of_another_repository_are_checked_as_written() {
     assert!(!Path::new(&w.path().join("outside")).exists());
 }
 
-/// Issue 16: the Application's `kustomize.patches` are appended to the path's `patches:` and
-/// its `kustomize.components` added to `components:`, as Argo CD does; what they decide is
-/// reported at their lines in the Application.
+/// Issue 16: the Application's `kustomize.patches` are appended to the path's `patches:`, its
+/// `kustomize.components` added to `components:` and its `namePrefix` set, as Argo CD does;
+/// what they decide is reported at their lines in the Application.
 #[test]
 fn kustomize_patches_and_components_of_an_application_are_applied() {
     let reg = Registry::anonymous();
@@ -308,13 +308,13 @@ fn kustomize_patches_and_components_of_an_application_are_applied() {
         ),
     );
     let patch = format!(
-        "      patches:\n        - target:\n            kind: Deployment\n            name: web\n          patch: |-\n            - op: replace\n              path: /spec/template/spec/containers/0/image\n              value: {h}/acme/web:7.7.7-missing\n      components:\n        - ../../components/pin\n"
+        "      namePrefix: x-\n      patches:\n        - target:\n            kind: Deployment\n            name: web\n          patch: |-\n            - op: replace\n              path: /spec/template/spec/containers/0/image\n              value: {h}/acme/web:7.7.7-missing\n      components:\n        - ../../components/pin\n"
     );
     let app = application(h, "", "apps/web", &[]).replace("      images:\n", &patch);
     w.write(APP, &app);
     // The edits: the patch after the kustomization's own (none), the component added.
     let edited = format!(
-        "resources:\n  - deployment.yaml\ncomponents:\n  - ../../components/pin\npatches:\n  - target:\n      kind: Deployment\n      name: web\n    patch: |-\n      - op: replace\n        path: /spec/template/spec/containers/0/image\n        value: {h}/acme/web:7.7.7-missing\n"
+        "resources:\n  - deployment.yaml\nnamePrefix: x-\ncomponents:\n  - ../../components/pin\npatches:\n  - target:\n      kind: Deployment\n      name: web\n    patch: |-\n      - op: replace\n        path: /spec/template/spec/containers/0/image\n        value: {h}/acme/web:7.7.7-missing\n"
     );
     let want = oracle_of(&w, &edited);
     assert_eq!(
@@ -346,4 +346,16 @@ fn kustomize_patches_and_components_of_an_application_are_applied() {
     ];
     expected.sort();
     assert_eq!(entries(&run), expected);
+    // `edit set nameprefix`: the Deployment is named as the Application deploys it.
+    let json = run.json();
+    let contexts: Vec<&str> = json["references"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["context"].as_str())
+        .collect();
+    assert!(
+        contexts.iter().all(|c| c.starts_with("Deployment/x-web ")),
+        "{contexts:?}"
+    );
 }
