@@ -305,6 +305,19 @@ pub struct CommonArgs {
     #[arg(long)]
     pub no_cache: bool,
 
+    /// Also run the real `kustomize build` on every kustomization the check covers and check
+    /// the images of its output that imagegate's model did not predict (reported at the
+    /// kustomization, "rendered by kustomize"). Exec and container functions stay off; a
+    /// failing build is exit 2. Also IMAGEGATE_RENDER=true and the config's `render`.
+    #[arg(long)]
+    pub render: bool,
+
+    /// The program --render runs: `kustomize`, or `kubectl` (run as `kubectl kustomize`); a
+    /// bare name is looked up on PATH. Default: IMAGEGATE_KUSTOMIZE, else the trusted
+    /// config's `engines.kustomize`, else `kustomize` on PATH, else `kubectl`.
+    #[arg(long, value_name = "PATH")]
+    pub kustomize: Option<PathBuf>,
+
     /// References that could not be decided: `error` fails (exit 3, drawn as errors),
     /// `warn` passes (exit 0, drawn as warnings). Default: IMAGEGATE_UNDECIDED, else the
     /// config's `undecided`, else error.

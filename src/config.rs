@@ -65,6 +65,25 @@ pub struct Config {
     /// References that could not be decided: `error` fails (exit 3), `warn` passes with
     /// warnings (exit 0). `--undecided` and `IMAGEGATE_UNDECIDED` win over it.
     pub undecided: Option<crate::undecided::Undecided>,
+    /// Also run the real engine (`kustomize build`) on every kustomization root the check
+    /// covers and check every image of its output; an image imagegate's model did not
+    /// predict is reported at the kustomization (`rendered by kustomize`). The engine never
+    /// runs exec or container functions. `--render` and `IMAGEGATE_RENDER` win over it; a
+    /// trusted config's value wins over the repository's.
+    pub render: Option<bool>,
+    /// The programs `render` runs. Trusted config only: a repository's config naming one is
+    /// refused (exit 2), since it would choose a program to run.
+    pub engines: Engines,
+}
+
+/// Where the engines `--render` runs are.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Engines {
+    /// The kustomize program: a bare name looked up on `PATH`, or a path (relative to this
+    /// file). A program named `kubectl*` is run as `kubectl kustomize`. Default: `kustomize`
+    /// on `PATH`, else `kubectl`.
+    pub kustomize: Option<String>,
 }
 
 /// Policy rules. Each one that is broken is an error finding.

@@ -93,12 +93,15 @@ pub struct Kustomization {
     pub invalid: Vec<(String, At)>,
 }
 
-/// Fields that can change images but that the native model does not apply.
-const UNMODELLED: [&str; 6] = [
+/// Fields that can change images but that the native model does not apply
+/// (`helmChartInflationGenerator` is the deprecated spelling of `helmCharts`, which
+/// kustomization.go `FixKustomization` converts).
+const UNMODELLED: [&str; 7] = [
     "replacements",
     "transformers",
     "generators",
     "helmCharts",
+    "helmChartInflationGenerator",
     "vars",
     "openapi",
 ];

@@ -148,36 +148,82 @@ fn sequence_directive(items: &[Val]) -> (Option<&str>, Vec<Val>) {
 }
 
 /// kyaml's associative list merge with kustomize's prepend direction
-/// (kyaml/yaml/walk/associative_sequence.go): the keys of the patch's items come first, in
-/// the patch's order, then the keys only the target has; each is the merged item (dropped
-/// when deleted); target items without the key follow at the end, patch items without it
-/// are lost. So an item a patch touches moves to the front.
+/// (kyaml/yaml/walk/associative_sequence.go `setAssociativeSequenceElements`, then
+/// `appendListNode`), step for step, duplicates and items without the key included:
+/// - the key values, the patch's first and then the target's, each once (`elementValues`);
+/// - each value merges the first target item with it and the first patch item with it; the
+///   merge writes into that target item in place (an item's `$patch: replace` does not, so
+///   it is undone below); a deleted or empty result removes every target item with it;
+/// - the value of an item without the key, "", matches nothing and so removes every target
+///   item that has the key at all;
+/// - the merged items, in that order, then take each remaining target item in turn: it
+///   replaces the items with its key, or is appended when none has it; a target item
+///   without the key replaces the whole list.
+///
+/// So an item a patch touches moves to the front, and of target items sharing a key the
+/// last one is what remains, as it was before the patch.
 fn merge_list(titems: &[Val], pitems: &[Val], key: &str, known: bool, patch: &Val) -> Val {
-    let id = |v: &Val| v.get(key).and_then(Val::text).map(str::to_string);
-    let mut keys: Vec<String> = Vec::new();
+    // `ElementValuesList`: the key's scalar value, or "" (absent, null, empty, not a scalar).
+    let id = |v: &Val| -> String {
+        v.get(key)
+            .filter(|k| !k.is_null())
+            .and_then(Val::text)
+            .unwrap_or("")
+            .to_string()
+    };
+    let mut values: Vec<String> = Vec::new();
     for v in pitems.iter().chain(titems) {
-        if let Some(k) = id(v).filter(|k| !keys.contains(k)) {
-            keys.push(k);
+        let k = id(v);
+        if !values.contains(&k) {
+            values.push(k);
         }
     }
-    let mut out = Vec::new();
-    for k in &keys {
-        let t = titems.iter().find(|v| id(v).as_ref() == Some(k));
-        let p = pitems.iter().find(|v| id(v).as_ref() == Some(k));
+    let mut dest: Vec<Val> = titems.to_vec();
+    let mut added: Vec<(String, Val)> = Vec::new();
+    for k in &values {
+        if k.is_empty() {
+            dest.retain(|v| v.get(key).is_none());
+            continue;
+        }
+        let t = dest.iter().position(|v| id(v) == *k);
+        let p = pitems.iter().find(|v| id(v) == *k);
         let merged = match (t, p) {
             (_, Some(p)) if directive(p) == Some("delete") => None,
-            (Some(t), Some(p)) => merge_value(t, p, known, ""),
+            (Some(t), Some(p)) => {
+                let m = merge_value(&dest[t], p, known, "");
+                if directive(p) != Some("replace")
+                    && let Some(m) = &m
+                {
+                    dest[t] = m.clone();
+                }
+                m
+            }
             (None, Some(p)) => Some(clean(p)),
-            (Some(t), None) => Some(t.clone()),
+            (Some(t), None) => Some(dest[t].clone()),
             (None, None) => None,
         };
-        if let Some(v) = merged.filter(|v| !matches!(&v.kind, Kind::Map(e) if e.is_empty())) {
-            out.push(v);
+        match merged.filter(|v| !matches!(&v.kind, Kind::Map(e) if e.is_empty())) {
+            Some(v) => added.push((k.clone(), v)),
+            None => dest.retain(|v| id(v) != *k),
         }
     }
-    out.extend(titems.iter().filter(|v| id(v).is_none()).cloned());
+    for d in dest {
+        let k = id(&d);
+        if k.is_empty() {
+            added.retain(|(_, v)| !matches!(v.kind, Kind::Map(_)));
+            added.push((k, d));
+        } else if added.iter().any(|(a, _)| *a == k) {
+            for (a, v) in &mut added {
+                if *a == k {
+                    *v = d.clone();
+                }
+            }
+        } else {
+            added.push((k, d));
+        }
+    }
     Val {
-        kind: Kind::Seq(out),
+        kind: Kind::Seq(added.into_iter().map(|(_, v)| v).collect()),
         at: patch.at,
     }
 }

@@ -183,3 +183,24 @@ fn kustomize_loads_a_kustomization_strictly() {
     ];
     assert_eq!(images("o", &two), None, "two kustomization files");
 }
+
+#[test]
+fn chart_fields_in_either_spelling_are_reported_as_unmodelled() {
+    // issue 15: api/types/kustomization.go `FixKustomization` turns the deprecated
+    // `helmChartInflationGenerator` into `helmCharts`; both inflate charts the model does not.
+    for key in ["helmCharts", "helmChartInflationGenerator"] {
+        let k = format!("resources: [deploy.yaml]\n{key}:\n- name: x\n");
+        let mem = Mem(HashMap::from([
+            (PathBuf::from("deploy.yaml"), DEPLOY.to_string()),
+            (PathBuf::from("kustomization.yaml"), k),
+        ]));
+        let e = effective(Path::new(""), &mem);
+        assert!(
+            e.notes
+                .iter()
+                .any(|n| n.problem == Problem::Unmodelled && n.message.contains(key)),
+            "{key}: {:?}",
+            e.notes
+        );
+    }
+}

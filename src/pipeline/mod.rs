@@ -42,7 +42,7 @@ pub fn check_against(
 fn run(settings: &Settings, c: collect::Collected) -> Result<Report, Error> {
     let file_count = c.inputs.len();
     let scans = extract::scan(c.inputs, settings.image_heuristic, c.sides.head.as_ref());
-    let joined = join::derive(settings, &scans, &c.sides, c.all_refs);
+    let joined = join::derive(settings, &scans, &c.sides, c.all_refs)?;
     let mut online = match settings.offline || joined.releases.is_empty() {
         true => None,
         false => Some(online::Online::new(settings)?),

@@ -73,7 +73,14 @@ pub(super) fn kustomizations(
     let mut deployed = HashSet::new();
     let mut seen = HashSet::new();
     let mut said = HashSet::new();
-    for b in builds {
+    for (root, b) in roots.iter().zip(builds) {
+        // A failing build is already an error at its input; `--render` renders the rest.
+        if !b.failed {
+            j.roots.push(crate::render::Root {
+                file: root.clone(),
+                predicted: b.occurrences.iter().map(|o| o.value.clone()).collect(),
+            });
+        }
         let map: Vec<Option<usize>> = b.files.iter().map(|p| files.id(p, j)).collect();
         let at = |l: Location| {
             map.get(l.file)

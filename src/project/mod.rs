@@ -135,6 +135,9 @@ pub struct Joined {
     /// Scanned files that kustomizations read as patches or configurations, not as
     /// manifests: their images come only through the builds.
     pub patch_files: HashSet<usize>,
+    /// Every kustomization root built, with the images the model predicted for it: what
+    /// `--render` compares the real engine's output with.
+    pub roots: Vec<crate::render::Root>,
     /// Chart releases whose charts decide images (fetched by the pipeline).
     pub releases: Vec<charts::Release>,
     /// The merge base's releases, in a diff.

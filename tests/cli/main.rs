@@ -15,6 +15,7 @@ mod offline;
 mod operators;
 mod overlays;
 mod registry;
+mod render;
 mod rules;
 mod shipping;
 mod tls;

@@ -226,6 +226,11 @@ fn no_effect_is_a_note_and_a_failing_build_an_error_at_its_input() {
         "the unmatched images entry: {lines:?}\n{}",
         run.stdout
     );
+    assert!(
+        lines.contains(&(line_of(&w, k, "- target:") as u64)),
+        "the patch whose target matches nothing: {lines:?}"
+    );
+    assert_eq!(lines.len(), 2, "{lines:?}");
 
     // A strategic-merge patch whose Deployment the build does not hold: kustomize fails.
     w.write(
