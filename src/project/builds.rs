@@ -73,9 +73,13 @@ pub(super) fn kustomizations(
     let mut deployed = HashSet::new();
     let mut seen = HashSet::new();
     let mut said = HashSet::new();
-    for (root, b) in roots.iter().zip(builds) {
-        // A failing build is already an error at its input; `--render` renders the rest.
-        if !b.failed {
+    for (i, b) in builds.into_iter().enumerate() {
+        // A failing build is already an error at its input; `--render` renders the rest (an
+        // Application's edited build is not rendered: the real engine would need the edits
+        // written into a copy of the path).
+        if let Some(root) = roots.get(i)
+            && !b.failed
+        {
             j.roots.push(crate::render::Root {
                 file: root.clone(),
                 predicted: b.occurrences.iter().map(|o| o.value.clone()).collect(),
