@@ -144,6 +144,7 @@ fn native(settings: &Settings, scans: &Scans, sides: &Sides, all_refs: bool) -> 
         elsewhere: sides.elsewhere.as_ref(),
         helm_values: &settings.helm_values,
         variables: &settings.variables,
+        remotes: &sides.remotes,
     };
     let mut joined = project::join(
         &project::Scanned {

@@ -1,6 +1,7 @@
 //! imagegate's command-line tests: one integration binary, driven like a shell session,
 //! against a real registry process and real files built in temporary directories.
 
+mod argo;
 mod cache;
 mod charts;
 mod ci;
