@@ -75,7 +75,20 @@ pub enum ScalarType {
     Float,
 }
 
+/// The documents of a file as go-yaml reads them: saphyr-parser's reading, where a quoted
+/// scalar's continuation lines may sit at its key's indentation (see `quoted_indent`).
 pub fn parse(source: &SourceFile) -> Parsed {
+    let parsed = parse_strict(source);
+    match &parsed.error {
+        Some(e) if e.message == super::quoted_indent::MESSAGE => {
+            super::quoted_indent::reparse(source, parsed, parse_strict)
+        }
+        _ => parsed,
+    }
+}
+
+/// saphyr-parser's reading, which holds to YAML 1.2's indentation of quoted scalars.
+fn parse_strict(source: &SourceFile) -> Parsed {
     let mut builder = Builder::default();
     let mut parser = Parser::new_from_str(&source.text);
     let mut out = Parsed::default();

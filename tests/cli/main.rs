@@ -13,6 +13,7 @@ mod hostile;
 mod offline;
 mod operators;
 mod overlays;
+mod real_repos;
 mod registry;
 mod rules;
 mod shipping;

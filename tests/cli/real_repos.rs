@@ -1,0 +1,84 @@
+//! Regressions from running imagegate on real public GitOps repositories (issue 16): each test
+//! rebuilds, in a temporary directory, the shape of a file that imagegate misjudged there (the
+//! repository and path are named in the test), with real kubectl kustomize or real helm (from
+//! `$IMAGEGATE_ENGINES`) as the oracle of what deploys.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::harness::*;
+
+/// A real engine (`kubectl` with kustomize v5.8.1, `helm` v4.1.4), or a loud failure.
+fn engine(name: &str) -> PathBuf {
+    let dir = std::env::var_os("IMAGEGATE_ENGINES").unwrap_or_else(|| {
+        panic!("IMAGEGATE_ENGINES is not set: run scripts/engines (scripts/test does) or set it")
+    });
+    let bin = Path::new(&dir).join(name);
+    assert!(
+        bin.exists(),
+        "real {name} is needed at {} (scripts/engines installs it)",
+        bin.display()
+    );
+    bin
+}
+
+/// Runs a real engine in `dir` with a private home; its stdout, or its stderr as the error.
+fn run_engine(name: &str, dir: &Path, args: &[&str]) -> Result<String, String> {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let out = Command::new(engine(name))
+        .args(args)
+        .current_dir(dir)
+        .env("HOME", h)
+        .env("HELM_CACHE_HOME", h.join("cache"))
+        .env("HELM_CONFIG_HOME", h.join("config"))
+        .env("HELM_DATA_HOME", h.join("data"))
+        .output()
+        .expect("the engine runs");
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
+/// `line:column image code` of every reference of a JSON run.
+fn references(run: &Run) -> Vec<String> {
+    run.rows(|r| {
+        Some(format!(
+            "{}:{}:{} {} {}",
+            r["file"].as_str()?,
+            r["line"],
+            r["column"],
+            r["image"].as_str().unwrap_or("-"),
+            r["code"].as_str().unwrap_or("-")
+        ))
+    })
+}
+
+// argoproj/argo-cd resource_customizations/db.atlasgo.io/AtlasSchema/testdata/healthy.yaml:30
+// (and work.karmada.io's progressing.yaml): a quoted scalar continued at its key's
+// indentation. go-yaml reads it, so kustomize builds the root; imagegate said `invalid-yaml`
+// and `kustomize-build`, and left the root's images unchecked.
+#[test]
+fn quoted_scalar_continued_at_the_keys_indentation_is_yaml() {
+    let w = Workdir::new();
+    w.write(
+        "app/kustomization.yaml",
+        "resources:\n- status.yaml\n- deploy.yaml\n",
+    );
+    w.write(
+        "app/status.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: dump\ndata:\n  message: 'The schema has been applied. Apply response: {\"Driver\":\"mysql\",\"Changes\":{\"Applied\":[\"CREATE\n  TABLE `users` (\\n  `id` int\\n) CHARSET utf8mb4\"]}}'\n  next: \"two\n  lines\"\n",
+    );
+    w.write("app/deploy.yaml", &deployment("web", &["nginx:1.25"]));
+    let built = run_engine("kubectl", w.path(), &["kustomize", "app"])
+        .expect("real kustomize builds the root");
+    assert!(built.contains("TABLE `users`"), "{built}");
+    assert!(built.contains("next: two lines"), "{built}");
+
+    let run = w.run(&["check", "--all", "--offline", "--format", "json", "app"]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(run.file_codes(), Vec::<String>::new());
+    assert_eq!(references(&run), ["app/deploy.yaml:10:16 nginx:1.25 -"]);
+}
