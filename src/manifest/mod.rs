@@ -66,6 +66,10 @@ impl Occurrence {
                     _ => "a number",
                 },
             },
+            // `image: {{ .AppImage }}` unquoted: YAML reads a mapping, a template means text.
+            None if doc.template_text(node).is_some() => {
+                ImageValue::Text(doc.template_text(node).unwrap_or_default().to_string())
+            }
             None => ImageValue::NonString {
                 written: String::new(),
                 typed_as: if doc.is_map(node) {

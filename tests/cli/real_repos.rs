@@ -50,7 +50,7 @@ fn references(run: &Run) -> Vec<String> {
             r["file"].as_str()?,
             r["line"],
             r["column"],
-            r["image"].as_str().unwrap_or("-"),
+            r["image"].as_str().filter(|s| !s.is_empty()).unwrap_or("-"),
             r["code"].as_str().unwrap_or("-")
         ))
     })
@@ -81,4 +81,40 @@ fn quoted_scalar_continued_at_the_keys_indentation_is_yaml() {
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
     assert_eq!(run.file_codes(), Vec::<String>::new());
     assert_eq!(references(&run), ["app/deploy.yaml:10:16 nginx:1.25 -"]);
+}
+
+// kubernetes-sigs/kustomize functions/examples/fn-framework-application/pkg/exampleapp/
+// v1alpha1/templates/web_worker.template.yaml:26 and kyaml/fn/framework/testdata/
+// template-processor/templates/basic/deploy.template.yaml:14: an unquoted `{{ .AppImage }}` is
+// a YAML mapping, but it is a template like its quoted form, not a non-string image.
+#[test]
+fn an_unquoted_template_action_is_an_unresolved_variable() {
+    let w = Workdir::new();
+    let template = |name: &str, image: &str| {
+        format!(
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {name}\nspec:\n  template:\n    spec:\n      containers:\n      - name: app\n        image: {image}\n"
+        )
+    };
+    w.write(
+        "templates/deploy.template.yaml",
+        &template("{{ .Name }}", "{{ .AppImage }}"),
+    );
+    w.write(
+        "templates/quoted.template.yaml",
+        &template("quoted", "\"{{ .AppImage }}\""),
+    );
+    w.write(
+        "templates/mapping.yaml",
+        &template("mapping", "{name: web}"),
+    );
+    let run = w.run(&["check", "--all", "--offline", "--format", "json"]);
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(
+        references(&run),
+        [
+            "templates/deploy.template.yaml:10:16 {{ .AppImage }} unresolved-variable",
+            "templates/mapping.yaml:10:16 - non-string-image",
+            "templates/quoted.template.yaml:10:16 {{ .AppImage }} unresolved-variable",
+        ]
+    );
 }
