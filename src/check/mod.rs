@@ -121,6 +121,12 @@ pub fn classify(o: &Occurrence) -> Classified {
             "set the image; Kubernetes rejects a container without one",
             None,
         ),
+        ImageValue::Missing => invalid(
+            Code::EmptyImage,
+            format!("{}: has no image", o.context),
+            "set the image; Kubernetes rejects a container without one",
+            None,
+        ),
         ImageValue::NonString { written, typed_as } => {
             let shown = if written.is_empty() {
                 String::new()
@@ -199,7 +205,7 @@ pub fn entries(
                     repository,
                     constraint,
                 } => format!("{repository}:{constraint}"),
-                ImageValue::Empty => String::new(),
+                ImageValue::Empty | ImageValue::Missing => String::new(),
             };
             let (reference, status, digest, finding) = match classify(&o) {
                 Classified::Invalid(f) => (None, Status::Invalid, None, Some(f)),

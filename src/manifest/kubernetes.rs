@@ -206,7 +206,7 @@ pub(super) fn pod_spec(
                             start: n.start,
                             end: n.start,
                         },
-                        value: ImageValue::Empty,
+                        value: ImageValue::Missing,
                         context,
                         previous: None,
                     });
@@ -338,7 +338,7 @@ mod tests {
                 "<a number>",
                 "<empty>",
                 "<empty>",
-                "<empty>",
+                "<missing>",
                 "<a mapping>",
                 "<a boolean>"
             ]

@@ -23,8 +23,10 @@ use yaml::{Document, NodeId, ScalarType};
 pub enum ImageValue {
     /// A YAML string: the reference as written.
     Text(String),
-    /// Missing, null or the empty string.
+    /// Null or the empty string.
     Empty,
+    /// A container with no `image` key at all.
+    Missing,
     /// A number, boolean or collection where a string belongs; says what YAML made of it.
     NonString {
         written: String,
@@ -256,6 +258,7 @@ pub(crate) fn shown(value: &ImageValue) -> String {
     match value {
         ImageValue::Text(s) => s.clone(),
         ImageValue::Empty => "<empty>".into(),
+        ImageValue::Missing => "<missing>".into(),
         ImageValue::NonString { typed_as, .. } => format!("<{typed_as}>"),
         ImageValue::Range { .. } => "<range>".into(),
     }

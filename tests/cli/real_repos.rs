@@ -118,3 +118,37 @@ fn an_unquoted_template_action_is_an_unresolved_variable() {
         ]
     );
 }
+
+/// `line:column code message` of every reference with a finding.
+fn messages(run: &Run) -> Vec<String> {
+    run.rows(|r| {
+        Some(format!(
+            "{}:{}:{} {} {}",
+            r["file"].as_str()?,
+            r["line"],
+            r["column"],
+            r["code"].as_str()?,
+            r["message"].as_str()?
+        ))
+    })
+}
+
+// prometheus-operator/kube-prometheus tests/e2e/kind/patches/kube-controller-manager.yaml:8: a
+// container with no `image` key was "image is empty"; it has no image at all, and says so.
+#[test]
+fn a_container_without_an_image_key_has_no_image() {
+    let w = Workdir::new();
+    w.write(
+        "deploy.yaml",
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  template:\n    spec:\n      containers:\n      - name: app\n        resources: {}\n      - name: blank\n        image: \"\"\n",
+    );
+    let run = w.run(&["check", "--all", "--offline", "--format", "json"]);
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(
+        messages(&run),
+        [
+            "deploy.yaml:12:16 empty-image Deployment/web containers[blank]: image is empty",
+            "deploy.yaml:9:9 empty-image Deployment/web containers[app]: has no image",
+        ]
+    );
+}
