@@ -222,8 +222,24 @@ pub fn scan_with(file: usize, path: &Path, bytes: Vec<u8>, options: ScanOptions)
     let mut occurrences = Vec::new();
     let mut facts = flux::FluxFacts::default();
     let is_kustomization = kustomize::is_kustomization_file(path);
+    let kubeadm_patch = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .and_then(kubernetes::kubeadm_patch_kind);
     for doc in &parsed.documents {
+        let before = occurrences.len();
         kubernetes::extract_with(doc, file, options.heuristic, &mut occurrences);
+        // kubeadm applies such a file as a patch of its component: a container it names
+        // without an `image` keeps the component's own image (kube-prometheus
+        // tests/e2e/kind/patches/kube-controller-manager.yaml). An empty image is still set.
+        let kind = doc
+            .root
+            .and_then(|r| doc.get(r, "kind"))
+            .and_then(|k| doc.str(k));
+        if kubeadm_patch.is_some() && kind == kubeadm_patch {
+            let added = occurrences.split_off(before);
+            occurrences.extend(added.into_iter().filter(|o| o.value != ImageValue::Missing));
+        }
         flux::extract(doc, file, &mut occurrences, &mut facts);
         flux::markers(doc, &source, file, &mut facts);
         argocd::extract(doc, &source, file, &mut occurrences);

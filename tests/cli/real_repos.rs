@@ -152,3 +152,37 @@ fn a_container_without_an_image_key_has_no_image() {
         ]
     );
 }
+
+// prometheus-operator/kube-prometheus tests/e2e/kind/patches/kube-controller-manager.yaml:8,
+// which kind's kubeadm applies from `patches.directory`: named as kubeadm names its patches, a
+// Pod whose container has no `image` leaves the component's image alone. An empty image in
+// such a patch, or a Pod of another name without one, is still an error.
+#[test]
+fn a_kubeadm_patch_without_an_image_is_a_patch() {
+    let w = Workdir::new();
+    let pod = |name: &str, extra: &str| {
+        format!(
+            "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {name}\n  namespace: kube-system\nspec:\n  containers:\n    - name: {name}\n      resources:\n        requests:\n          cpu: 1m\n{extra}"
+        )
+    };
+    w.write(
+        "kind/patches/kube-controller-manager.yaml",
+        &pod("kube-controller-manager", ""),
+    );
+    w.write(
+        "kind/patches/kube-scheduler0+strategic.yaml",
+        &pod("kube-scheduler", "    - name: sidecar\n      image: \"\"\n"),
+    );
+    w.write("kind/patches/kube-controller-manager.yml", &pod("yml", ""));
+    w.write("manifests/pod.yaml", &pod("plain", ""));
+    let run = w.run(&["check", "--all", "--offline", "--format", "json"]);
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(
+        messages(&run),
+        [
+            "kind/patches/kube-controller-manager.yml:8:7 empty-image Pod/yml containers[yml]: has no image",
+            "kind/patches/kube-scheduler0+strategic.yaml:13:14 empty-image Pod/kube-scheduler containers[sidecar]: image is empty",
+            "manifests/pod.yaml:8:7 empty-image Pod/plain containers[plain]: has no image",
+        ]
+    );
+}
