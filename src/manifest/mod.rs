@@ -3,6 +3,7 @@
 
 pub mod argocd;
 pub mod flux;
+mod helm_scalar;
 mod heuristic;
 pub mod kubernetes;
 pub mod kustomize;
@@ -31,6 +32,8 @@ pub enum ImageValue {
     NonString {
         written: String,
         typed_as: &'static str,
+        /// What Helm prints for it, where that is not what is written (a values tag).
+        rendered: Option<String>,
     },
     /// A version range that some tag of a repository must satisfy (Flux `semver`, chart
     /// version ranges).
@@ -67,6 +70,7 @@ impl Occurrence {
                     ScalarType::Int => "an integer",
                     _ => "a number",
                 },
+                rendered: None,
             },
             // `image: {{ .AppImage }}` unquoted: YAML reads a mapping, a template means text.
             None if doc.template_text(node).is_some() => {
@@ -79,6 +83,7 @@ impl Occurrence {
                 } else {
                     "a sequence"
                 },
+                rendered: None,
             },
         };
         Occurrence {

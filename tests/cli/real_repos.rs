@@ -186,3 +186,78 @@ fn a_kubeadm_patch_without_an_image_is_a_patch() {
         ]
     );
 }
+
+// argoproj/argo-cd applicationset/examples/git-generator-directory/excludes/cluster-addons/
+// exclude-helm-guestbook/values.yaml:9: `tag: 0.1` was a non-string-image error though helm
+// renders `:0.1`, as written. A numeric values tag is an error only where what real helm
+// renders differs from what is written (`1.10` renders `1.1`), and the message says what it
+// renders.
+#[test]
+fn a_numeric_values_tag_is_an_error_only_where_helm_renders_it_otherwise() {
+    let tags = [
+        "0.1", "1.10", "2.0", "7", "2.5", "1234567", "010", "08", "1_000", "0x1F", "1e3", ".5",
+        "0.00001", "1e400", "yes", "true",
+    ];
+    let w = Workdir::new();
+    w.write(
+        "chart/Chart.yaml",
+        "apiVersion: v2\nname: guestbook\nversion: 0.1.0\nappVersion: \"1.0\"\n",
+    );
+    let mut values = String::from("images:\n");
+    for (i, tag) in tags.iter().enumerate() {
+        values.push_str(&format!(
+            "  t{i}:\n    image:\n      repository: quay.io/argoprojlabs/argocd-e2e-container\n      tag: {tag}\n"
+        ));
+    }
+    w.write("chart/values.yaml", &values);
+    w.write(
+        "chart/templates/pods.yaml",
+        "{{- range $k, $v := .Values.images }}\n---\napiVersion: v1\nkind: Pod\nmetadata:\n  name: {{ $k }}\nspec:\n  containers:\n  - name: c\n    image: \"{{ $v.image.repository }}:{{ $v.image.tag }}\"\n{{- end }}\n",
+    );
+    let rendered = run_engine("helm", w.path(), &["template", "rr", "chart"])
+        .expect("real helm renders the chart");
+    // `name: t3` … `image: "repo:tag"`, in the order helm prints them.
+    let mut printed = std::collections::HashMap::new();
+    let mut name = String::new();
+    for line in rendered.lines().map(str::trim) {
+        if let Some(n) = line.strip_prefix("name: t") {
+            name = n.to_string();
+        } else if let Some(image) = line.strip_prefix("image: ") {
+            let tag = image
+                .trim_matches('"')
+                .rsplit_once(':')
+                .unwrap()
+                .1
+                .to_string();
+            printed.insert(name.parse::<usize>().unwrap(), tag);
+        }
+    }
+    assert_eq!(printed.len(), tags.len(), "{rendered}");
+    assert_eq!(printed[&1], "1.1", "helm renders 1.10 as 1.1");
+    assert_eq!(printed[&0], "0.1", "helm renders 0.1 as written");
+
+    let run = w.run(&["check", "--all", "--offline", "--format", "json", "chart"]);
+    let json = run.json();
+    let entries = json["references"].as_array().unwrap();
+    for (i, tag) in tags.iter().enumerate() {
+        let line = 5 + 4 * i as u64;
+        let e = entries
+            .iter()
+            .find(|e| e["file"] == "chart/values.yaml" && e["line"] == line)
+            .unwrap_or_else(|| panic!("no entry for tag {tag} at line {line}: {}", run.stdout));
+        let written = format!("quay.io/argoprojlabs/argocd-e2e-container:{tag}");
+        assert_eq!(e["image"], written.as_str(), "{e}");
+        let helm = &printed[&i];
+        if helm == tag {
+            assert!(e["code"].is_null(), "helm renders {tag} as written: {e}");
+        } else {
+            assert_eq!(e["code"], "non-string-image", "{e}");
+            let message = e["message"].as_str().unwrap();
+            assert!(
+                message.ends_with(&format!("helm renders it as `{helm}`")),
+                "{tag}: {message}"
+            );
+        }
+    }
+    assert_eq!(run.code, 1, "1.10 and others render otherwise");
+}
