@@ -2,6 +2,7 @@
 //! itself (invalid YAML, binary data, Helm templates). One submodule per family of inputs.
 
 pub mod argocd;
+mod chart_template;
 pub mod flux;
 mod helm_scalar;
 mod heuristic;
@@ -212,16 +213,20 @@ pub fn scan_with(file: usize, path: &Path, bytes: Vec<u8>, options: ScanOptions)
     // Only a chart's templates are Helm templates; anything else that does not parse is
     // invalid YAML at the parser's position, `{{` or not (issue 16).
     if options.chart_template && source.text.contains("{{") {
-        return FileScan::failed(
-            source,
-            file_finding(
-                Code::HelmTemplate,
-                file,
-                0,
-                "Helm template skipped: it is rendered by Helm before it is YAML",
-                "its images are checked through the chart's values",
-            ),
-        );
+        let occurrences = chart_template::literal_images(&source, path, file);
+        return FileScan {
+            occurrences,
+            ..FileScan::failed(
+                source,
+                file_finding(
+                    Code::HelmTemplate,
+                    file,
+                    0,
+                    "Helm template: YAML only once Helm renders it; the images written in it literally are checked",
+                    "images it takes from values are checked in the chart's values where they follow the image conventions; an image it composes otherwise is not checked",
+                ),
+            )
+        };
     }
     let parsed = yaml::parse(&source);
     let mut occurrences = Vec::new();

@@ -261,3 +261,86 @@ fn a_numeric_values_tag_is_an_error_only_where_helm_renders_it_otherwise() {
     }
     assert_eq!(run.code, 1, "1.10 and others render otherwise");
 }
+
+// GoogleCloudPlatform/microservices-demo helm-chart/templates/loadgenerator.yaml:95 (busybox)
+// and cartservice.yaml:255 (redis), stefanprodan/podinfo charts/podinfo/templates/tests/*.yaml
+// (curlimages/curl): images written literally in a chart's templates were never checked, and
+// the helm-template note said they were checked through the values. Real `helm template` is
+// the oracle: every literal image imagegate reports is one helm renders, at its line; the one
+// helm composes from non-conventional values is not reported, and the note says so.
+#[test]
+fn images_written_literally_in_chart_templates_are_checked() {
+    let w = Workdir::new();
+    w.write(
+        "chart/Chart.yaml",
+        "apiVersion: v2\nname: demo\nversion: 0.1.0\nappVersion: v0.10.6\n",
+    );
+    w.write(
+        "chart/values.yaml",
+        "images:\n  repository: us-central1-docker.pkg.dev/acme/demo\n  tag: \"\"\nweb:\n  name: web\n",
+    );
+    w.write(
+        "chart/templates/web.yaml",
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {{ .Values.web.name }}\nspec:\n  selector:\n    matchLabels:\n      app: web\n  template:\n    metadata:\n      labels:\n        app: web\n    spec:\n      initContainers:\n      - name: wait\n        image: busybox:1.38.0\n      containers:\n      - name: server\n        image: {{ .Values.images.repository }}/{{ .Values.web.name }}:{{ .Values.images.tag | default .Chart.AppVersion }}\n      - image: \"redis:alpine\" # cache\n        name: cache\n      {{- /*\n      - name: old\n        image: busybox:1.20\n      */}}\n      # image: busybox:1.21\n",
+    );
+    w.write(
+        "chart/templates/tests/curl.yaml",
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {{ .Release.Name }}-curl\n  annotations:\n    \"helm.sh/hook\": test\nspec:\n  containers:\n    - name: curl\n      image: curlimages/curl:7.69.0\n      command: ['curl', '{{ .Values.web.name }}']\n  restartPolicy: Never\n",
+    );
+    let rendered = run_engine("helm", w.path(), &["template", "rr", "chart"])
+        .expect("real helm renders the chart");
+    let helm: std::collections::BTreeSet<String> = rendered
+        .lines()
+        .filter_map(|l| {
+            l.trim_start()
+                .trim_start_matches("- ")
+                .strip_prefix("image: ")
+        })
+        .map(|v| v.split(" #").next().unwrap().trim_matches('"').to_string())
+        .collect();
+    assert_eq!(
+        helm.iter().map(String::as_str).collect::<Vec<_>>(),
+        [
+            "busybox:1.38.0",
+            "curlimages/curl:7.69.0",
+            "redis:alpine",
+            "us-central1-docker.pkg.dev/acme/demo/web:v0.10.6",
+        ]
+    );
+
+    let run = w.run(&["check", "--all", "--offline", "--format", "json", "chart"]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let got = run.rows(|r| {
+        Some(format!(
+            "{}:{}:{} {} | {}",
+            r["file"].as_str()?,
+            r["line"],
+            r["column"],
+            r["image"].as_str()?,
+            r["context"].as_str()?
+        ))
+    });
+    assert_eq!(
+        got,
+        [
+            "chart/templates/tests/curl.yaml:10:14 curlimages/curl:7.69.0 | Helm template templates/tests/curl.yaml containers[curl] (written literally)",
+            "chart/templates/web.yaml:16:16 busybox:1.38.0 | Helm template templates/web.yaml containers[wait] (written literally)",
+            "chart/templates/web.yaml:20:16 redis:alpine | Helm template templates/web.yaml containers[cache] (written literally)",
+        ]
+    );
+    for r in &got {
+        let image = r.split(' ').nth(1).unwrap();
+        assert!(helm.contains(image), "{image} is not what helm renders");
+    }
+    let notes = run.file_findings("helm-template");
+    assert_eq!(notes.len(), 2, "{notes:?}");
+    for n in &notes {
+        let text = format!("{} {}", n["message"], n["hint"]);
+        assert!(
+            text.contains("images written in it literally are checked"),
+            "{text}"
+        );
+        assert!(text.contains("composes otherwise is not checked"), "{text}");
+        assert!(!text.contains("its images are checked through"), "{text}");
+    }
+}
