@@ -344,3 +344,58 @@ fn images_written_literally_in_chart_templates_are_checked() {
         assert!(!text.contains("its images are checked through"), "{text}");
     }
 }
+
+// fluxcd/flux2-kustomize-helm-example infrastructure/controllers/cert-manager.yaml:21 and
+// envoy-gateway.yaml:21: two OCIRepository version ranges listed as valid, while the summary
+// said "checked 2 references (0 unique) in 0 registries: 0 valid". The counts agree with the
+// table: a range counts once per repository and range.
+#[test]
+fn version_ranges_count_in_the_summary() {
+    let w = Workdir::new();
+    let oci = |name: &str, url: &str, semver: &str| {
+        format!(
+            "apiVersion: source.toolkit.fluxcd.io/v1\nkind: OCIRepository\nmetadata:\n  name: {name}\n  namespace: {name}\nspec:\n  interval: 24h\n  url: {url}\n  ref:\n    semver: \"{semver}\"\n"
+        )
+    };
+    w.write(
+        "infrastructure/cert-manager.yaml",
+        &oci(
+            "cert-manager",
+            "oci://quay.io/jetstack/charts/cert-manager",
+            "1.x",
+        ),
+    );
+    w.write(
+        "infrastructure/envoy-gateway.yaml",
+        &oci(
+            "envoy-gateway",
+            "oci://docker.io/envoyproxy/gateway-helm",
+            ">= 1.8.0-rc.0",
+        ),
+    );
+    w.write(
+        "infrastructure/again.yaml",
+        &oci("again", "oci://quay.io/jetstack/charts/cert-manager", "1.x"),
+    );
+    let run = w.run(&["check", "--all", "--offline", "--format", "json"]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let s = &run.json()["summary"];
+    assert_eq!(
+        (
+            &s["references"],
+            &s["unique"],
+            &s["registries"],
+            &s["skipped"]
+        ),
+        (&3.into(), &2.into(), &2.into(), &2.into()),
+        "{s}"
+    );
+    let human = w.run(&["check", "--all", "--offline"]);
+    assert!(
+        human
+            .stdout
+            .contains("checked 3 references (2 unique) in 2 registries from 3 files: 2 valid,"),
+        "{}",
+        human.stdout
+    );
+}
