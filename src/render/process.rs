@@ -45,6 +45,18 @@ pub struct Output {
 /// Runs `program args` in `cwd` with a clean environment; `Err` says why it did not finish
 /// (could not start, too much output, out of time).
 pub fn run(program: &Path, args: &[&str], cwd: &Path, timeout: Duration) -> Result<Output, String> {
+    run_with(program, args, cwd, timeout, &[])
+}
+
+/// [`run`], with variables set after the clean environment is made (`HOME` and an engine's
+/// own directories pointed at a scratch directory).
+pub fn run_with(
+    program: &Path,
+    args: &[&str],
+    cwd: &Path,
+    timeout: Duration,
+    set: &[(&str, &Path)],
+) -> Result<Output, String> {
     let mut cmd = Command::new(program);
     cmd.args(args)
         .current_dir(cwd)
@@ -58,6 +70,9 @@ pub fn run(program: &Path, args: &[&str], cwd: &Path, timeout: Duration) -> Resu
         if let Some(v) = std::env::var_os(var) {
             cmd.env(var, v);
         }
+    }
+    for (var, value) in set {
+        cmd.env(var, value);
     }
     let mut child = cmd
         .spawn()
