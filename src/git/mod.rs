@@ -85,6 +85,28 @@ mod changes;
 mod fetch;
 mod tree;
 
+/// [`Repo::remote_urls`] of the repository at `root`, if it is one (none otherwise).
+pub fn remote_urls(root: &Path) -> Vec<String> {
+    Repository::open(root)
+        .map(|r| remote_urls_of(&r))
+        .unwrap_or_default()
+}
+
+fn remote_urls_of(repo: &Repository) -> Vec<String> {
+    let Ok(names) = repo.remotes() else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for name in names.iter() {
+        let Ok(Some(name)) = name else { continue };
+        if let Ok(remote) = repo.find_remote(name) {
+            let urls = [remote.url().ok(), remote.pushurl().ok().flatten()];
+            out.extend(urls.into_iter().flatten().map(|u| u.to_string()));
+        }
+    }
+    out
+}
+
 pub use changes::{ChangedFile, Changes};
 pub use tree::TreeReader;
 
@@ -106,6 +128,12 @@ impl Repo {
 
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// The fetch and push URLs of the repository's remotes, to tell whether a URL written
+    /// in the repository (an Argo CD Application's `repoURL`) names the repository itself.
+    pub fn remote_urls(&self) -> Vec<String> {
+        remote_urls_of(&self.repo)
     }
 
     pub fn is_shallow(&self) -> bool {

@@ -6,7 +6,8 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use super::file::{self, Generated, Kustomization};
+use super::edit;
+use super::file::{self, Generated, ImageEntry, Kustomization, Patch};
 use super::images::{self, FieldSpec};
 use super::select::Id;
 use super::tree::{At, Kind, Val};
@@ -78,12 +79,49 @@ pub struct Built {
     pub originals: Vec<Val>,
 }
 
+/// Edits made to a root before it is built, as Argo CD makes them for an Application's path
+/// (util/kustomize/kustomize.go `Build`): `kustomize edit set image`, patches appended to
+/// `patches:`, `kustomize edit add component`, all written in another file (the
+/// Application), which is the build's file 0, so what they decide is reported there.
+#[derive(Debug, Clone, Default)]
+pub struct Edits {
+    /// The repository path and text of the file the edits are written in.
+    pub file: PathBuf,
+    pub text: String,
+    /// `kustomize edit set image` arguments, each with its byte span in `file`.
+    pub set_images: Vec<(String, (usize, usize))>,
+    /// Patches appended to the root's `patches:` (positions in file 0).
+    pub patches: Vec<Patch>,
+    /// Components appended to the root's `components:` unless named there already
+    /// (positions in file 0).
+    pub components: Vec<(String, At)>,
+    /// `kustomize edit set nameprefix`, `namesuffix`, `namespace`: they replace the root's.
+    pub name_prefix: Option<String>,
+    pub name_suffix: Option<String>,
+    pub namespace: Option<String>,
+    /// Where `file` names the root (a failure to find its kustomization is reported there).
+    pub named_at: Option<(usize, usize)>,
+    /// Who edits, for contexts (`Application/web`).
+    pub by: String,
+}
+
 pub(super) struct Ctx<'a> {
     pub(super) reader: &'a dyn Reader,
     pub(super) built: Built,
     index: HashMap<PathBuf, usize>,
     texts: HashMap<usize, String>,
     stack: Vec<PathBuf>,
+    /// The edits of the root, taken when the root is read.
+    root_edits: Option<RootEdits>,
+}
+
+struct RootEdits {
+    images: Vec<ImageEntry>,
+    patches: Vec<Patch>,
+    components: Vec<(String, At)>,
+    name_prefix: Option<String>,
+    name_suffix: Option<String>,
+    namespace: Option<String>,
 }
 
 #[derive(Default)]
@@ -97,18 +135,57 @@ pub(super) struct Stop;
 
 /// Builds the kustomization in `dir` (a repository path).
 pub fn build(dir: &Path, reader: &dyn Reader) -> Built {
+    build_edited(dir, reader, None)
+}
+
+/// Builds the kustomization in `dir` after `edits` (none: as it is written).
+pub fn build_edited(dir: &Path, reader: &dyn Reader, edits: Option<&Edits>) -> Built {
     let mut ctx = Ctx {
         reader,
         built: Built::default(),
         index: HashMap::new(),
         texts: HashMap::new(),
         stack: Vec::new(),
+        root_edits: None,
     };
     let mut acc = Acc {
         specs: images::default_specs(),
         ..Acc::default()
     };
-    let failed = target(&mut ctx, dir, &mut acc, false, None).is_err();
+    let mut named_at = None;
+    if let Some(e) = edits {
+        let f = ctx.file(&e.file, e.text.clone());
+        let span = |(start, end): (usize, usize)| At {
+            file: f,
+            start,
+            end,
+        };
+        named_at = e.named_at.map(span);
+        let args: Vec<(String, At)> = e
+            .set_images
+            .iter()
+            .map(|(a, s)| (a.clone(), span(*s)))
+            .collect();
+        // setimage.go validates its arguments before it reads the kustomization.
+        match edit::parse_args(&args) {
+            Ok(images) => {
+                ctx.root_edits = Some(RootEdits {
+                    images,
+                    patches: e.patches.clone(),
+                    components: e.components.clone(),
+                    name_prefix: e.name_prefix.clone(),
+                    name_suffix: e.name_suffix.clone(),
+                    namespace: e.namespace.clone(),
+                });
+            }
+            Err((why, at)) => {
+                ctx.fail(format!("kustomize edit set image refuses {why}"), Some(at));
+                ctx.built.failed = true;
+                return ctx.built;
+            }
+        }
+    }
+    let failed = target(&mut ctx, dir, &mut acc, false, named_at).is_err();
     ctx.built.failed = failed;
     // api/internal/target/kusttarget.go `IgnoreLocal`, last: a resource annotated
     // `config.kubernetes.io/local-config` (other than "false") is not output.
@@ -262,7 +339,7 @@ fn target_in(
         };
         return Err(ctx.fail(format!("invalid YAML: {}", e.message), Some(at)));
     }
-    let k = parsed
+    let mut k = parsed
         .documents
         .first()
         .map(|d| file::read(d, &source, kfile))
@@ -283,6 +360,27 @@ fn target_in(
     }
     if let Some((why, at)) = k.invalid.first() {
         return Err(ctx.fail(format!("kustomize refuses {why}"), Some(*at)));
+    }
+    // The root is read first: the edits rewrote its `images:`, `patches:` and `components:`.
+    if let Some(edits) = ctx.root_edits.take() {
+        if !edits.images.is_empty() {
+            k.images = edit::set_image(&k.images, &edits.images);
+        }
+        k.patches.extend(edits.patches);
+        for (field, set) in [
+            (&mut k.name_prefix, edits.name_prefix),
+            (&mut k.name_suffix, edits.name_suffix),
+            (&mut k.namespace, edits.namespace),
+        ] {
+            if set.is_some() {
+                *field = set;
+            }
+        }
+        for (c, at) in edits.components {
+            if !k.components.iter().any(|(named, _)| *named == c) {
+                k.components.push((c, at));
+            }
+        }
     }
     for (key, at) in &k.unmodelled {
         ctx.note(

@@ -357,7 +357,8 @@ fn pairs(doc: &Document, m: NodeId) -> Vec<(String, String)> {
         .collect()
 }
 
-fn patch(
+/// A `patches:` (or legacy) entry read from its node; `None` without `path` or `patch`.
+pub fn patch(
     doc: &Document,
     source: &SourceFile,
     p: NodeId,

@@ -1,6 +1,7 @@
 //! Argo CD Applications: images in `spec.source(s).helm` (`valuesObject`, the `values`
 //! string, and `parameters` such as `image.tag`), and the image overrides of
-//! `spec.source(s).kustomize.images`.
+//! `spec.source(s).kustomize.images` as written (`project/argo_kustomize.rs` builds a
+//! same-repository path with them instead, and the build's images replace these).
 
 use super::merge::{Merged, Place};
 use super::values::{self, Values};

@@ -18,6 +18,7 @@ use crate::project::release_render;
 use crate::reader::Reader;
 use crate::render::Images;
 use crate::render::helm::{Chart, Helm, Job};
+use crate::settings::Settings;
 
 /// The images `--render` adds for chart releases, and their `model-gap` notes.
 #[derive(Default)]
@@ -49,7 +50,7 @@ impl Tree<'_> {
 
 /// Renders every release, and gives the images the native model missed.
 pub fn derive(
-    helm_program: Option<&Path>,
+    settings: &Settings,
     releases: &[ToRender],
     head: &dyn Reader,
     base: Option<&dyn Reader>,
@@ -58,7 +59,10 @@ pub fn derive(
     if releases.is_empty() {
         return Ok(out);
     }
-    let helm = Helm::find(helm_program).map_err(Error::Render)?;
+    let helm = Helm::find(settings.render.helm.as_deref()).map_err(Error::Render)?;
+    // helm is given nothing to fetch; were it to try, the rules of kustomize's renders hold.
+    let _egress = crate::render::egress::Egress::start(settings.registries.destinations.clone())
+        .map_err(Error::Render)?;
     let scratch = tempfile::Builder::new()
         .prefix("imagegate-render-")
         .tempdir()

@@ -57,6 +57,9 @@ fn rendered(
     let engine = render::kustomize::Kustomize::find(settings.render.kustomize.as_deref())
         .map_err(Error::Render)?;
     let base = sides.base.as_deref().filter(|_| !all_refs);
+    // While the engines run, what they fetch goes through imagegate's destination rules.
+    let _egress = render::egress::Egress::start(settings.registries.destinations.clone())
+        .map_err(Error::Render)?;
     let roots = std::mem::take(&mut joined.roots);
     let gaps = render::gaps(&engine, sides.head.as_ref(), base, &roots)?;
     joined.roots = roots;
@@ -141,6 +144,7 @@ fn native(settings: &Settings, scans: &Scans, sides: &Sides, all_refs: bool) -> 
         elsewhere: sides.elsewhere.as_ref(),
         helm_values: &settings.helm_values,
         variables: &settings.variables,
+        remotes: &sides.remotes,
     };
     let mut joined = project::join(
         &project::Scanned {

@@ -58,7 +58,7 @@ fn run(settings: &Settings, c: collect::Collected) -> Result<Report, Error> {
     );
     // `--render`: what `helm template` deploys that the native model missed.
     let rendered = chart_render::derive(
-        settings.render.helm.as_deref(),
+        settings,
         &std::mem::take(&mut chart_images.to_render),
         c.sides.head.as_ref(),
         c.sides.base.as_deref().filter(|_| !c.all_refs),

@@ -1,8 +1,10 @@
 //! Joins what single files cannot decide alone: HelmRelease charts with their OCI
 //! HelmRepository, `${VAR}` references with the postBuild variables of the Flux
-//! Kustomization that deploys them, Helm values files with their chart's `appVersion`, and
-//! kustomizations with the resources they rewrite (including the overlays of a changed base).
+//! Kustomization that deploys them, Helm values files with their chart's `appVersion`,
+//! kustomizations with the resources they rewrite (including the overlays of a changed base),
+//! and Argo CD Applications' `kustomize.images` with the path they edit.
 
+mod argo_kustomize;
 pub mod chart_files;
 pub mod charts;
 mod markers;
@@ -37,6 +39,9 @@ pub struct Side<'a> {
     pub helm_values: &'a globset::GlobSet,
     /// Flux variables from the config's files: definitions of last resort.
     pub variables: &'a Variables,
+    /// The URLs of the repository's git remotes: an Argo CD Application whose `repoURL` is
+    /// one of them deploys a path of this repository.
+    pub remotes: &'a [String],
 }
 
 /// A reader that answers from the scans for files already scanned (no second parse).
@@ -150,6 +155,7 @@ pub fn join(scanned: &Scanned<'_>, side: &Side<'_>) -> Joined {
         elsewhere,
         helm_values: values_globs,
         variables,
+        remotes,
     } = *side;
     let mut j = Joined::default();
     let known = Known::new(scanned, reader);
@@ -159,7 +165,15 @@ pub fn join(scanned: &Scanned<'_>, side: &Side<'_>) -> Joined {
     markers::join(scanned, reader, elsewhere, &mut j);
     substitutions(scanned, reader, elsewhere, variables, &mut j);
     helm_values(scanned, reader, values_globs, &mut j);
-    builds::kustomizations(scanned, reader, all_kustomizations, first_extra_id, &mut j);
+    let apps = argo_kustomize::roots(scanned, reader, remotes, &mut j);
+    builds::kustomizations(
+        scanned,
+        reader,
+        all_kustomizations,
+        apps,
+        first_extra_id,
+        &mut j,
+    );
     j
 }
 

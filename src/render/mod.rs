@@ -5,9 +5,11 @@
 //! tree, or a commit's tree written to a temporary directory ([`Reader::materialise`]); helm
 //! on a chart and a values file written to a private directory. Neither gets anything of
 //! the repository's choosing but those files (see `kustomize.rs`, `helm.rs` and
-//! `process.rs`). Called by `pipeline/join.rs` and `pipeline/chart_render.rs`, never by
+//! `process.rs`), and what they fetch is held to imagegate's destination rules
+//! (`egress.rs`). Called by `pipeline/join.rs` and `pipeline/chart_render.rs`, never by
 //! `manifest`.
 
+pub mod egress;
 pub mod helm;
 pub mod kustomize;
 pub mod process;

@@ -1,7 +1,7 @@
 //! Running an engine as a child process that nothing of the repository's choosing reaches:
-//! a clean environment (only what finding programs, temporary files, a home directory and
-//! a proxy need), the tree it renders as its working directory, capped output, and a time
-//! limit after which it is killed.
+//! a clean environment (only what finding programs and temporary files need, plus
+//! `egress.rs`'s proxy and private home), the tree it renders as its working directory,
+//! capped output, and a time limit after which it is killed.
 
 use std::io::Read;
 use std::path::Path;
@@ -14,25 +14,18 @@ pub const MAX_OUTPUT: u64 = 256 << 20;
 const MAX_ERROR: u64 = 64 << 10;
 
 /// Variables passed through to the engine; everything else (`KUSTOMIZE_PLUGIN_HOME`,
-/// `XDG_CONFIG_HOME`, credentials of the CI) is left behind.
-const KEPT: [&str; 16] = [
+/// `XDG_CONFIG_HOME`, `SSH_AUTH_SOCK`, the caller's proxies and home, credentials of the CI)
+/// is left behind, and `egress::child_env` adds the proxy, git's limits and a private home.
+const KEPT: [&str; 8] = [
     "PATH",
-    "HOME",
     "TMPDIR",
     "LANG",
-    "HTTP_PROXY",
-    "HTTPS_PROXY",
-    "NO_PROXY",
-    "http_proxy",
-    "https_proxy",
-    "no_proxy",
     "SSL_CERT_FILE",
     "SSL_CERT_DIR",
     // Windows cannot start a process without these.
     "SYSTEMROOT",
     "TEMP",
     "TMP",
-    "USERPROFILE",
 ];
 
 /// What a finished engine printed.
@@ -48,8 +41,8 @@ pub fn run(program: &Path, args: &[&str], cwd: &Path, timeout: Duration) -> Resu
     run_with(program, args, cwd, timeout, &[])
 }
 
-/// [`run`], with variables set after the clean environment is made (`HOME` and an engine's
-/// own directories pointed at a scratch directory).
+/// [`run`], with variables set after the clean environment and the egress's are made
+/// (`HOME` and an engine's own directories pointed at a scratch directory).
 pub fn run_with(
     program: &Path,
     args: &[&str],
@@ -61,8 +54,6 @@ pub fn run_with(
     cmd.args(args)
         .current_dir(cwd)
         .env_clear()
-        // A remote base is fetched with git, which must never wait for a password.
-        .env("GIT_TERMINAL_PROMPT", "0")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -71,6 +62,8 @@ pub fn run_with(
             cmd.env(var, v);
         }
     }
+    // Remote bases are fetched through imagegate's proxy, under its destination rules.
+    cmd.envs(super::egress::child_env()?);
     for (var, value) in set {
         cmd.env(var, value);
     }

@@ -1,6 +1,7 @@
 //! imagegate's command-line tests: one integration binary, driven like a shell session,
 //! against a real registry process and real files built in temporary directories.
 
+mod argo;
 mod cache;
 mod charts;
 mod ci;
@@ -16,6 +17,7 @@ mod operators;
 mod overlays;
 mod registry;
 mod render;
+mod render_egress;
 mod rules;
 mod shipping;
 mod tls;

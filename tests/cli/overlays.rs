@@ -23,7 +23,7 @@ fn kubectl() -> PathBuf {
 }
 
 /// The images of `kubectl kustomize dir` (every `image:` line of its normalised output).
-fn built_images(dir: &Path) -> Result<BTreeSet<String>, String> {
+pub fn built_images(dir: &Path) -> Result<BTreeSet<String>, String> {
     let out = Command::new(kubectl())
         .arg("kustomize")
         .arg(dir)
@@ -43,7 +43,7 @@ fn built_images(dir: &Path) -> Result<BTreeSet<String>, String> {
 }
 
 /// 1-based line of the first line of `file` containing `needle`.
-fn line_of(w: &Workdir, file: &str, needle: &str) -> usize {
+pub fn line_of(w: &Workdir, file: &str, needle: &str) -> usize {
     let text = std::fs::read_to_string(w.path().join(file)).unwrap();
     text.lines()
         .position(|l| l.contains(needle))
@@ -52,7 +52,7 @@ fn line_of(w: &Workdir, file: &str, needle: &str) -> usize {
 }
 
 /// `file:line image status` for every reference entry.
-fn entries(run: &Run) -> Vec<String> {
+pub fn entries(run: &Run) -> Vec<String> {
     run.rows(|r| {
         Some(format!(
             "{}:{} {} {}",
@@ -64,7 +64,7 @@ fn entries(run: &Run) -> Vec<String> {
     })
 }
 
-fn images_reported(run: &Run) -> BTreeSet<String> {
+pub fn images_reported(run: &Run) -> BTreeSet<String> {
     run.rows(|r| Some(r["image"].as_str()?.to_string()))
         .into_iter()
         .collect()
@@ -226,6 +226,11 @@ fn no_effect_is_a_note_and_a_failing_build_an_error_at_its_input() {
         "the unmatched images entry: {lines:?}\n{}",
         run.stdout
     );
+    assert!(
+        lines.contains(&(line_of(&w, k, "- target:") as u64)),
+        "the patch whose target matches nothing: {lines:?}"
+    );
+    assert_eq!(lines.len(), 2, "{lines:?}");
 
     // A strategic-merge patch whose Deployment the build does not hold: kustomize fails.
     w.write(

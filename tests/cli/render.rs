@@ -11,7 +11,7 @@ use std::process::Command;
 use crate::harness::*;
 
 /// The real kubectl with kustomize v5.8.1; fails loudly when it is not installed.
-fn kubectl() -> PathBuf {
+pub fn kubectl() -> PathBuf {
     let dir = std::env::var_os("IMAGEGATE_ENGINES")
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/engines"));
@@ -42,14 +42,14 @@ fn overlay(image: &str, source: &str) -> String {
     )
 }
 
-fn executable(w: &Workdir, rel: &str, text: &str) -> PathBuf {
+pub fn executable(w: &Workdir, rel: &str, text: &str) -> PathBuf {
     let p = w.write(rel, text);
     std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
     p
 }
 
 /// Rows `file:line image context` of the JSON report's rendered references.
-fn rendered(run: &Run) -> Vec<String> {
+pub fn rendered(run: &Run) -> Vec<String> {
     run.rows(|r| {
         let context = r["context"].as_str()?;
         context.contains("rendered by kustomize").then(|| {
