@@ -65,10 +65,11 @@ pub struct Config {
     /// References that could not be decided: `error` fails (exit 3), `warn` passes with
     /// warnings (exit 0). `--undecided` and `IMAGEGATE_UNDECIDED` win over it.
     pub undecided: Option<crate::undecided::Undecided>,
-    /// Also run the real engine (`kustomize build`) on every kustomization root the check
-    /// covers and check every image of its output; an image imagegate's model did not
-    /// predict is reported at the kustomization (`rendered by kustomize`). The engine never
-    /// runs exec or container functions. `--render` and `IMAGEGATE_RENDER` win over it; a
+    /// Also run the real engines (`kustomize build` on every kustomization root, `helm
+    /// template` on every chart release the check covers) and check every image of their
+    /// output; an image imagegate's models did not predict is reported at the kustomization
+    /// (`rendered by kustomize`) or the release's chart line (`rendered by helm`). The
+    /// engines never run exec or container functions or plugins, and helm downloads nothing. `--render` and `IMAGEGATE_RENDER` win over it; a
     /// trusted config's value wins over the repository's.
     pub render: Option<bool>,
     /// The programs `render` runs. Trusted config only: a repository's config naming one is
@@ -84,6 +85,9 @@ pub struct Engines {
     /// file). A program named `kubectl*` is run as `kubectl kustomize`. Default: `kustomize`
     /// on `PATH`, else `kubectl`.
     pub kustomize: Option<String>,
+    /// The helm program `render` runs for chart releases (`helm template`): a bare name
+    /// looked up on `PATH`, or a path (relative to this file). Default: `helm` on `PATH`.
+    pub helm: Option<String>,
 }
 
 /// Policy rules. Each one that is broken is an error finding.

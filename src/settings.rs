@@ -281,8 +281,9 @@ fn cache_ttl(no_cache: bool, config: &crate::config::CacheSettings) -> Option<Du
 }
 
 /// `--render`, else `IMAGEGATE_RENDER`, else the config's `render` (the repository's may
-/// turn it on); the program from `--kustomize`, else `IMAGEGATE_KUSTOMIZE`, else the merged
-/// config's `engines.kustomize`, which only a trusted config can set (`trust::merge`).
+/// turn it on); the programs from `--kustomize`/`--helm`, else `IMAGEGATE_KUSTOMIZE`/
+/// `IMAGEGATE_HELM`, else the merged config's `engines`, which only a trusted config can
+/// set (`trust::merge`).
 fn render_options(
     common: &CommonArgs,
     config: &crate::config::Config,
@@ -314,7 +315,21 @@ fn render_options(
         })
         .map(named)
         .or_else(|| config.engines.kustomize.as_ref().map(PathBuf::from));
-    Ok(crate::render::Options { enabled, kustomize })
+    let helm = common
+        .helm
+        .clone()
+        .or_else(|| {
+            env("IMAGEGATE_HELM")
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        })
+        .map(named)
+        .or_else(|| config.engines.helm.as_ref().map(PathBuf::from));
+    Ok(crate::render::Options {
+        enabled,
+        kustomize,
+        helm,
+    })
 }
 
 /// How much the log shows: warnings and errors with `-q`, notes with `-v`.

@@ -269,9 +269,9 @@ fn absolutise_trusted(mut c: Config) -> Config {
     let abs = |p: &mut String| *p = base.join(&*p).to_string_lossy().into_owned();
     c.variables.iter_mut().for_each(abs);
     // A bare program name is looked up on `PATH`; a path is the file's.
-    c.engines
-        .kustomize
-        .iter_mut()
+    [&mut c.engines.kustomize, &mut c.engines.helm]
+        .into_iter()
+        .flatten()
         .filter(|p| p.contains('/') || p.contains(std::path::MAIN_SEPARATOR))
         .for_each(abs);
     for s in c.registries.values_mut() {
@@ -379,16 +379,26 @@ fn refuse_switching_undecided_off(repo: &Config) -> Result<(), Error> {
 }
 
 /// A repository config may not name a program for `--render` to run: `engines.kustomize:
-/// ./x.sh` would run a file of the change's choosing. Turning `render` on is its to ask.
+/// ./x.sh` (or `engines.helm`) would run a file of the change's choosing. Turning `render`
+/// on is its to ask.
 fn refuse_chosen_programs(repo: &Config) -> Result<(), Error> {
-    if let Some(program) = &repo.engines.kustomize {
-        return Err(repo.error_at(
-            &["engines", "kustomize"],
-            format!(
-                "`engines.kustomize` ({program}) is not honoured from the repository's config: it would run a program of the change's choosing. Name it with --kustomize, IMAGEGATE_KUSTOMIZE or in {}",
-                trusted_elsewhere()
-            ),
-        ));
+    for (key, program, flag) in [
+        (
+            "kustomize",
+            &repo.engines.kustomize,
+            "--kustomize, IMAGEGATE_KUSTOMIZE",
+        ),
+        ("helm", &repo.engines.helm, "--helm, IMAGEGATE_HELM"),
+    ] {
+        if let Some(program) = program {
+            return Err(repo.error_at(
+                &["engines", key],
+                format!(
+                    "`engines.{key}` ({program}) is not honoured from the repository's config: it would run a program of the change's choosing. Name it with {flag} or in {}",
+                    trusted_elsewhere()
+                ),
+            ));
+        }
     }
     Ok(())
 }

@@ -21,6 +21,9 @@ pub enum Place {
 pub struct Merged {
     pub doc: Document,
     budget: usize,
+    /// A `null` is kept as a value rather than deleting the key: the release's own values
+    /// before they meet the chart's defaults, where Helm lets a `null` delete a default.
+    keep_nulls: bool,
 }
 
 impl Merged {
@@ -28,6 +31,7 @@ impl Merged {
         let mut m = Merged {
             doc: Document::default(),
             budget: VISIT_BUDGET,
+            keep_nulls: false,
         };
         let root = m.push(
             NodeKind::Map(Vec::new()),
@@ -37,6 +41,16 @@ impl Merged {
         );
         m.doc.root = Some(root);
         m
+    }
+
+    /// An empty tree for a release's own values, which keeps a `null` (as Flux's and Helm's
+    /// merge of values files do) so that it still deletes the chart's default when helm
+    /// merges the two.
+    pub fn user() -> Merged {
+        Merged {
+            keep_nulls: true,
+            ..Merged::new()
+        }
     }
 
     pub fn root(&self) -> NodeId {
@@ -148,6 +162,11 @@ impl Merged {
             let is_null = src.scalar(v).is_some()
                 && src.scalar_type(v) == Some(super::yaml::ScalarType::Null);
             match existing {
+                _ if is_null && self.keep_nulls => {
+                    let kid = self.copy(src, k, place, depth + 1);
+                    let vid = self.copy(src, v, place, depth + 1);
+                    self.set(into, &key, kid, vid);
+                }
                 // A null deletes the key, as Helm does for user values.
                 Some(_) if is_null => self.remove(into, &key),
                 Some(e) if self.doc.is_map(e) && src.is_map(v) => {
@@ -307,6 +326,17 @@ mod tests {
         assert_eq!(m.doc.node(tag).file, Some(8), "the override's file");
         let repo = m.doc.get_path(m.root(), &["image", "repository"]).unwrap();
         assert_eq!(m.doc.node(repo).file, Some(7));
+    }
+
+    #[test]
+    fn a_release_s_own_values_keep_their_nulls() {
+        let mut m = Merged::user();
+        layer(&mut m, "image:\n  tag: \"1\"\nside: {a: 1}\n", 1);
+        layer(&mut m, "image:\n  tag: null\nside: ~\nnew: null\n", 2);
+        assert_eq!(
+            m.to_json(),
+            serde_json::json!({"image": {"tag": null}, "side": null, "new": null})
+        );
     }
 
     #[test]

@@ -6,12 +6,13 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use super::online::Online;
 use crate::check::TagLists;
 use crate::finding::{Code, Finding, Location};
 use crate::manifest::kustomize::Reader;
-use crate::manifest::{Occurrence, yaml};
+use crate::manifest::{ImageValue, Occurrence, yaml};
 use crate::project::chart_files::{self, ArchiveError, ChartFiles};
 use crate::project::charts::{self, ChartSource, Release};
 use crate::project::note as finding;
@@ -32,12 +33,54 @@ pub struct ChartImages {
     pub known_tags: TagLists,
     /// Places whose file-level occurrences the effective images replace.
     pub replaced: HashSet<Location>,
+    /// With `--render`, each head release whose chart was read.
+    pub to_render: Vec<ToRender>,
+}
+
+/// A release for `helm template` (`pipeline/chart_render.rs`): its chart as read, the
+/// package as fetched (`None`: a chart directory of the repository), what the native model
+/// predicted for it, and in a diff the same release at the merge base.
+pub struct ToRender {
+    pub head: Renderable,
+    pub chart: ChartFiles,
+    pub predicted: HashSet<ImageValue>,
+    pub base: Option<Renderable>,
+}
+
+/// A release and its chart as fetched.
+pub struct Renderable {
+    pub release: Release,
+    /// The package (`None`: a chart directory of the repository).
+    pub package: Option<Arc<Vec<u8>>>,
+    /// How messages name the chart: `podinfo-6.5.4.tgz`, or the directory.
+    pub shown: String,
+}
+
+impl Renderable {
+    fn new(release: &Release, f: &Fetched) -> Option<Renderable> {
+        let chart = f.chart.as_ref().ok()?;
+        let shown = match (&f.package, &release.source) {
+            (None, ChartSource::Local { dir }) => dir.display().to_string(),
+            _ => format!(
+                "{}-{}.tgz",
+                chart.name,
+                chart.version.as_deref().unwrap_or("0")
+            ),
+        };
+        Some(Renderable {
+            release: release.clone(),
+            package: f.package.clone(),
+            shown,
+        })
+    }
 }
 
 /// A fetched chart, or why not.
 #[derive(Clone)]
 struct Fetched {
     chart: Result<ChartFiles, Problem>,
+    /// The package as fetched (classic or OCI), for `--render`.
+    package: Option<Arc<Vec<u8>>>,
     /// A classic index's versions of the chart (`None`: no such chart in the index).
     versions: Option<Result<Option<Vec<String>>, Problem>>,
 }
@@ -52,15 +95,17 @@ enum Problem {
     Index(Code, String),
 }
 
-/// Runs the chart step for a side's releases and the merge base's.
+/// Runs the chart step for a side's releases and the merge base's; with `render`, lists
+/// the head releases whose charts were read for `helm template`.
 pub fn derive(
     head: &[Release],
     base: &[Release],
     online: Option<&Online>,
-    head_reader: &dyn Reader,
-    base_reader: Option<&dyn Reader>,
+    readers: (&dyn Reader, Option<&dyn Reader>),
     repo_paths: &[PathBuf],
+    render: bool,
 ) -> ChartImages {
+    let (head_reader, base_reader) = readers;
     let mut out = ChartImages::default();
     if head.is_empty() {
         return out;
@@ -133,7 +178,18 @@ pub fn derive(
         }
         match &f.chart {
             Ok(chart) => {
-                for o in charts::effective_images(r, chart) {
+                let found = charts::effective_images(r, chart);
+                if render && let Some(rel) = Renderable::new(r, f) {
+                    let twin = same_release(r, &head, &base)
+                        .and_then(|b| Renderable::new(b, fetched.get(&b.source)?));
+                    out.to_render.push(ToRender {
+                        head: rel,
+                        chart: chart.clone(),
+                        predicted: found.iter().map(|o| o.value.clone()).collect(),
+                        base: twin,
+                    });
+                }
+                for o in found {
                     if o.location != r.at {
                         out.replaced.insert(o.location);
                     }
@@ -148,6 +204,18 @@ pub fn derive(
         }
     }
     out
+}
+
+/// The merge base's release that is the same as a head release: the same label in the same
+/// file, the same how-manieth of that label (an Application's sources share one).
+fn same_release<'a>(r: &Release, head: &[&Release], base: &[&'a Release]) -> Option<&'a Release> {
+    let key = |x: &Release| (x.at.file, x.label.clone());
+    let nth = head
+        .iter()
+        .take_while(|h| !std::ptr::eq(**h as *const Release, r))
+        .filter(|h| key(h) == key(r))
+        .count();
+    base.iter().filter(|b| key(b) == key(r)).nth(nth).copied()
 }
 
 fn problem_finding(r: &Release, p: &Problem) -> Finding {
@@ -205,20 +273,25 @@ fn not_read(e: FetchError) -> Problem {
     }
 }
 
-fn read(bytes: &[u8]) -> Result<ChartFiles, Problem> {
-    chart_files::read_package(bytes).map_err(|e| match e {
-        ArchiveError::TooLarge(m) | ArchiveError::Malformed(m) => Problem::Unreadable(m),
-    })
+/// A package read, kept with its bytes (for `--render`).
+type Package = (ChartFiles, Arc<Vec<u8>>);
+
+fn read(bytes: Vec<u8>) -> Result<Package, Problem> {
+    match chart_files::read_package(&bytes) {
+        Ok(chart) => Ok((chart, Arc::new(bytes))),
+        Err(ArchiveError::TooLarge(m) | ArchiveError::Malformed(m)) => Err(Problem::Unreadable(m)),
+    }
 }
 
 fn fetch(online: Option<&Online>, source: &ChartSource, reader: &dyn Reader) -> Fetched {
-    let (chart, versions) = match (source, online) {
+    let (chart, package, versions) = match (source, online) {
         (ChartSource::Local { dir }, _) => (
             chart_files::read_dir(reader, dir)
                 .ok_or_else(|| Problem::NotRead(format!("no Chart.yaml in {}", dir.display()))),
             None,
+            None,
         ),
-        (_, None) => (Err(Problem::NotRead("--offline".into())), None),
+        (_, None) => (Err(Problem::NotRead("--offline".into())), None, None),
         (
             ChartSource::Classic {
                 url,
@@ -235,9 +308,16 @@ fn fetch(online: Option<&Online>, source: &ChartSource, reader: &dyn Reader) -> 
                 version,
             },
             Some(online),
-        ) => (oci(online, repository, version.as_deref()), None),
+        ) => match oci(online, repository, version.as_deref()) {
+            Ok((chart, bytes)) => (Ok(chart), Some(bytes), None),
+            Err(p) => (Err(p), None, None),
+        },
     };
-    Fetched { chart, versions }
+    Fetched {
+        chart,
+        package,
+        versions,
+    }
 }
 
 /// One version of a classic index: its version, package URLs and digest.
@@ -299,6 +379,7 @@ fn classic(online: &Online, url: &str, chart: &str, version: Option<&str>) -> Fe
             let p = index_problem(e, &index_url);
             return Fetched {
                 chart: Err(p.clone()),
+                package: None,
                 versions: Some(Err(p)),
             };
         }
@@ -310,12 +391,14 @@ fn classic(online: &Online, url: &str, chart: &str, version: Option<&str>) -> Fe
                 chart: Err(Problem::NotRead(format!(
                     "{index_url} lists no chart `{chart}`"
                 ))),
+                package: None,
                 versions: Some(Ok(None)),
             };
         }
         Err(p) => {
             return Fetched {
                 chart: Err(p.clone()),
+                package: None,
                 versions: Some(Err(p)),
             };
         }
@@ -328,24 +411,29 @@ fn classic(online: &Online, url: &str, chart: &str, version: Option<&str>) -> Fe
             .cloned(),
         v => suggest::best_match(v.unwrap_or("*"), &versions),
     };
-    let chart_files = match wanted.and_then(|w| entries.iter().find(|e| e.version == w)) {
+    let read = match wanted.and_then(|w| entries.iter().find(|e| e.version == w)) {
         // A missing version is reported by the version check.
         None => Err(Problem::NotRead("the version is not in the index".into())),
         Some(entry) => package(online, &base, entry),
     };
+    let (chart, package) = match read {
+        Ok((chart, bytes)) => (Ok(chart), Some(bytes)),
+        Err(p) => (Err(p), None),
+    };
     Fetched {
-        chart: chart_files,
+        chart,
+        package,
         versions: Some(Ok(Some(versions))),
     }
 }
 
 /// A classic chart's package: from the cache by its digest, else from its first URL
 /// (relative URLs resolved against the repository URL).
-fn package(online: &Online, base: &str, entry: &Entry) -> Result<ChartFiles, Problem> {
+fn package(online: &Online, base: &str, entry: &Entry) -> Result<Package, Problem> {
     if let Some(d) = &entry.digest
         && let Some(bytes) = crate::cache::chart_package(d)
     {
-        return read(&bytes);
+        return read(bytes);
     }
     let first = entry
         .urls
@@ -369,10 +457,10 @@ fn package(online: &Online, base: &str, entry: &Entry) -> Result<ChartFiles, Pro
         }
         crate::cache::keep_chart_package(d, &bytes);
     }
-    read(&bytes)
+    read(bytes)
 }
 
-fn oci(online: &Online, repository: &str, version: Option<&str>) -> Result<ChartFiles, Problem> {
+fn oci(online: &Online, repository: &str, version: Option<&str>) -> Result<Package, Problem> {
     let client = online.client();
     let tag = match version {
         Some(v) if crate::manifest::flux::exact_version(v) => crate::manifest::flux::oci_tag(v),
@@ -393,5 +481,5 @@ fn oci(online: &Online, repository: &str, version: Option<&str>) -> Result<Chart
         .block_on(client.oci_chart(&r, chart_files::MAX_PACKAGE))
         .map_err(not_read)?;
     crate::cache::keep_chart_package(&digest, &bytes);
-    read(&bytes)
+    read(bytes)
 }

@@ -2,6 +2,7 @@
 //! returning plain types: collect → extract → join → request → resolve → judge. The report
 //! is rendered by `report`.
 
+mod chart_render;
 mod charts;
 mod collect;
 mod extract;
@@ -47,14 +48,23 @@ fn run(settings: &Settings, c: collect::Collected) -> Result<Report, Error> {
         true => None,
         false => Some(online::Online::new(settings)?),
     };
-    let chart_images = charts::derive(
+    let mut chart_images = charts::derive(
         &joined.releases,
         &joined.base_releases,
         online.as_ref(),
-        c.sides.head.as_ref(),
-        c.sides.base.as_deref(),
+        (c.sides.head.as_ref(), c.sides.base.as_deref()),
         &scans.repo_paths,
+        settings.render.enabled,
     );
+    // `--render`: what `helm template` deploys that the native model missed.
+    let rendered = chart_render::derive(
+        settings,
+        &std::mem::take(&mut chart_images.to_render),
+        c.sides.head.as_ref(),
+        c.sides.base.as_deref().filter(|_| !c.all_refs),
+    )?;
+    chart_images.occurrences.extend(rendered.occurrences);
+    chart_images.findings.extend(rendered.findings);
     let mut assembled = join::assemble(settings, scans, joined, &c.sides, c.problems, c.all_refs);
     assembled
         .occurrences

@@ -8,11 +8,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::chart_files::ChartFiles;
+use super::release_render::{self, Rendering, apply_layers, text_layer};
 use crate::finding::Location;
 use crate::manifest::kustomize::{self, Reader};
 use crate::manifest::merge::{Merged, Place};
 use crate::manifest::values::{self, Values};
-use crate::manifest::{ImageValue, Occurrence, argocd, flux, yaml};
+use crate::manifest::{ImageValue, Occurrence, flux, yaml};
 use crate::source::SourceFile;
 
 /// The file id chart defaults are placed at before they are reported at the release.
@@ -85,6 +86,8 @@ pub struct Release {
     /// Where the chart version (else the chart) is written.
     pub at: Location,
     pub layers: Vec<Layer>,
+    /// The release's name, namespace and hooks, for `helm template` (`--render`).
+    pub rendering: Rendering,
 }
 
 fn parse(text: &str) -> yaml::Parsed {
@@ -224,6 +227,7 @@ pub fn releases(file: usize, path: &Path, text: &Arc<str>, lookups: &Lookups<'_>
                 source,
                 at,
                 layers,
+                rendering: release_render::flux(doc, root, &name),
             });
         } else if kind == "Application" && api.starts_with("argoproj.io/") {
             let mut sources: Vec<(yaml::NodeId, Vec<String>)> = Vec::new();
@@ -300,6 +304,7 @@ pub fn releases(file: usize, path: &Path, text: &Arc<str>, lookups: &Lookups<'_>
                     source,
                     at,
                     layers,
+                    rendering: release_render::argo(doc, root, src, &name),
                 });
             }
         } else if is_kustomization && let Some(list) = doc.get(root, "helmCharts") {
@@ -346,31 +351,12 @@ pub fn releases(file: usize, path: &Path, text: &Arc<str>, lookups: &Lookups<'_>
                     source,
                     at,
                     layers,
+                    rendering: release_render::kustomize(doc, c),
                 });
             }
         }
     }
     out
-}
-
-/// Follows a path of keys and sequence indexes.
-fn follow(doc: &yaml::Document, root: yaml::NodeId, path: &[String]) -> Option<yaml::NodeId> {
-    path.iter().try_fold(root, |n, k| match k.parse::<usize>() {
-        Ok(i) if !doc.is_map(n) => doc.items(n).get(i).copied(),
-        _ => doc.get(n, k),
-    })
-}
-
-/// A text layered with every node at one place.
-fn text_layer(m: &mut Merged, text: &str, place: Place, under: Option<&str>) {
-    for d in &parse(text).documents {
-        if let Some(root) = d.root {
-            match under {
-                Some(key) => m.layer_under(key, d, root, place),
-                None => m.layer(d, root, place),
-            }
-        }
-    }
 }
 
 /// The release's values merged over the chart's defaults, in Helm's order: subcharts'
@@ -390,38 +376,7 @@ pub fn merged_values(release: &Release, chart: &ChartFiles) -> Merged {
     if let Some(v) = &chart.values {
         text_layer(&mut m, v, defaults, None);
     }
-    for layer in &release.layers {
-        match layer {
-            Layer::Node {
-                file,
-                text,
-                doc,
-                path,
-            } => {
-                let parsed = parse(text);
-                if let Some(d) = parsed.documents.get(*doc)
-                    && let Some(n) = d.root.and_then(|r| follow(d, r, path))
-                {
-                    m.layer(d, n, Place::Own(*file));
-                }
-            }
-            Layer::Argo {
-                file,
-                text,
-                doc,
-                path,
-            } => {
-                let source = SourceFile::new("values".into(), &**text);
-                let parsed = yaml::parse(&source);
-                if let Some(d) = parsed.documents.get(*doc)
-                    && let Some(n) = d.root.and_then(|r| follow(d, r, path))
-                {
-                    argocd::apply_helm_layers(&mut m, d, &source, n, *file);
-                }
-            }
-            Layer::Text { text, at } => text_layer(&mut m, text, Place::At(*at), None),
-        }
-    }
+    apply_layers(&mut m, release);
     m
 }
 

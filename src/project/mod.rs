@@ -9,6 +9,7 @@ pub mod chart_files;
 pub mod charts;
 mod markers;
 mod release_join;
+pub mod release_render;
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};

@@ -23,13 +23,10 @@ impl Kustomize {
     /// The program a trusted setting names (a bare name is looked up on `PATH`), else
     /// `kustomize` on `PATH`, else `kubectl` on `PATH`.
     pub fn find(configured: Option<&Path>) -> Result<Kustomize, String> {
-        let program = match configured {
-            Some(p) if p.components().count() == 1 && p.is_relative() => on_path(p)
-                .ok_or_else(|| format!("--render: `{}` is not on PATH", p.display()))?,
-            Some(p) if p.is_file() => p.to_path_buf(),
-            Some(p) => return Err(format!("--render: {} is not a file", p.display())),
-            None => on_path(Path::new("kustomize"))
-                .or_else(|| on_path(Path::new("kubectl")))
+        let program = match super::configured(configured)? {
+            Some(p) => p,
+            None => super::on_path(Path::new("kustomize"))
+                .or_else(|| super::on_path(Path::new("kubectl")))
                 .ok_or_else(|| {
                     "--render needs kustomize: neither `kustomize` nor `kubectl` is on PATH; install one or name it with --kustomize PATH (or IMAGEGATE_KUSTOMIZE)".to_string()
                 })?,
@@ -91,20 +88,6 @@ fn shown(dir: &Path) -> String {
         true => ".".to_string(),
         false => dir.display().to_string(),
     }
-}
-
-/// The first absolute `PATH` entry holding `name` (main drops relative entries, so a file
-/// in the checked repository is never found).
-fn on_path(name: &Path) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .filter(|d| d.is_absolute())
-        .flat_map(|d| {
-            let plain = d.join(name);
-            let exe = d.join(name).with_extension(std::env::consts::EXE_EXTENSION);
-            [plain, exe]
-        })
-        .find(|p| p.is_file())
 }
 
 #[cfg(test)]

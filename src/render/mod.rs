@@ -1,13 +1,16 @@
-//! `--render`, the completeness net behind the native models: the real engine
-//! (`kustomize build` here; a Helm renderer plugs in as another [`Engine`]) turns each root a
-//! check covers into the manifests it deploys, and every image of that output the native
-//! model did not predict is checked anyway. The engine runs on files on disk: the working
-//! tree, or a commit's tree written to a temporary directory ([`Reader::materialise`]). It
-//! never gets anything of the repository's choosing but those files (see `kustomize.rs` and
-//! `process.rs`), and what it fetches is held to imagegate's destination rules
-//! (`egress.rs`). Called by `pipeline/join.rs`, never by `manifest`.
+//! `--render`, the completeness net behind the native models: the real engines
+//! (`kustomize build`, and `helm template` for chart releases, each an [`Engine`]) turn what
+//! a check covers into the manifests it deploys, and every image of that output the native
+//! model did not predict is checked anyway. kustomize runs on files on disk: the working
+//! tree, or a commit's tree written to a temporary directory ([`Reader::materialise`]); helm
+//! on a chart and a values file written to a private directory. Neither gets anything of
+//! the repository's choosing but those files (see `kustomize.rs`, `helm.rs` and
+//! `process.rs`), and what they fetch is held to imagegate's destination rules
+//! (`egress.rs`). Called by `pipeline/join.rs` and `pipeline/chart_render.rs`, never by
+//! `manifest`.
 
 pub mod egress;
+pub mod helm;
 pub mod kustomize;
 pub mod process;
 
@@ -26,6 +29,36 @@ pub struct Options {
     /// The kustomize program (`--kustomize`, `IMAGEGATE_KUSTOMIZE`, the trusted config's
     /// `engines.kustomize`); `None` looks it up on `PATH`.
     pub kustomize: Option<PathBuf>,
+    /// The helm program (`--helm`, `IMAGEGATE_HELM`, the trusted config's `engines.helm`);
+    /// `None` looks it up on `PATH`.
+    pub helm: Option<PathBuf>,
+}
+
+/// The program a trusted setting names: a bare name is looked up on `PATH`, a path must be
+/// a file. `None` when nothing names one.
+fn configured(configured: Option<&Path>) -> Result<Option<PathBuf>, String> {
+    match configured {
+        Some(p) if p.components().count() == 1 && p.is_relative() => on_path(p)
+            .map(Some)
+            .ok_or_else(|| format!("--render: `{}` is not on PATH", p.display())),
+        Some(p) if p.is_file() => Ok(Some(p.to_path_buf())),
+        Some(p) => Err(format!("--render: {} is not a file", p.display())),
+        None => Ok(None),
+    }
+}
+
+/// The first absolute `PATH` entry holding `name` (main drops relative entries, so a file
+/// in the checked repository is never found).
+fn on_path(name: &Path) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .filter(|d| d.is_absolute())
+        .flat_map(|d| {
+            let plain = d.join(name);
+            let exe = d.join(name).with_extension(std::env::consts::EXE_EXTENSION);
+            [plain, exe]
+        })
+        .find(|p| p.is_file())
 }
 
 /// A real engine that turns one root into YAML.
@@ -40,7 +73,7 @@ pub trait Engine: Sync {
 }
 
 /// Images of rendered output: value, and the object and field that holds it.
-type Images = Vec<(ImageValue, String)>;
+pub type Images = Vec<(ImageValue, String)>;
 
 /// A root the native model built: the file the root is reported at (`kustomization.yaml`),
 /// and the images the model predicted for it.
@@ -179,7 +212,7 @@ fn render_all(
 
 /// The images of rendered YAML (value and context), found by the same reader the native
 /// model's output goes through.
-fn images(engine: &dyn Engine, output: &[u8]) -> Result<Images, String> {
+pub fn images(engine: &dyn Engine, output: &[u8]) -> Result<Images, String> {
     let text = String::from_utf8_lossy(output);
     let source = SourceFile::new(PathBuf::from("rendered.yaml"), text.as_ref());
     let parsed = yaml::parse(&source);

@@ -38,6 +38,18 @@ pub struct Output {
 /// Runs `program args` in `cwd` with a clean environment; `Err` says why it did not finish
 /// (could not start, too much output, out of time).
 pub fn run(program: &Path, args: &[&str], cwd: &Path, timeout: Duration) -> Result<Output, String> {
+    run_with(program, args, cwd, timeout, &[])
+}
+
+/// [`run`], with variables set after the clean environment and the egress's are made
+/// (`HOME` and an engine's own directories pointed at a scratch directory).
+pub fn run_with(
+    program: &Path,
+    args: &[&str],
+    cwd: &Path,
+    timeout: Duration,
+    set: &[(&str, &Path)],
+) -> Result<Output, String> {
     let mut cmd = Command::new(program);
     cmd.args(args)
         .current_dir(cwd)
@@ -52,6 +64,9 @@ pub fn run(program: &Path, args: &[&str], cwd: &Path, timeout: Duration) -> Resu
     }
     // Remote bases are fetched through imagegate's proxy, under its destination rules.
     cmd.envs(super::egress::child_env()?);
+    for (var, value) in set {
+        cmd.env(var, value);
+    }
     let mut child = cmd
         .spawn()
         .map_err(|e| format!("cannot run {}: {e}", program.display()))?;

@@ -16,7 +16,7 @@ use std::process::Command;
 use crate::harness::*;
 
 /// Real helm, or a loud failure.
-fn helm_bin() -> PathBuf {
+pub(crate) fn helm_bin() -> PathBuf {
     let dir = std::env::var_os("IMAGEGATE_ENGINES").unwrap_or_else(|| {
         panic!("IMAGEGATE_ENGINES is not set: run scripts/engines (scripts/test does) or set it")
     });
@@ -30,18 +30,18 @@ fn helm_bin() -> PathBuf {
 }
 
 /// helm with its own config, cache and data under a temporary home.
-struct Helm {
+pub(crate) struct Helm {
     home: tempfile::TempDir,
 }
 
 impl Helm {
-    fn new() -> Helm {
+    pub(crate) fn new() -> Helm {
         Helm {
             home: tempfile::tempdir().unwrap(),
         }
     }
 
-    fn run(&self, dir: &Path, args: &[&str]) -> String {
+    pub(crate) fn run(&self, dir: &Path, args: &[&str]) -> String {
         let h = self.home.path();
         let out = Command::new(helm_bin())
             .args(args)
@@ -63,7 +63,7 @@ impl Helm {
     /// Writes a chart whose Deployment takes its image from `image.registry`,
     /// `image.repository` and `image.tag` (defaulting to `appVersion`), as `helm create`
     /// charts do, and packages it into `out`.
-    fn package(
+    pub(crate) fn package(
         &self,
         out: &Path,
         name: &str,
@@ -94,7 +94,7 @@ impl Helm {
     }
 
     /// The images `helm template` renders for a package with a values file.
-    fn template_images(&self, package: &Path, values: &str) -> BTreeSet<String> {
+    pub(crate) fn template_images(&self, package: &Path, values: &str) -> BTreeSet<String> {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("values.yaml"), values).unwrap();
         let out = self.run(
@@ -115,7 +115,7 @@ impl Helm {
 }
 
 /// A static file server on loopback for a classic Helm repository directory.
-fn serve(dir: &Path) -> String {
+pub(crate) fn serve(dir: &Path) -> String {
     let server = tiny_http::Server::http("127.0.0.1:0").unwrap();
     let port = server.server_addr().to_ip().unwrap().port();
     let root = dir.to_path_buf();
@@ -155,7 +155,7 @@ fn registry_with_podinfo() -> Registry {
     reg
 }
 
-fn helm_release(url: &str, oci: bool, version: &str, values: &str) -> String {
+pub(crate) fn helm_release(url: &str, oci: bool, version: &str, values: &str) -> String {
     let kind = if oci { "\n  type: oci" } else { "" };
     format!(
         "apiVersion: source.toolkit.fluxcd.io/v1\nkind: HelmRepository\nmetadata:\n  name: podinfo\n  namespace: flux-system\nspec:\n  url: {url}{kind}\n---\napiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata:\n  name: podinfo\n  namespace: flux-system\nspec:\n  chart:\n    spec:\n      chart: podinfo\n      version: {version}\n      sourceRef:\n        kind: HelmRepository\n        name: podinfo\n  values:\n{values}"

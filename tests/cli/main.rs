@@ -10,6 +10,7 @@ mod diff;
 mod faults;
 mod gitops;
 mod harness;
+mod helm_render;
 mod hostile;
 mod offline;
 mod operators;
