@@ -9,6 +9,7 @@
 #                              both the exit code and whether annotations are errors or warnings
 #   INPUT_FAIL_ON_UNDECIDED    deprecated: "false" means --undecided warn
 #   INPUT_SARIF                "true": also write a SARIF report for code scanning
+#   INPUT_RENDER               "true": --render, the real `kustomize build` and `helm template` as well
 # imagegate prints the annotations itself (GITHUB_ACTIONS=true makes `github` the stdout
 # format), appends a summary to $GITHUB_STEP_SUMMARY, and announces a run that could not
 # happen (exit 2) with an ::error annotation and a summary. Reports go to a directory of
@@ -35,6 +36,15 @@ case "$undecided" in
   error | warn) args+=(--undecided "$undecided") ;;
   *)
     echo "::error title=imagegate::input 'undecided' must be error or warn, not '$undecided'"
+    exit 2
+    ;;
+esac
+
+case "${INPUT_RENDER:-false}" in
+  true) args+=(--render) ;;
+  false | "") ;;
+  *)
+    echo "::error title=imagegate::input 'render' must be true or false, not '$INPUT_RENDER'"
     exit 2
     ;;
 esac

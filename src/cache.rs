@@ -49,6 +49,40 @@ fn key(r: &ImageRef, route: &str) -> String {
     format!("{} via {route}", r.canonical())
 }
 
+/// A chart package kept by its digest (`sha256:…`), when it is still whole.
+pub fn chart_package(digest: &str) -> Option<Vec<u8>> {
+    let path = chart_path(digest)?;
+    let bytes = std::fs::read(path).ok()?;
+    crate::resolve::charts::matches_digest(&bytes, digest).then_some(bytes)
+}
+
+/// Keeps a chart package under its digest; failing to write only costs a download.
+pub fn keep_chart_package(digest: &str, bytes: &[u8]) {
+    let Some(path) = chart_path(digest) else {
+        return;
+    };
+    if let Some(parent) = path.parent() {
+        let _ = std::fs::create_dir_all(parent);
+    }
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    if std::fs::write(&tmp, bytes).is_ok() {
+        let _ = std::fs::rename(&tmp, &path);
+    }
+}
+
+/// `charts/sha256-<hex>.tgz` in the cache dir; only a valid digest names a file, so no
+/// name from a registry or index can lead out of it.
+fn chart_path(digest: &str) -> Option<PathBuf> {
+    if !crate::image_ref::is_valid_digest(digest) || !digest.starts_with("sha256:") {
+        return None;
+    }
+    Some(
+        dir()?
+            .join("charts")
+            .join(format!("{}.tgz", digest.replace(':', "-"))),
+    )
+}
+
 /// `$XDG_CACHE_HOME/imagegate`, else `~/.cache/imagegate`.
 pub fn dir() -> Option<PathBuf> {
     crate::paths::cache_dir()

@@ -305,6 +305,27 @@ pub struct CommonArgs {
     #[arg(long)]
     pub no_cache: bool,
 
+    /// Also run the real `kustomize build` on every kustomization and `helm template` on every
+    /// chart release the check covers, and check the images of their output that imagegate's
+    /// models did not predict (reported at the kustomization, "rendered by kustomize", or at
+    /// the release's chart line, "rendered by helm"). Exec and container functions, plugins
+    /// and downloads stay off; a failing render is exit 2. Also IMAGEGATE_RENDER=true and the
+    /// config's `render`.
+    #[arg(long)]
+    pub render: bool,
+
+    /// The program --render runs: `kustomize`, or `kubectl` (run as `kubectl kustomize`); a
+    /// bare name is looked up on PATH. Default: IMAGEGATE_KUSTOMIZE, else the trusted
+    /// config's `engines.kustomize`, else `kustomize` on PATH, else `kubectl`.
+    #[arg(long, value_name = "PATH")]
+    pub kustomize: Option<PathBuf>,
+
+    /// The helm program --render runs for chart releases (`helm template`); a bare name is
+    /// looked up on PATH. Default: IMAGEGATE_HELM, else the trusted config's `engines.helm`,
+    /// else `helm` on PATH.
+    #[arg(long, value_name = "PATH")]
+    pub helm: Option<PathBuf>,
+
     /// References that could not be decided: `error` fails (exit 3, drawn as errors),
     /// `warn` passes (exit 0, drawn as warnings). Default: IMAGEGATE_UNDECIDED, else the
     /// config's `undecided`, else error.

@@ -10,7 +10,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 use crate::error::Error;
-use crate::manifest::yaml::{self, Document, NodeId, NodeKind, ScalarType};
+use crate::manifest::yaml::{self, Document, NodeId, ScalarType};
 use crate::source::SourceFile;
 
 /// The name looked for at the repository root.
@@ -65,6 +65,29 @@ pub struct Config {
     /// References that could not be decided: `error` fails (exit 3), `warn` passes with
     /// warnings (exit 0). `--undecided` and `IMAGEGATE_UNDECIDED` win over it.
     pub undecided: Option<crate::undecided::Undecided>,
+    /// Also run the real engines (`kustomize build` on every kustomization root, `helm
+    /// template` on every chart release the check covers) and check every image of their
+    /// output; an image imagegate's models did not predict is reported at the kustomization
+    /// (`rendered by kustomize`) or the release's chart line (`rendered by helm`). The
+    /// engines never run exec or container functions or plugins, and helm downloads nothing. `--render` and `IMAGEGATE_RENDER` win over it; a
+    /// trusted config's value wins over the repository's.
+    pub render: Option<bool>,
+    /// The programs `render` runs. Trusted config only: a repository's config naming one is
+    /// refused (exit 2), since it would choose a program to run.
+    pub engines: Engines,
+}
+
+/// Where the engines `--render` runs are.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Engines {
+    /// The kustomize program: a bare name looked up on `PATH`, or a path (relative to this
+    /// file). A program named `kubectl*` is run as `kubectl kustomize`. Default: `kustomize`
+    /// on `PATH`, else `kubectl`.
+    pub kustomize: Option<String>,
+    /// The helm program `render` runs for chart releases (`helm template`): a bare name
+    /// looked up on `PATH`, or a path (relative to this file). Default: `helm` on `PATH`.
+    pub helm: Option<String>,
 }
 
 /// Policy rules. Each one that is broken is an error finding.
@@ -205,7 +228,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, Error> {
     if let Some((node, message)) = unknown_key(doc, root) {
         return Err(at(doc.node(node).start, message));
     }
-    let value = to_json(doc, root, 0);
+    let value = doc.to_json(root);
     let mut config = serde_path_to_error::deserialize::<_, Config>(value).map_err(|e| {
         let (node, message) = locate(doc, root, &e);
         at(doc.node(node).start, message)
@@ -312,7 +335,7 @@ pub fn changed_keys(old: Option<&str>, new: Option<&str>) -> Vec<(String, usize)
         parsed
             .documents
             .first()
-            .and_then(|d| d.root.map(|r| to_json(d, r, 0)))
+            .and_then(|d| d.root.map(|r| d.to_json(r)))
             .unwrap_or(serde_json::Value::Null)
     };
     let (a, b) = (value(old), value(new));
@@ -344,42 +367,6 @@ pub fn changed_keys(old: Option<&str>, new: Option<&str>) -> Vec<(String, usize)
         }
     }
     out
-}
-
-/// A YAML node as JSON, with plain scalars typed by the core schema.
-fn to_json(doc: &Document, id: NodeId, depth: usize) -> serde_json::Value {
-    use serde_json::Value;
-    if depth > 64 {
-        return Value::Null;
-    }
-    match &doc.node(id).kind {
-        NodeKind::Scalar { value, .. } => match doc.scalar_type(id) {
-            Some(ScalarType::Null) => Value::Null,
-            Some(ScalarType::Bool) => Value::Bool(value.eq_ignore_ascii_case("true")),
-            Some(ScalarType::Int) => value
-                .parse::<i64>()
-                .map(Value::from)
-                .unwrap_or_else(|_| Value::String(value.clone())),
-            Some(ScalarType::Float) => value
-                .parse::<f64>()
-                .ok()
-                .and_then(serde_json::Number::from_f64)
-                .map_or_else(|| Value::String(value.clone()), Value::Number),
-            _ => Value::String(value.clone()),
-        },
-        NodeKind::Seq(items) => items.iter().map(|&i| to_json(doc, i, depth + 1)).collect(),
-        NodeKind::Map(entries) => Value::Object(
-            entries
-                .iter()
-                .map(|&(k, v)| {
-                    (
-                        doc.scalar(k).unwrap_or_default().to_string(),
-                        to_json(doc, v, depth + 1),
-                    )
-                })
-                .collect(),
-        ),
-    }
 }
 
 /// The node a deserialisation error is about (found along its path), and the message.

@@ -60,6 +60,12 @@ pub enum Error {
     #[error("cannot write the report: {0}")]
     #[diagnostic(code(imagegate::output))]
     Output(#[source] std::io::Error),
+
+    /// `--render` could not render a root: the engine is missing, or it failed (its own
+    /// message is kept), so what the root deploys cannot be checked.
+    #[error("{0}")]
+    #[diagnostic(code(imagegate::render))]
+    Render(String),
 }
 
 /// A problem at a place in a config or variables file.

@@ -48,6 +48,12 @@ pub enum Code {
     NoEffect,
     /// `--render` found an image the native model did not predict (issue 15).
     ModelGap,
+    /// A chart package or repository index is too large, a tar or gzip bomb, or not a
+    /// chart (issue 16).
+    ChartUnreadable,
+    /// A chart's defaults were not read (`--offline`, or the chart could not be fetched):
+    /// the images they decide are not checked (issue 16).
+    ChartNotRead,
 }
 
 impl Code {
@@ -79,6 +85,8 @@ impl Code {
             Code::KustomizeBuild => "kustomize-build",
             Code::NoEffect => "no-effect",
             Code::ModelGap => "model-gap",
+            Code::ChartUnreadable => "chart-unreadable",
+            Code::ChartNotRead => "chart-not-read",
         }
     }
 
@@ -98,7 +106,8 @@ impl Code {
             | Code::DigestMismatch
             | Code::DeniedDestination
             | Code::PathEscape
-            | Code::KustomizeBuild => Severity::Error,
+            | Code::KustomizeBuild
+            | Code::ChartUnreadable => Severity::Error,
             Code::NotFoundOrDenied
             | Code::Unreachable
             | Code::RateLimited
@@ -108,7 +117,8 @@ impl Code {
             | Code::BinaryFile
             | Code::ConfigChanged
             | Code::NoEffect
-            | Code::ModelGap => Severity::Note,
+            | Code::ModelGap
+            | Code::ChartNotRead => Severity::Note,
         }
     }
 
@@ -149,10 +159,12 @@ impl Code {
             }
             Code::InvalidYaml => "The file is not valid YAML.",
             Code::UnreadableFile => "The file could not be read.",
-            Code::HelmTemplate => "The file is a Helm template and is not checked as YAML.",
+            Code::HelmTemplate => {
+                "The file is a Helm template, YAML only once rendered: only images written in it literally are checked."
+            }
             Code::BinaryFile => "The file is binary and is not checked.",
             Code::Skipped => {
-                "A reference was not checked: a remote resource, a non-OCI chart, or a source outside the checked files."
+                "A reference was not checked: a remote resource, an unknown image policy, or a source outside the checked files."
             }
             Code::PolicyLatest => "Policy deny-latest: the reference pulls `latest`, which moves.",
             Code::PolicyDigest => "Policy require-digest: the reference is not pinned by digest.",
@@ -182,6 +194,12 @@ impl Code {
             }
             Code::ModelGap => {
                 "--render found an image imagegate's kustomize or Helm model did not predict; it was checked anyway."
+            }
+            Code::ChartUnreadable => {
+                "A chart package or Helm repository index is too large (a tar or gzip bomb), malformed, or not a chart."
+            }
+            Code::ChartNotRead => {
+                "A chart's defaults were not read (offline, or the chart could not be fetched), so the images they decide are not checked."
             }
         }
     }
@@ -219,9 +237,99 @@ impl Finding {
 }
 
 /// A byte span in a file of the source store.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Location {
     pub file: usize,
     pub start: usize,
     pub end: usize,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every code, checked against the published schema's list so a new code cannot be
+    /// left out.
+    fn every_code() -> Vec<Code> {
+        use Code::*;
+        let all = vec![
+            NotFound,
+            NotFoundOrDenied,
+            InvalidReference,
+            NonStringImage,
+            EmptyImage,
+            UnresolvedVariable,
+            Unreachable,
+            RateLimited,
+            RegistryError,
+            TagDigestMismatch,
+            InvalidYaml,
+            UnreadableFile,
+            HelmTemplate,
+            BinaryFile,
+            Skipped,
+            PolicyLatest,
+            PolicyDigest,
+            PolicyRegistry,
+            PolicyPlatform,
+            DigestMismatch,
+            DeniedDestination,
+            PathEscape,
+            ConfigChanged,
+            KustomizeBuild,
+            NoEffect,
+            ModelGap,
+            ChartUnreadable,
+            ChartNotRead,
+        ];
+        fn names(v: &serde_json::Value, out: &mut Vec<String>) {
+            match v {
+                serde_json::Value::Object(m) => {
+                    for (k, v) in m {
+                        match (k.as_str(), v) {
+                            ("const", serde_json::Value::String(s)) => out.push(s.clone()),
+                            ("enum", serde_json::Value::Array(items)) => out.extend(
+                                items.iter().filter_map(|i| i.as_str().map(str::to_string)),
+                            ),
+                            _ => names(v, out),
+                        }
+                    }
+                }
+                serde_json::Value::Array(items) => items.iter().for_each(|i| names(i, out)),
+                _ => {}
+            }
+        }
+        let mut published = Vec::new();
+        names(
+            &serde_json::to_value(schemars::schema_for!(Code)).unwrap(),
+            &mut published,
+        );
+        published.sort();
+        let mut listed: Vec<String> = all.iter().map(|c| c.as_str().to_string()).collect();
+        listed.sort();
+        assert_eq!(listed, published, "list every code here");
+        all
+    }
+
+    // Issue 16: the README listed `skipped` as a note while the code made it a warning.
+    #[test]
+    fn the_readme_findings_table_gives_every_code_its_severity() {
+        let readme = include_str!("../README.md");
+        let table = readme
+            .split("### Findings")
+            .nth(1)
+            .and_then(|s| s.split("\n\n").nth(1))
+            .expect("the README has a Findings table");
+        for code in every_code() {
+            let name = format!("`{}`", code.as_str());
+            let rows: Vec<&str> = table
+                .lines()
+                .filter(|l| l.split('|').nth(1).is_some_and(|c| c.contains(&name)))
+                .collect();
+            assert_eq!(rows.len(), 1, "{name} has one row: {rows:?}");
+            let severity = rows[0].split('|').nth(2).unwrap().split_whitespace().next();
+            let want = serde_json::to_value(code.severity()).unwrap();
+            assert_eq!(severity, want.as_str(), "{}", rows[0]);
+        }
+    }
 }

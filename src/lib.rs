@@ -28,6 +28,7 @@ pub mod policy;
 pub mod prepush;
 pub mod project;
 pub mod reader;
+pub mod render;
 pub mod repo_facts;
 pub mod report;
 pub mod resolve;

@@ -21,6 +21,15 @@ pub trait Reader: Sync {
     fn escapes(&self, _path: &Path) -> bool {
         false
     }
+
+    /// The directory holding these files on disk, for an engine that reads files itself
+    /// (`--render`): the root itself, or `scratch` once a commit's tree is written there.
+    fn materialise(&self, _scratch: &Path) -> std::io::Result<PathBuf> {
+        Err(std::io::Error::new(
+            std::io::ErrorKind::Unsupported,
+            "these files are not on disk",
+        ))
+    }
 }
 
 /// Reads files under a root directory, never outside it.
@@ -48,6 +57,10 @@ impl Reader for DiskReader {
     fn escapes(&self, path: &Path) -> bool {
         let full = self.root.join(path);
         full.symlink_metadata().is_ok() && self.inside(path).is_none()
+    }
+
+    fn materialise(&self, _scratch: &Path) -> std::io::Result<PathBuf> {
+        Ok(self.root.clone())
     }
 }
 

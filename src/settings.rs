@@ -74,6 +74,8 @@ pub struct Settings {
     pub config_findings: Vec<crate::trust::ConfigFinding>,
     /// Whether undecided references fail (`--undecided`, else the config's key).
     pub undecided: crate::undecided::Undecided,
+    /// `--render`: whether the real engines run, and which programs (trusted settings only).
+    pub render: crate::render::Options,
     /// What the settings were built from, to build them again with the repository config of
     /// a merge base.
     common: CommonArgs,
@@ -218,6 +220,7 @@ impl Settings {
             Verbosity::Normal
         };
         let color = crate::terminal::color(common.color);
+        let render = render_options(common, &config, &cwd)?;
         Ok(Settings {
             mode,
             include: globs(&include)?,
@@ -258,6 +261,7 @@ impl Settings {
             repo_allowed: merged.repo_allowed,
             config_findings,
             undecided: crate::undecided::Undecided::choose(common.undecided, config.undecided)?,
+            render,
             common: common.clone(),
             trusted,
         })
@@ -274,6 +278,58 @@ impl Settings {
 fn cache_ttl(no_cache: bool, config: &crate::config::CacheSettings) -> Option<Duration> {
     let on = !no_cache && config.enabled.unwrap_or(!in_ci());
     on.then(|| Duration::from_secs(config.tag_ttl.unwrap_or(600)))
+}
+
+/// `--render`, else `IMAGEGATE_RENDER`, else the config's `render` (the repository's may
+/// turn it on); the programs from `--kustomize`/`--helm`, else `IMAGEGATE_KUSTOMIZE`/
+/// `IMAGEGATE_HELM`, else the merged config's `engines`, which only a trusted config can
+/// set (`trust::merge`).
+fn render_options(
+    common: &CommonArgs,
+    config: &crate::config::Config,
+    cwd: &Path,
+) -> Result<crate::render::Options, Error> {
+    let from_env = match env("IMAGEGATE_RENDER").as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some("true" | "1") => Some(true),
+        Some("false" | "0") => Some(false),
+        Some(other) => {
+            return Err(Error::Usage(format!(
+                "IMAGEGATE_RENDER must be true or false, not `{other}`"
+            )));
+        }
+    };
+    let enabled = common.render || from_env.or(config.render).unwrap_or(false);
+    let named = |p: PathBuf| match p.components().count() {
+        // A bare name is found on PATH; a path is the caller's, from where they stand.
+        1 if p.is_relative() => p,
+        _ => cwd.join(p),
+    };
+    let kustomize = common
+        .kustomize
+        .clone()
+        .or_else(|| {
+            env("IMAGEGATE_KUSTOMIZE")
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        })
+        .map(named)
+        .or_else(|| config.engines.kustomize.as_ref().map(PathBuf::from));
+    let helm = common
+        .helm
+        .clone()
+        .or_else(|| {
+            env("IMAGEGATE_HELM")
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        })
+        .map(named)
+        .or_else(|| config.engines.helm.as_ref().map(PathBuf::from));
+    Ok(crate::render::Options {
+        enabled,
+        kustomize,
+        helm,
+    })
 }
 
 /// How much the log shows: warnings and errors with `-q`, notes with `-v`.

@@ -180,6 +180,7 @@ pub fn merge(trusted: Option<Config>, repo: Option<Config>) -> Result<Merged, Er
     let repo = confine_repo(repo, &mut merged.findings);
     refuse_chosen_secrets(&repo)?;
     refuse_switching_undecided_off(&repo)?;
+    refuse_chosen_programs(&repo)?;
     refuse_weakened_credentialed_hosts(&trusted, &repo)?;
     let t = trusted;
     let joined = |a: &[String], b: &[String]| [a, b].concat();
@@ -250,6 +251,9 @@ pub fn merge(trusted: Option<Config>, repo: Option<Config>) -> Result<Merged, Er
             tag_ttl: t.cache.tag_ttl.or(repo.cache.tag_ttl),
         },
         undecided: t.undecided.or(repo.undecided),
+        // The repository may ask for the real engine (it only adds checks), never name it.
+        render: t.render.or(repo.render),
+        engines: t.engines,
     };
     Ok(merged)
 }
@@ -264,6 +268,12 @@ fn absolutise_trusted(mut c: Config) -> Config {
     let base = c.dir();
     let abs = |p: &mut String| *p = base.join(&*p).to_string_lossy().into_owned();
     c.variables.iter_mut().for_each(abs);
+    // A bare program name is looked up on `PATH`; a path is the file's.
+    [&mut c.engines.kustomize, &mut c.engines.helm]
+        .into_iter()
+        .flatten()
+        .filter(|p| p.contains('/') || p.contains(std::path::MAIN_SEPARATOR))
+        .for_each(abs);
     for s in c.registries.values_mut() {
         for p in [&mut s.ca_file, &mut s.client_cert, &mut s.client_key]
             .into_iter()
@@ -364,6 +374,31 @@ fn refuse_switching_undecided_off(repo: &Config) -> Result<(), Error> {
                 trusted_elsewhere()
             ),
         ));
+    }
+    Ok(())
+}
+
+/// A repository config may not name a program for `--render` to run: `engines.kustomize:
+/// ./x.sh` (or `engines.helm`) would run a file of the change's choosing. Turning `render`
+/// on is its to ask.
+fn refuse_chosen_programs(repo: &Config) -> Result<(), Error> {
+    for (key, program, flag) in [
+        (
+            "kustomize",
+            &repo.engines.kustomize,
+            "--kustomize, IMAGEGATE_KUSTOMIZE",
+        ),
+        ("helm", &repo.engines.helm, "--helm, IMAGEGATE_HELM"),
+    ] {
+        if let Some(program) = program {
+            return Err(repo.error_at(
+                &["engines", key],
+                format!(
+                    "`engines.{key}` ({program}) is not honoured from the repository's config: it would run a program of the change's choosing. Name it with {flag} or in {}",
+                    trusted_elsewhere()
+                ),
+            ));
+        }
     }
     Ok(())
 }

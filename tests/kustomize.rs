@@ -195,7 +195,7 @@ const IMAGES: [&str; 8] = [
     "my-app:3",
     "alpine:latest",
 ];
-const NAMES: [&str; 8] = [
+const NAMES: [&str; 12] = [
     "nginx",
     "ghcr.io/acme/web",
     "registry:5000/team/api",
@@ -204,34 +204,99 @@ const NAMES: [&str; 8] = [
     "alpine:latest",
     "none-such",
     "ghcr.io/.*",
+    ".*box",
+    // kustomize does not group the name: `^nginx|busybox(:tag)?(@digest)?$`.
+    "nginx|busybox",
+    "(nginx|alpine)",
+    "dbg",
 ];
 
-fn deployment(rng: &mut Rng, name: &str) -> String {
-    let mut containers = String::new();
-    for i in 0..1 + rng.next() % 3 {
-        containers.push_str(&format!(
-            "      - name: c{i}\n        image: {}\n",
+/// A generated workload: its kind, name and where its containers list is (a JSON pointer).
+struct Workload {
+    kind: &'static str,
+    name: String,
+    containers: &'static str,
+}
+
+fn container_list(rng: &mut Rng, indent: &str, key: &str, max: u64) -> String {
+    let mut s = format!("{indent}{key}:\n");
+    for i in 0..1 + rng.next() % max {
+        s.push_str(&format!(
+            "{indent}- name: {key}{i}\n{indent}  image: {}\n",
             rng.pick(&IMAGES)
         ));
     }
-    let init = if rng.chance(30) {
+    s
+}
+
+/// A pod spec at `indent`: containers, maybe initContainers and ephemeralContainers.
+fn pod_spec(rng: &mut Rng, indent: &str) -> String {
+    let mut s = container_list(rng, indent, "containers", 3);
+    if rng.chance(30) {
+        s.push_str(&container_list(rng, indent, "initContainers", 2));
+    }
+    if rng.chance(20) {
+        s.push_str(&container_list(rng, indent, "ephemeralContainers", 1));
+    }
+    s
+}
+
+fn workload(rng: &mut Rng, name: &str) -> (Workload, String) {
+    let tier = rng.pick(&["a", "b"]);
+    let meta = |api: &str, kind: &str| {
         format!(
-            "      initContainers:\n      - name: init\n        image: {}\n",
-            rng.pick(&IMAGES)
+            "apiVersion: {api}\nkind: {kind}\nmetadata:\n  name: {name}\n  labels: {{app: {name}, tier: {tier}}}\n"
         )
-    } else {
-        String::new()
     };
-    let kind = rng.pick(&["Deployment", "StatefulSet", "DaemonSet"]);
-    format!(
-        "apiVersion: apps/v1\nkind: {kind}\nmetadata:\n  name: {name}\n  labels: {{app: {name}}}\nspec:\n  template:\n    spec:\n      containers:\n{containers}{init}"
-    )
+    let (kind, containers, text) = match rng.next() % 7 {
+        0 => (
+            "Pod",
+            "/spec/containers",
+            format!("{}spec:\n{}", meta("v1", "Pod"), pod_spec(rng, "  ")),
+        ),
+        1 => (
+            "CronJob",
+            "/spec/jobTemplate/spec/template/spec/containers",
+            format!(
+                "{}spec:\n  schedule: \"@daily\"\n  jobTemplate:\n    spec:\n      template:\n        spec:\n{}",
+                meta("batch/v1", "CronJob"),
+                pod_spec(rng, "          ")
+            ),
+        ),
+        2 => (
+            "Pipeline",
+            "/spec/stages/0/pod/spec/containers",
+            format!(
+                "{}spec:\n  stages:\n  - name: build\n    pod:\n      spec:\n{}",
+                meta("ci.example.com/v1", "Pipeline"),
+                pod_spec(rng, "        ")
+            ),
+        ),
+        _ => {
+            let kind = rng.pick(&["Deployment", "StatefulSet", "DaemonSet", "Deployment"]);
+            (
+                kind,
+                "/spec/template/spec/containers",
+                format!(
+                    "{}spec:\n  template:\n    spec:\n{}",
+                    meta("apps/v1", kind),
+                    pod_spec(rng, "      ")
+                ),
+            )
+        }
+    };
+    let w = Workload {
+        kind,
+        name: name.to_string(),
+        containers,
+    };
+    (w, text)
 }
 
 fn images_block(rng: &mut Rng) -> String {
     let mut s = String::from("images:\n");
     for _ in 0..1 + rng.next() % 3 {
-        s.push_str(&format!("- name: {}\n", rng.pick(&NAMES)));
+        s.push_str(&format!("- name: \"{}\"\n", rng.pick(&NAMES)));
         if rng.chance(40) {
             s.push_str(&format!(
                 "  newName: {}\n",
@@ -254,18 +319,70 @@ fn images_block(rng: &mut Rng) -> String {
     s
 }
 
-/// One random tree: a base, an optional component, an overlay with images and patches.
+/// One patch entry (for a `patches:` list) on one of the workloads.
+fn patch_entry(rng: &mut Rng, ws: &[Workload]) -> String {
+    let w = &ws[(rng.next() % ws.len() as u64) as usize];
+    let image = rng.pick(&IMAGES);
+    match rng.next() % 5 {
+        0 => format!(
+            "- target: {{kind: {}, name: {}}}\n  patch: |\n    - op: replace\n      path: {}/0/image\n      value: {image}\n",
+            rng.pick(&[w.kind, ".*"]),
+            w.name,
+            w.containers
+        ),
+        1 => format!(
+            "- target: {{name: {}}}\n  patch: |\n    - op: add\n      path: {}/{}\n      value: {{name: added, image: \"{image}\"}}\n",
+            w.name,
+            w.containers,
+            rng.pick(&["-", "0"])
+        ),
+        2 => format!(
+            "- target: {{labelSelector: \"tier={}\", kind: \"Deployment|StatefulSet|DaemonSet\"}}\n  patch: |\n    apiVersion: apps/v1\n    kind: Deployment\n    metadata: {{name: any}}\n    spec:\n      template:\n        spec:\n          containers:\n          - name: containers0\n            image: {image}\n",
+            rng.pick(&["a", "b"])
+        ),
+        3 => format!(
+            "- target: {{labelSelector: \"app in ({}, none)\"}}\n  patch: |\n    - op: add\n      path: {}/-\n      value: {{name: by-label, image: \"{image}\"}}\n",
+            w.name, w.containers
+        ),
+        _ => {
+            let spec = match w.kind {
+                "Pod" => "spec:\n  containers:\n".to_string(),
+                "CronJob" => "spec:\n  jobTemplate:\n    spec:\n      template:\n        spec:\n          containers:\n".to_string(),
+                "Pipeline" => "spec:\n  stages:\n  - name: build\n    pod:\n      spec:\n        containers:\n".to_string(),
+                _ => "spec:\n  template:\n    spec:\n      containers:\n".to_string(),
+            };
+            let indent = " ".repeat(spec.lines().last().unwrap().len() - "containers:".len());
+            let api = match w.kind {
+                "Pod" => "v1",
+                "CronJob" => "batch/v1",
+                "Pipeline" => "ci.example.com/v1",
+                _ => "apps/v1",
+            };
+            let body = format!(
+                "apiVersion: {api}\nkind: {}\nmetadata:\n  name: {}\n{spec}{indent}- name: containers{}\n{indent}  image: {image}\n",
+                w.kind,
+                w.name,
+                rng.next() % 3
+            );
+            let inline: String = body.lines().map(|l| format!("    {l}\n")).collect();
+            format!("- patch: |\n{inline}")
+        }
+    }
+}
+
+/// One random tree: a base of workloads, optional components (with images and patches), an
+/// overlay with images and patches.
 fn random_tree(seed: u64) -> String {
     let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
     let mut out = String::new();
     let n = 1 + rng.next() % 3;
     let mut resources = Vec::new();
+    let mut ws = Vec::new();
     for i in 0..n {
-        out.push_str(&format!(
-            "-- base/w{i}.yaml --\n{}",
-            deployment(&mut rng, &format!("w{i}"))
-        ));
+        let (w, text) = workload(&mut rng, &format!("w{i}"));
+        out.push_str(&format!("-- base/w{i}.yaml --\n{text}"));
         resources.push(format!("w{i}.yaml"));
+        ws.push(w);
     }
     out.push_str(&format!(
         "-- base/kustomization.yaml --\nresources: [{}]\n",
@@ -275,34 +392,30 @@ fn random_tree(seed: u64) -> String {
         out.push_str(&images_block(&mut rng));
     }
     let mut overlay = String::from("resources: [../base]\n");
-    if rng.chance(40) {
+    let mut components = Vec::new();
+    for c in 0..rng.next() % 3 {
+        let mut body = String::new();
+        if rng.chance(60) {
+            body.push_str(&images_block(&mut rng));
+        }
+        if rng.chance(50) {
+            body.push_str("patches:\n");
+            body.push_str(&patch_entry(&mut rng, &ws));
+        }
         out.push_str(&format!(
-            "-- comp/kustomization.yaml --\napiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\n{}",
-            images_block(&mut rng)
+            "-- comp{c}/kustomization.yaml --\napiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\n{body}"
         ));
-        overlay.push_str("components: [../comp]\n");
+        components.push(format!("../comp{c}"));
+    }
+    if !components.is_empty() {
+        overlay.push_str(&format!("components: [{}]\n", components.join(", ")));
     }
     if rng.chance(50) {
         overlay.push_str(&images_block(&mut rng));
     }
     let mut patches = String::new();
-    if rng.chance(40) {
-        let target = format!("w{}", rng.next() % n);
-        patches.push_str(&format!(
-            "- target: {{kind: {}, name: {target}}}\n  patch: |\n    - op: replace\n      path: /spec/template/spec/containers/0/image\n      value: {}\n",
-            rng.pick(&["Deployment", "StatefulSet", "DaemonSet", "Deployment|StatefulSet|DaemonSet"]),
-            rng.pick(&IMAGES)
-        ));
-    }
-    if rng.chance(40) {
-        let target = format!("w{}", rng.next() % n);
-        out.push_str(&format!(
-            "-- overlay/smp.yaml --\napiVersion: apps/v1\nkind: {}\nmetadata:\n  name: {target}\nspec:\n  template:\n    spec:\n      containers:\n      - name: c{}\n        image: {}\n",
-            rng.pick(&["Deployment", "StatefulSet", "DaemonSet"]),
-            rng.next() % 3,
-            rng.pick(&IMAGES)
-        ));
-        patches.push_str("- path: smp.yaml\n");
+    for _ in 0..rng.next() % 3 {
+        patches.push_str(&patch_entry(&mut rng, &ws));
     }
     if !patches.is_empty() {
         overlay.push_str("patches:\n");
@@ -310,6 +423,9 @@ fn random_tree(seed: u64) -> String {
     }
     if rng.chance(20) {
         overlay.push_str("namePrefix: dev-\n");
+    }
+    if rng.chance(20) {
+        overlay.push_str("namespace: team\n");
     }
     out.push_str(&format!("-- overlay/kustomization.yaml --\n{overlay}"));
     out

@@ -82,11 +82,24 @@ pub fn resolve_ranges(entries: &mut [Entry], tags: Option<&TagLists>) {
                 }
                 None => {
                     e.status = Status::NotFound;
-                    e.suggestions = crate::suggest::nearby(&constraint, list);
+                    // An exact chart version is the range `=1.2.3`.
+                    let wanted = constraint.strip_prefix('=').unwrap_or(&constraint);
+                    e.suggestions = crate::suggest::nearby(wanted, list);
+                    let near = match e.suggestions.is_empty() {
+                        true => String::new(),
+                        false => format!(
+                            "; nearest existing versions: {}",
+                            e.suggestions
+                                .iter()
+                                .map(|t| format!("`{t}`"))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                    };
                     e.finding = Some(e.finding_about(
                         Code::NotFound,
-                        format!("no tag of {name} satisfies `{constraint}`"),
-                        "check the version range against the published versions",
+                        format!("no version of {name} satisfies `{constraint}`{near}"),
+                        "check the version against the published versions",
                     ));
                 }
             },

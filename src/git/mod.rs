@@ -85,6 +85,28 @@ mod changes;
 mod fetch;
 mod tree;
 
+/// [`Repo::remote_urls`] of the repository at `root`, if it is one (none otherwise).
+pub fn remote_urls(root: &Path) -> Vec<String> {
+    Repository::open(root)
+        .map(|r| remote_urls_of(&r))
+        .unwrap_or_default()
+}
+
+fn remote_urls_of(repo: &Repository) -> Vec<String> {
+    let Ok(names) = repo.remotes() else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for name in names.iter() {
+        let Ok(Some(name)) = name else { continue };
+        if let Ok(remote) = repo.find_remote(name) {
+            let urls = [remote.url().ok(), remote.pushurl().ok().flatten()];
+            out.extend(urls.into_iter().flatten().map(|u| u.to_string()));
+        }
+    }
+    out
+}
+
 pub use changes::{ChangedFile, Changes};
 pub use tree::TreeReader;
 
@@ -106,6 +128,12 @@ impl Repo {
 
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// The fetch and push URLs of the repository's remotes, to tell whether a URL written
+    /// in the repository (an Argo CD Application's `repoURL`) names the repository itself.
+    pub fn remote_urls(&self) -> Vec<String> {
+        remote_urls_of(&self.repo)
     }
 
     pub fn is_shallow(&self) -> bool {
@@ -344,6 +372,40 @@ mod tests {
         git(dir, &["add", "-A"]);
         git(dir, &["commit", "-q", "-m", file]);
         git(dir, &["rev-parse", "HEAD"])
+    }
+
+    /// `--render` (issue 15): a commit's tree written out holds the commit's regular files
+    /// (not the working tree's), executable bits kept, and never its symbolic links.
+    #[cfg(unix)]
+    #[test]
+    fn a_commit_tree_is_written_without_its_links() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        git(d, &["init", "-q", "-b", "main"]);
+        std::fs::create_dir_all(d.join("k")).unwrap();
+        std::fs::write(d.join("k/kustomization.yaml"), "resources: []\n").unwrap();
+        std::fs::write(d.join("run.sh"), "#!/bin/sh\n").unwrap();
+        std::fs::set_permissions(d.join("run.sh"), std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::os::unix::fs::symlink("/etc", d.join("k/out")).unwrap();
+        let head = commit(d, "a.yaml", "a: 1\n");
+        std::fs::write(d.join("a.yaml"), "a: on disk\n").unwrap();
+        let repo = Repo::open(d).unwrap();
+        let scratch = tempfile::tempdir().unwrap();
+        let reader = repo.reader_at(&head).unwrap();
+        let at = crate::reader::Reader::materialise(&reader, &scratch.path().join("t")).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(at.join("a.yaml")).unwrap(),
+            "a: 1\n"
+        );
+        assert!(at.join("k/kustomization.yaml").is_file());
+        assert!(at.join("k/out").symlink_metadata().is_err());
+        let mode = std::fs::metadata(at.join("run.sh"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o111, 0o111);
+        assert!(!at.join(".git").exists());
     }
 
     /// main: A - B - D; feature (from B): C.

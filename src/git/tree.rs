@@ -205,4 +205,63 @@ impl crate::reader::Reader for TreeReader {
         }
         Some(repo.find_blob(entry.id()).ok()?.content().to_vec())
     }
+
+    /// Writes the tree's regular files under `scratch` (as `read` sees them: symbolic links
+    /// and submodules are left out, so nothing written leads outside it).
+    fn materialise(&self, scratch: &Path) -> std::io::Result<PathBuf> {
+        let repo = self
+            .repo
+            .lock()
+            .map_err(|_| std::io::Error::other("the git handle is poisoned"))?;
+        let tree = repo.find_tree(self.tree).map_err(std::io::Error::other)?;
+        std::fs::create_dir_all(scratch)?;
+        let mut failed = None;
+        tree.walk(git2::TreeWalkMode::PreOrder, |dir, entry| {
+            // A hostile tree may hold `..` or `.git`; such an entry is not written, nor is
+            // anything under it.
+            let Some(name) = entry.name().ok().filter(|n| is_plain_name(n)) else {
+                return git2::TreeWalkResult::Skip;
+            };
+            let path = scratch.join(dir).join(name);
+            let written = match entry.filemode() {
+                0o040000 => std::fs::create_dir_all(&path),
+                mode @ (0o100644 | 0o100755) => repo
+                    .find_blob(entry.id())
+                    .map_err(std::io::Error::other)
+                    .and_then(|b| std::fs::write(&path, b.content()))
+                    .and_then(|()| executable(&path, mode == 0o100755)),
+                _ => Ok(()),
+            };
+            match written {
+                Ok(()) => git2::TreeWalkResult::Ok,
+                Err(e) => {
+                    failed = Some(e);
+                    git2::TreeWalkResult::Abort
+                }
+            }
+        })
+        .map_err(|e| failed.take().unwrap_or_else(|| std::io::Error::other(e)))?;
+        Ok(scratch.to_path_buf())
+    }
+}
+
+/// A tree entry's name that is one plain path component and not git's own directory.
+fn is_plain_name(name: &str) -> bool {
+    !matches!(name, "" | "." | "..")
+        && !name.eq_ignore_ascii_case(".git")
+        && !name.contains(['/', '\\', '\0'])
+}
+
+#[cfg(unix)]
+fn executable(path: &Path, yes: bool) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    match yes {
+        true => std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)),
+        false => Ok(()),
+    }
+}
+
+#[cfg(not(unix))]
+fn executable(_path: &Path, _yes: bool) -> std::io::Result<()> {
+    Ok(())
 }

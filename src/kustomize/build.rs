@@ -1,14 +1,15 @@
 //! The build itself, in kustomize's order: resources (files, and directories built on their
-//! own), `configurations:`, components (run on what is accumulated so far), then patches,
-//! namespace, name prefix and suffix, labels, JSON 6902 patches and `images:`.
+//! own), `configurations:`, ConfigMap and Secret generators, components (run on what is
+//! accumulated so far), then patches, namespace, name prefix and suffix, labels, JSON 6902
+//! patches and `images:`; resources marked local-config are left out at the end.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use super::file::{self, Kustomization, Patch, PatchField, PatchText};
-use super::images::{self, FieldSpec, Matcher};
-use super::patch;
-use super::select::{Compiled, Id};
+use super::edit;
+use super::file::{self, Generated, ImageEntry, Kustomization, Patch};
+use super::images::{self, FieldSpec};
+use super::select::Id;
 use super::tree::{At, Kind, Val};
 use crate::manifest::kustomize::{FILE_NAMES, is_remote, join};
 use crate::manifest::yaml;
@@ -18,26 +19,28 @@ use crate::source::SourceFile;
 /// How deep a chain of kustomizations may go.
 const MAX_DEPTH: usize = 16;
 
-/// Kinds with no namespace, which the namespace transformer leaves alone.
-const CLUSTER_SCOPED: [&str; 9] = [
-    "Namespace",
-    "ClusterRole",
-    "ClusterRoleBinding",
-    "CustomResourceDefinition",
-    "PersistentVolume",
-    "StorageClass",
-    "PriorityClass",
-    "MutatingWebhookConfiguration",
-    "ValidatingWebhookConfiguration",
-];
-
 /// A resource in a build, with its identity as first read and the kustomizations it went
 /// through (base → component → overlay).
 #[derive(Debug, Clone)]
 pub struct Resource {
     pub val: Val,
     pub original: Id,
+    /// kustomize's previous ids (`PrevIds`): the ids it had before each transformer that
+    /// stores one (namespace, name prefix and suffix, JSON patches), oldest first.
+    pub previous: Vec<Id>,
     pub chain: Vec<String>,
+}
+
+impl Resource {
+    /// kustomize's `StorePreviousId`: remembers the current id before a transformer.
+    pub fn store_previous_id(&mut self) {
+        self.previous.push(Id::of(&self.val));
+    }
+
+    /// kustomize's `GetMatchingResourcesByAnyId`: a previous id or the current one.
+    pub fn has_id(&self, id: &Id) -> bool {
+        self.previous.iter().any(|p| p.equals(id)) || Id::of(&self.val).equals(id)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,44 +79,131 @@ pub struct Built {
     pub originals: Vec<Val>,
 }
 
-struct Ctx<'a> {
-    reader: &'a dyn Reader,
-    built: Built,
+/// Edits made to a root before it is built, as Argo CD makes them for an Application's path
+/// (util/kustomize/kustomize.go `Build`): `kustomize edit set image`, patches appended to
+/// `patches:`, `kustomize edit add component`, all written in another file (the
+/// Application), which is the build's file 0, so what they decide is reported there.
+#[derive(Debug, Clone, Default)]
+pub struct Edits {
+    /// The repository path and text of the file the edits are written in.
+    pub file: PathBuf,
+    pub text: String,
+    /// `kustomize edit set image` arguments, each with its byte span in `file`.
+    pub set_images: Vec<(String, (usize, usize))>,
+    /// Patches appended to the root's `patches:` (positions in file 0).
+    pub patches: Vec<Patch>,
+    /// Components appended to the root's `components:` unless named there already
+    /// (positions in file 0).
+    pub components: Vec<(String, At)>,
+    /// `kustomize edit set nameprefix`, `namesuffix`, `namespace`: they replace the root's.
+    pub name_prefix: Option<String>,
+    pub name_suffix: Option<String>,
+    pub namespace: Option<String>,
+    /// Where `file` names the root (a failure to find its kustomization is reported there).
+    pub named_at: Option<(usize, usize)>,
+    /// Who edits, for contexts (`Application/web`).
+    pub by: String,
+}
+
+pub(super) struct Ctx<'a> {
+    pub(super) reader: &'a dyn Reader,
+    pub(super) built: Built,
     index: HashMap<PathBuf, usize>,
     texts: HashMap<usize, String>,
     stack: Vec<PathBuf>,
+    /// The edits of the root, taken when the root is read.
+    root_edits: Option<RootEdits>,
+}
+
+struct RootEdits {
+    images: Vec<ImageEntry>,
+    patches: Vec<Patch>,
+    components: Vec<(String, At)>,
+    name_prefix: Option<String>,
+    name_suffix: Option<String>,
+    namespace: Option<String>,
 }
 
 #[derive(Default)]
-struct Acc {
-    resources: Vec<Resource>,
-    specs: Vec<FieldSpec>,
+pub(super) struct Acc {
+    pub(super) resources: Vec<Resource>,
+    pub(super) specs: Vec<FieldSpec>,
 }
 
 /// A build stops at the first failure, as kustomize does.
-struct Stop;
+pub(super) struct Stop;
 
 /// Builds the kustomization in `dir` (a repository path).
 pub fn build(dir: &Path, reader: &dyn Reader) -> Built {
+    build_edited(dir, reader, None)
+}
+
+/// Builds the kustomization in `dir` after `edits` (none: as it is written).
+pub fn build_edited(dir: &Path, reader: &dyn Reader, edits: Option<&Edits>) -> Built {
     let mut ctx = Ctx {
         reader,
         built: Built::default(),
         index: HashMap::new(),
         texts: HashMap::new(),
         stack: Vec::new(),
+        root_edits: None,
     };
     let mut acc = Acc {
         specs: images::default_specs(),
         ..Acc::default()
     };
-    let failed = target(&mut ctx, dir, &mut acc, false, None).is_err();
+    let mut named_at = None;
+    if let Some(e) = edits {
+        let f = ctx.file(&e.file, e.text.clone());
+        let span = |(start, end): (usize, usize)| At {
+            file: f,
+            start,
+            end,
+        };
+        named_at = e.named_at.map(span);
+        let args: Vec<(String, At)> = e
+            .set_images
+            .iter()
+            .map(|(a, s)| (a.clone(), span(*s)))
+            .collect();
+        // setimage.go validates its arguments before it reads the kustomization.
+        match edit::parse_args(&args) {
+            Ok(images) => {
+                ctx.root_edits = Some(RootEdits {
+                    images,
+                    patches: e.patches.clone(),
+                    components: e.components.clone(),
+                    name_prefix: e.name_prefix.clone(),
+                    name_suffix: e.name_suffix.clone(),
+                    namespace: e.namespace.clone(),
+                });
+            }
+            Err((why, at)) => {
+                ctx.fail(format!("kustomize edit set image refuses {why}"), Some(at));
+                ctx.built.failed = true;
+                return ctx.built;
+            }
+        }
+    }
+    let failed = target(&mut ctx, dir, &mut acc, false, named_at).is_err();
     ctx.built.failed = failed;
+    // api/internal/target/kusttarget.go `IgnoreLocal`, last: a resource annotated
+    // `config.kubernetes.io/local-config` (other than "false") is not output.
+    acc.resources.retain(|r| {
+        r.val
+            .path(&[
+                "metadata",
+                "annotations",
+                "config.kubernetes.io/local-config",
+            ])
+            .is_none_or(|v| v.text() == Some("false"))
+    });
     ctx.built.resources = acc.resources;
     ctx.built
 }
 
 impl Ctx<'_> {
-    fn file(&mut self, path: &Path, text: String) -> usize {
+    pub(super) fn file(&mut self, path: &Path, text: String) -> usize {
         if let Some(&i) = self.index.get(path) {
             return i;
         }
@@ -124,7 +214,7 @@ impl Ctx<'_> {
         i
     }
 
-    fn note(&mut self, problem: Problem, message: String, at: Option<At>) {
+    pub(super) fn note(&mut self, problem: Problem, message: String, at: Option<At>) {
         self.built.notes.push(Note {
             problem,
             message,
@@ -132,19 +222,19 @@ impl Ctx<'_> {
         });
     }
 
-    fn fail(&mut self, message: String, at: Option<At>) -> Stop {
+    pub(super) fn fail(&mut self, message: String, at: Option<At>) -> Stop {
         self.note(Problem::Fails, message, at);
         Stop
     }
 
-    fn read(&self, path: &Path) -> Option<String> {
+    pub(super) fn read(&self, path: &Path) -> Option<String> {
         self.reader
             .read(path)
             .map(|b| String::from_utf8_lossy(&b).into_owned())
     }
 
     /// Parses a file (or inline text) into values; a syntax error fails the build.
-    fn parse(
+    pub(super) fn parse(
         &mut self,
         file: usize,
         text: &str,
@@ -202,10 +292,19 @@ fn target(
     component: bool,
     named_at: Option<At>,
 ) -> Result<(), Stop> {
-    let Some((kpath, text)) = FILE_NAMES.iter().find_map(|n| {
-        let p = dir.join(n);
-        ctx.read(&p).map(|t| (p, t))
-    }) else {
+    let found: Vec<(PathBuf, String)> = FILE_NAMES
+        .iter()
+        .filter_map(|n| {
+            let p = dir.join(n);
+            ctx.read(&p).map(|t| (p, t))
+        })
+        .collect();
+    if found.len() > 1 {
+        // api/internal/target/kusttarget.go `LoadKustFile`.
+        let message = format!("`{}` holds more than one kustomization file", label(dir));
+        return Err(ctx.fail(message, named_at));
+    }
+    let Some((kpath, text)) = found.into_iter().next() else {
         return Err(ctx.fail(format!("`{}` holds no kustomization", label(dir)), named_at));
     };
     if ctx.stack.len() > MAX_DEPTH || ctx.stack.contains(&kpath) {
@@ -240,7 +339,7 @@ fn target_in(
         };
         return Err(ctx.fail(format!("invalid YAML: {}", e.message), Some(at)));
     }
-    let k = parsed
+    let mut k = parsed
         .documents
         .first()
         .map(|d| file::read(d, &source, kfile))
@@ -262,6 +361,27 @@ fn target_in(
     if let Some((why, at)) = k.invalid.first() {
         return Err(ctx.fail(format!("kustomize refuses {why}"), Some(*at)));
     }
+    // The root is read first: the edits rewrote its `images:`, `patches:` and `components:`.
+    if let Some(edits) = ctx.root_edits.take() {
+        if !edits.images.is_empty() {
+            k.images = edit::set_image(&k.images, &edits.images);
+        }
+        k.patches.extend(edits.patches);
+        for (field, set) in [
+            (&mut k.name_prefix, edits.name_prefix),
+            (&mut k.name_suffix, edits.name_suffix),
+            (&mut k.namespace, edits.namespace),
+        ] {
+            if set.is_some() {
+                *field = set;
+            }
+        }
+        for (c, at) in edits.components {
+            if !k.components.iter().any(|(named, _)| *named == c) {
+                k.components.push((c, at));
+            }
+        }
+    }
     for (key, at) in &k.unmodelled {
         ctx.note(
             Problem::Unmodelled,
@@ -282,6 +402,9 @@ fn target_in(
             acc.specs.extend(images::specs_from(&v));
         }
     }
+    for g in &k.generated {
+        generate(ctx, acc, g, &here)?;
+    }
     for (path, at) in &k.components {
         if is_remote(path) {
             ctx.note(
@@ -301,7 +424,7 @@ fn target_in(
             }
         }
     }
-    transform(ctx, dir, &k, acc)?;
+    super::transform::transform(ctx, dir, &k, acc)?;
     for r in &mut acc.resources {
         if r.chain.last() != Some(&here) {
             r.chain.push(here.clone());
@@ -365,6 +488,35 @@ fn resources(
     Ok(())
 }
 
+/// A ConfigMap or Secret generator's object (kusttarget.go `runGenerators`, after the
+/// configurations and before the components): no images, but an id that patches find and
+/// that `behavior: merge` or `replace` needs (reswrangler.go `appendReplaceOrMerge`).
+fn generate(ctx: &mut Ctx, acc: &mut Acc, g: &Generated, here: &str) -> Result<(), Stop> {
+    let mut v = Val::map(g.at);
+    v.set("apiVersion", Val::scalar("v1", g.at));
+    v.set("kind", Val::scalar(g.kind, g.at));
+    let mut meta = Val::map(g.at);
+    meta.set("name", Val::scalar(&g.name, g.at));
+    if let Some(ns) = &g.namespace {
+        meta.set("namespace", Val::scalar(ns, g.at));
+    }
+    v.set("metadata", meta);
+    let id = Id::of(&v);
+    let exists = acc.resources.iter().any(|r| r.has_id(&id));
+    match (g.behavior.as_str(), exists) {
+        ("" | "create", _) => add(ctx, acc, v, vec![here.to_string()], g.at),
+        ("merge" | "replace", true) => Ok(()),
+        ("merge" | "replace", false) => Err(ctx.fail(
+            format!(
+                "{} does not exist; the generator cannot merge or replace it",
+                id.describe()
+            ),
+            Some(g.at),
+        )),
+        (other, _) => Err(ctx.fail(format!("generator behavior `{other}`"), Some(g.at))),
+    }
+}
+
 /// The items of a `List`, or the object itself.
 fn flatten(v: Val) -> Vec<Val> {
     let is_list = v.path_str(&["kind"]).is_some_and(|k| k.ends_with("List"))
@@ -390,6 +542,7 @@ fn add(ctx: &mut Ctx, acc: &mut Acc, val: Val, chain: Vec<String>, at: At) -> Re
         Resource {
             val,
             original,
+            previous: Vec::new(),
             chain,
         },
         at,
@@ -398,11 +551,7 @@ fn add(ctx: &mut Ctx, acc: &mut Acc, val: Val, chain: Vec<String>, at: At) -> Re
 
 fn add_resource(ctx: &mut Ctx, acc: &mut Acc, r: Resource, at: At) -> Result<(), Stop> {
     let id = Id::of(&r.val);
-    if acc
-        .resources
-        .iter()
-        .any(|o| Id::of(&o.val).same_object(&id))
-    {
+    if acc.resources.iter().any(|o| Id::of(&o.val).equals(&id)) {
         return Err(ctx.fail(
             format!(
                 "{} is already in the build (kustomize refuses an id twice)",
@@ -413,208 +562,4 @@ fn add_resource(ctx: &mut Ctx, acc: &mut Acc, r: Resource, at: At) -> Result<(),
     }
     acc.resources.push(r);
     Ok(())
-}
-
-fn transform(ctx: &mut Ctx, dir: &Path, k: &Kustomization, acc: &mut Acc) -> Result<(), Stop> {
-    for field in [PatchField::StrategicMerge, PatchField::Patches] {
-        for p in k.patches.iter().filter(|p| p.field == field) {
-            apply_patch(ctx, dir, p, acc)?;
-        }
-    }
-    for r in &mut acc.resources {
-        let kind = r.original.kind.clone();
-        let meta = metadata(&mut r.val);
-        if let Some(ns) = &k.namespace
-            && !CLUSTER_SCOPED.contains(&kind.as_str())
-        {
-            meta.set("namespace", Val::scalar(ns, meta.at));
-        }
-        if (k.name_prefix.is_some() || k.name_suffix.is_some())
-            && kind != "Namespace"
-            && kind != "CustomResourceDefinition"
-        {
-            let name = meta.path_str(&["name"]).unwrap_or("").to_string();
-            let new = format!(
-                "{}{name}{}",
-                k.name_prefix.as_deref().unwrap_or(""),
-                k.name_suffix.as_deref().unwrap_or("")
-            );
-            meta.set("name", Val::scalar(&new, meta.at));
-        }
-        if !k.labels.is_empty() {
-            if meta.get("labels").is_none() {
-                meta.set("labels", Val::map(meta.at));
-            }
-            let labels = meta.get_mut("labels").expect("just set");
-            for (key, v) in &k.labels {
-                labels.set(key, Val::scalar(v, labels.at));
-            }
-        }
-    }
-    for p in k.patches.iter().filter(|p| p.field == PatchField::Json6902) {
-        apply_patch(ctx, dir, p, acc)?;
-    }
-    for entry in &k.images {
-        let Some(m) = Matcher::new(&entry.name) else {
-            return Err(ctx.fail(
-                format!("images name `{}` is not a valid regular expression; kustomize v5.8.1 crashes on it", entry.name),
-                Some(entry.entry),
-            ));
-        };
-        let n: usize = acc
-            .resources
-            .iter_mut()
-            .map(|r| images::transform(entry, &m, &mut r.val, &acc.specs))
-            .sum();
-        if n == 0 {
-            ctx.note(
-                Problem::NoEffect,
-                format!(
-                    "images entry `{}` matches no image in this build; it changes nothing",
-                    entry.name
-                ),
-                Some(entry.entry),
-            );
-        }
-    }
-    Ok(())
-}
-
-fn metadata(v: &mut Val) -> &mut Val {
-    if !matches!(v.get("metadata").map(|m| &m.kind), Some(Kind::Map(_))) {
-        let at = v.at;
-        v.set("metadata", Val::map(at));
-    }
-    v.get_mut("metadata").expect("just set")
-}
-
-/// Reads a patch's values: a file of the build, or text inline in the kustomization.
-fn patch_values(ctx: &mut Ctx, dir: &Path, p: &Patch) -> Result<Vec<Val>, Stop> {
-    match &p.text {
-        PatchText::Path(rel) => {
-            let path = join(dir, rel);
-            let Some(text) = ctx.read(&path) else {
-                if ctx.reader.escapes(&path) {
-                    ctx.note(
-                        Problem::Escapes,
-                        format!("patch `{rel}` leads outside the repository; it is not read"),
-                        Some(p.at),
-                    );
-                    return Err(Stop);
-                }
-                return Err(ctx.fail(format!("patch file `{rel}` not found"), Some(p.at)));
-            };
-            let f = ctx.file(&path, text.clone());
-            ctx.built.patch_files.push(f);
-            ctx.parse(f, &text, &|o| o)
-        }
-        PatchText::Inline { text, lines } => {
-            let map = |o: usize| file::inline_offset(text, lines, o);
-            ctx.parse(p.at.file, text, &map)
-        }
-    }
-}
-
-fn apply_patch(ctx: &mut Ctx, dir: &Path, p: &Patch, acc: &mut Acc) -> Result<(), Stop> {
-    let values = patch_values(ctx, dir, p)?;
-    let is_json = p.field == PatchField::Json6902
-        || (p.field == PatchField::Patches
-            && values
-                .first()
-                .is_some_and(|v| matches!(v.kind, Kind::Seq(_))));
-    let selected = |ctx: &mut Ctx, acc: &Acc| -> Result<Option<Vec<usize>>, Stop> {
-        let Some(t) = &p.target else { return Ok(None) };
-        let c = Compiled::new(t).map_err(|e| ctx.fail(e, Some(p.at)))?;
-        Ok(Some(
-            acc.resources
-                .iter()
-                .enumerate()
-                .filter(|(_, r)| c.matches(&r.val, &r.original))
-                .map(|(i, _)| i)
-                .collect(),
-        ))
-    };
-    if is_json {
-        let Some(targets) = selected(ctx, acc)? else {
-            return Err(ctx.fail("a JSON 6902 patch needs a `target`".into(), Some(p.at)));
-        };
-        let ops = match values.first().map(patch::ops) {
-            Some(Ok(ops)) => ops,
-            Some(Err(e)) => return Err(ctx.fail(e, Some(p.at))),
-            None => return Err(ctx.fail("empty JSON patch".into(), Some(p.at))),
-        };
-        if targets.is_empty() {
-            no_effect(ctx, p);
-        }
-        for i in targets {
-            if let Err(e) = patch::apply(&mut acc.resources[i].val, &ops) {
-                let what = acc.resources[i].original.describe();
-                return Err(ctx.fail(format!("JSON patch on {what}: {e}"), Some(p.at)));
-            }
-        }
-        return Ok(());
-    }
-    if let Some(targets) = selected(ctx, acc)? {
-        if values.len() > 1 {
-            return Err(ctx.fail(
-                "several strategic merge patches in one entry cannot share a `target`".into(),
-                Some(p.at),
-            ));
-        }
-        if targets.is_empty() {
-            no_effect(ctx, p);
-        }
-        if let Some(pv) = values.first() {
-            merge_into(acc, &targets, pv);
-        }
-        return Ok(());
-    }
-    for pv in &values {
-        let id = Id::of(pv);
-        let hits: Vec<usize> = acc
-            .resources
-            .iter()
-            .enumerate()
-            .filter(|(_, r)| r.original.same_object(&id) || Id::of(&r.val).same_object(&id))
-            .map(|(i, _)| i)
-            .collect();
-        if hits.len() != 1 {
-            let why = if hits.is_empty() {
-                "no resource matches"
-            } else {
-                "several resources match"
-            };
-            return Err(ctx.fail(
-                format!(
-                    "{why} the strategic merge patch for {} (kustomize fails)",
-                    id.describe()
-                ),
-                Some(pv.at),
-            ));
-        }
-        merge_into(acc, &hits, pv);
-    }
-    Ok(())
-}
-
-fn no_effect(ctx: &mut Ctx, p: &Patch) {
-    let target = p.target.as_ref().map(|t| t.describe()).unwrap_or_default();
-    ctx.note(
-        Problem::NoEffect,
-        format!("patch target ({target}) matches no resource in this build; it changes nothing"),
-        Some(p.at),
-    );
-}
-
-fn merge_into(acc: &mut Acc, targets: &[usize], pv: &Val) {
-    let mut deleted = Vec::new();
-    for &i in targets {
-        match patch::merge(&acc.resources[i].val, pv) {
-            Some(v) => acc.resources[i].val = v,
-            None => deleted.push(i),
-        }
-    }
-    for i in deleted.into_iter().rev() {
-        acc.resources.remove(i);
-    }
 }

@@ -2,7 +2,7 @@
 //! the fields the native model does not apply, so a build can say so instead of passing.
 
 use super::tree::At;
-use crate::manifest::yaml::{Document, NodeId, NodeKind, Style};
+use crate::manifest::yaml::{Document, NodeId, NodeKind, ScalarType, Style};
 use crate::source::SourceFile;
 
 /// One `images:` (or legacy `imageTags:`) entry.
@@ -53,7 +53,21 @@ pub struct Patch {
     pub text: PatchText,
     pub target: Option<Selector>,
     pub field: PatchField,
+    /// `options.allowNameChange` / `options.allowKindChange` of a `patches` entry.
+    pub allow_name_change: bool,
+    pub allow_kind_change: bool,
     /// The entry in the kustomization.
+    pub at: At,
+}
+
+/// A `configMapGenerator` or `secretGenerator` entry: the object it adds.
+#[derive(Debug, Clone)]
+pub struct Generated {
+    pub kind: &'static str,
+    pub name: String,
+    pub namespace: Option<String>,
+    /// `create` (or empty), `merge` or `replace`.
+    pub behavior: String,
     pub at: At,
 }
 
@@ -65,26 +79,147 @@ pub struct Kustomization {
     pub patches: Vec<Patch>,
     pub images: Vec<ImageEntry>,
     pub configurations: Vec<(String, At)>,
+    pub generated: Vec<Generated>,
     pub namespace: Option<String>,
     pub name_prefix: Option<String>,
     pub name_suffix: Option<String>,
     /// `commonLabels` and `labels[].pairs`: labels every resource gets.
     pub labels: Vec<(String, String)>,
+    /// `commonAnnotations`: annotations every resource gets.
+    pub annotations: Vec<(String, String)>,
     /// Fields the native model does not apply (generators' options aside), with where.
     pub unmodelled: Vec<(&'static str, At)>,
     /// A field whose shape kustomize would refuse.
     pub invalid: Vec<(String, At)>,
 }
 
-/// Fields that can change images but that the native model does not apply.
-const UNMODELLED: [&str; 6] = [
+/// Fields that can change images but that the native model does not apply
+/// (`helmChartInflationGenerator` is the deprecated spelling of `helmCharts`, which
+/// kustomization.go `FixKustomization` converts).
+const UNMODELLED: [&str; 7] = [
     "replacements",
     "transformers",
     "generators",
     "helmCharts",
+    "helmChartInflationGenerator",
     "vars",
     "openapi",
 ];
+
+/// The fields of kustomize's `Kustomization` type (api/types/kustomization.go). Its JSON
+/// decoder refuses any other field and matches these without regard to ASCII case.
+const FIELDS: [&str; 34] = [
+    "apiVersion",
+    "kind",
+    "metadata",
+    "openapi",
+    "namePrefix",
+    "nameSuffix",
+    "namespace",
+    "commonLabels",
+    "labels",
+    "commonAnnotations",
+    "patchesStrategicMerge",
+    "patchesJson6902",
+    "patches",
+    "images",
+    "imageTags",
+    "replacements",
+    "replicas",
+    "vars",
+    "sortOptions",
+    "resources",
+    "components",
+    "crds",
+    "bases",
+    "configMapGenerator",
+    "secretGenerator",
+    "helmGlobals",
+    "helmCharts",
+    "helmChartInflationGenerator",
+    "generatorOptions",
+    "configurations",
+    "generators",
+    "transformers",
+    "validators",
+    "buildMetadata",
+];
+
+/// The fields of an `images:` entry (api/types/image.go).
+const IMAGE_FIELDS: [&str; 5] = ["name", "newName", "newTag", "digest", "tagSuffix"];
+
+/// A field as Go's JSON decoder finds it: the last key equal to `key` ignoring ASCII case.
+fn get(doc: &Document, map: NodeId, key: &str) -> Option<NodeId> {
+    doc.entries(map)
+        .iter()
+        .rev()
+        .find(|&&(k, _)| doc.scalar(k).is_some_and(|k| k.eq_ignore_ascii_case(key)))
+        .map(|&(_, v)| v)
+        .or_else(|| doc.get(map, key))
+}
+
+/// Keys of `map` that are none of `fields`: kustomize refuses them.
+fn unknown(doc: &Document, map: NodeId, fields: &[&str]) -> Vec<(String, NodeId)> {
+    doc.entries(map)
+        .iter()
+        .filter_map(|&(k, _)| {
+            let name = doc.scalar(k)?;
+            let known = name == "<<" || fields.iter().any(|f| f.eq_ignore_ascii_case(name));
+            (!known).then(|| (name.to_string(), k))
+        })
+        .collect()
+}
+
+/// kustomize's checks when it loads a kustomization (api/types/kustomization.go `Unmarshal`,
+/// `CheckEmpty`, `EnforceFields`): no unknown field, not empty, a known kind and version.
+fn check(doc: &Document, root: NodeId, k: &mut Kustomization, at: &dyn Fn(NodeId) -> At) {
+    for (name, n) in unknown(doc, root, &FIELDS) {
+        k.invalid
+            .push((format!("the unknown field `{name}`"), at(n)));
+    }
+    let filled = doc.entries(root).iter().any(|&(key, v)| {
+        let name = doc.scalar(key).unwrap_or("");
+        let typed = ["apiVersion", "kind"]
+            .iter()
+            .any(|f| f.eq_ignore_ascii_case(name));
+        let empty = match &doc.node(v).kind {
+            NodeKind::Scalar { .. } => {
+                doc.scalar_type(v) == Some(ScalarType::Null) || doc.scalar(v) == Some("")
+            }
+            _ => false,
+        };
+        !typed && !empty
+    });
+    if !filled {
+        k.invalid.push(("an empty kustomization".into(), at(root)));
+    }
+    let text = |key: &str| get(doc, root, key).and_then(|n| doc.scalar(n));
+    let kind = text("kind").unwrap_or("");
+    if !["", "Kustomization", "Component"].contains(&kind) {
+        let n = get(doc, root, "kind").unwrap_or(root);
+        k.invalid
+            .push((format!("kind `{kind}` (Kustomization or Component)"), at(n)));
+    }
+    let wanted = if kind == "Component" {
+        "kustomize.config.k8s.io/v1alpha1"
+    } else {
+        "kustomize.config.k8s.io/v1beta1"
+    };
+    if let Some(v) = text("apiVersion").filter(|v| !v.is_empty() && *v != wanted) {
+        let n = get(doc, root, "apiVersion").unwrap_or(root);
+        k.invalid.push((
+            format!(
+                "apiVersion `{v}` (a {} wants {wanted})",
+                if kind.is_empty() {
+                    "Kustomization"
+                } else {
+                    kind
+                }
+            ),
+            at(n),
+        ));
+    }
+}
 
 /// Reads a parsed kustomization file (`file` is its index in the build's file table).
 pub fn read(doc: &Document, source: &SourceFile, file: usize) -> Kustomization {
@@ -99,10 +234,11 @@ pub fn read(doc: &Document, source: &SourceFile, file: usize) -> Kustomization {
         }
     };
     let text = |n: NodeId| doc.scalar(n).map(str::to_string);
-    let field = |n: NodeId, key: &str| doc.get(n, key).and_then(text);
+    let field = |n: NodeId, key: &str| get(doc, n, key).and_then(text);
     k.is_component = field(root, "kind").as_deref() == Some("Component");
+    check(doc, root, &mut k, &at);
     for key in ["resources", "bases", "components", "configurations"] {
-        let Some(seq) = doc.get(root, key) else {
+        let Some(seq) = get(doc, root, key) else {
             continue;
         };
         for &r in doc.items(seq) {
@@ -120,10 +256,14 @@ pub fn read(doc: &Document, source: &SourceFile, file: usize) -> Kustomization {
         }
     }
     for key in ["images", "imageTags"] {
-        let Some(seq) = doc.get(root, key) else {
+        let Some(seq) = get(doc, root, key) else {
             continue;
         };
         for &e in doc.items(seq) {
+            if let Some((name, n)) = unknown(doc, e, &IMAGE_FIELDS).into_iter().next() {
+                k.invalid
+                    .push((format!("the unknown field `{name}` in `{key}`"), at(n)));
+            }
             let Some(name) = field(e, "name") else {
                 k.invalid
                     .push((format!("an `{key}` entry without a name"), at(e)));
@@ -131,7 +271,7 @@ pub fn read(doc: &Document, source: &SourceFile, file: usize) -> Kustomization {
             };
             let decided = ["newTag", "digest", "tagSuffix", "newName", "name"]
                 .iter()
-                .find_map(|f| doc.get(e, f))
+                .find_map(|f| get(doc, e, f))
                 .unwrap_or(e);
             let nonempty = |f: &str| field(e, f).filter(|s| !s.is_empty());
             k.images.push(ImageEntry {
@@ -150,7 +290,7 @@ pub fn read(doc: &Document, source: &SourceFile, file: usize) -> Kustomization {
         ("patches", PatchField::Patches),
         ("patchesJson6902", PatchField::Json6902),
     ] {
-        let Some(seq) = doc.get(root, key) else {
+        let Some(seq) = get(doc, root, key) else {
             continue;
         };
         for &p in doc.items(seq) {
@@ -162,21 +302,41 @@ pub fn read(doc: &Document, source: &SourceFile, file: usize) -> Kustomization {
             }
         }
     }
+    for (key, kind) in [
+        ("configMapGenerator", "ConfigMap"),
+        ("secretGenerator", "Secret"),
+    ] {
+        let Some(seq) = get(doc, root, key) else {
+            continue;
+        };
+        for &g in doc.items(seq) {
+            k.generated.push(Generated {
+                kind,
+                name: field(g, "name").unwrap_or_default(),
+                namespace: field(g, "namespace").filter(|s| !s.is_empty()),
+                behavior: field(g, "behavior").unwrap_or_default(),
+                at: at(g),
+            });
+        }
+    }
     k.namespace = field(root, "namespace").filter(|s| !s.is_empty());
     k.name_prefix = field(root, "namePrefix").filter(|s| !s.is_empty());
     k.name_suffix = field(root, "nameSuffix").filter(|s| !s.is_empty());
-    if let Some(m) = doc.get(root, "commonLabels") {
+    if let Some(m) = get(doc, root, "commonLabels") {
         k.labels.extend(pairs(doc, m));
     }
-    if let Some(seq) = doc.get(root, "labels") {
+    if let Some(m) = get(doc, root, "commonAnnotations") {
+        k.annotations.extend(pairs(doc, m));
+    }
+    if let Some(seq) = get(doc, root, "labels") {
         for &l in doc.items(seq) {
-            if let Some(m) = doc.get(l, "pairs") {
+            if let Some(m) = get(doc, l, "pairs") {
                 k.labels.extend(pairs(doc, m));
             }
         }
     }
     for key in UNMODELLED {
-        if let Some(n) = doc.get(root, key) {
+        if let Some(n) = get(doc, root, key) {
             let empty = match &doc.node(n).kind {
                 NodeKind::Seq(items) => items.is_empty(),
                 NodeKind::Map(entries) => entries.is_empty(),
@@ -197,7 +357,8 @@ fn pairs(doc: &Document, m: NodeId) -> Vec<(String, String)> {
         .collect()
 }
 
-fn patch(
+/// A `patches:` (or legacy) entry read from its node; `None` without `path` or `patch`.
+pub fn patch(
     doc: &Document,
     source: &SourceFile,
     p: NodeId,
@@ -214,8 +375,8 @@ fn patch(
         }
     } else {
         (
-            doc.get(p, "patch"),
-            doc.get(p, "path")
+            get(doc, p, "patch"),
+            get(doc, p, "path")
                 .and_then(|n| doc.scalar(n))
                 .map(str::to_string),
         )
@@ -225,9 +386,9 @@ fn patch(
         (None, Some(n)) => inline(doc, source, n)?,
         (None, None) => return None,
     };
-    let target = doc.get(p, "target").map(|t| {
+    let target = get(doc, p, "target").map(|t| {
         let f = |k: &str| {
-            doc.get(t, k)
+            get(doc, t, k)
                 .and_then(|n| doc.scalar(n))
                 .map(str::to_string)
         };
@@ -241,10 +402,17 @@ fn patch(
             annotation_selector: f("annotationSelector"),
         }
     });
+    let option = |key: &str| {
+        doc.get_path(p, &["options", key])
+            .and_then(|n| doc.scalar(n))
+            .is_some_and(|v| v == "true")
+    };
     Some(Patch {
         text,
         target,
         field,
+        allow_name_change: field == PatchField::Patches && option("allowNameChange"),
+        allow_kind_change: field == PatchField::Patches && option("allowKindChange"),
         at,
     })
 }
@@ -259,11 +427,12 @@ fn inline(doc: &Document, source: &SourceFile, n: NodeId) -> Option<PatchText> {
     let text = value.clone();
     let count = text.lines().count().max(1);
     let file = &source.text;
-    let lines = if *style == Style::Block && file[node.start..].starts_with('|') {
-        // The content starts on the line after the indicator; its indentation is that of
-        // the first non-empty line.
+    let first = literal_content(file, node.start).filter(|_| *style == Style::Block);
+    let lines = if let Some(first) = first {
+        // Line by line from the content's first line; its indentation is that of the first
+        // non-empty line.
         let mut starts = Vec::new();
-        let mut pos = file[node.start..].find('\n').map(|i| node.start + i + 1);
+        let mut pos = Some(first);
         let mut indent = None;
         while let Some(p) = pos {
             if starts.len() == count || p >= file.len() {
@@ -283,6 +452,27 @@ fn inline(doc: &Document, source: &SourceFile, n: NodeId) -> Option<PatchText> {
         vec![node.start; count]
     };
     Some(PatchText::Inline { text, lines })
+}
+
+/// Where a literal block scalar's content starts (the line after its `|` indicator), given
+/// the node's start, which the parser puts at the indicator or at the content; `None` for a
+/// folded block (`>`), whose lines do not map one to one.
+fn literal_content(file: &str, start: usize) -> Option<usize> {
+    let after_indicator = |at: usize| file[at..].find('\n').map(|i| at + i + 1);
+    if file[start..].starts_with('|') {
+        return after_indicator(start);
+    }
+    if file[start..].starts_with('>') {
+        return None;
+    }
+    // At the content: the indicator ends the line before.
+    let line_start = file[..start].rfind('\n').map_or(0, |i| i + 1);
+    let previous = file[..line_start.saturating_sub(1)]
+        .rfind('\n')
+        .map_or(0, |i| i + 1);
+    let header = file[previous..line_start].trim_end();
+    let indicator = header.rsplit([' ', '\t']).next().unwrap_or_default();
+    indicator.starts_with('|').then_some(line_start)
 }
 
 /// Turns an offset in an inline patch's text into an offset in the kustomization file.
@@ -313,5 +503,34 @@ impl Selector {
         .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={v}")))
         .collect();
         parts.join(", ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::manifest::yaml;
+
+    /// The file offset of `needle` inside the first inline patch, mapped back to the file.
+    fn mapped(kustomization: &str, needle: &str) -> (usize, usize) {
+        let source = SourceFile::new("kustomization.yaml".into(), kustomization);
+        let parsed = yaml::parse(&source);
+        let k = read(&parsed.documents[0], &source, 0);
+        let PatchText::Inline { text, lines } = &k.patches[0].text else {
+            panic!("an inline patch");
+        };
+        let p = source.position(inline_offset(text, lines, text.find(needle).unwrap()));
+        (p.line, p.column)
+    }
+
+    #[test]
+    fn inline_patch_lines_map_to_the_kustomization_file() {
+        // issue 15: the patch line that decides an image is where it is reported.
+        let literal = "patches:\n  - target: {kind: Deployment}\n    patch: |-\n      - op: replace\n        path: /spec/template/spec/containers/0/image\n        value: web:2\n";
+        assert_eq!(mapped(literal, "web:2"), (6, 16));
+        let kept = "patches:\n  - target: {kind: Deployment}\n    patch: |\n      - op: add\n        value: web:3\n";
+        assert_eq!(mapped(kept, "web:3"), (5, 16));
+        let flow = "patches:\n  - target: {kind: Deployment}\n    patch: |-\n      [{\"op\": \"replace\", \"path\": \"/x\",\n        \"value\": \"web:4\"}]\n";
+        assert_eq!(mapped(flow, "web:4"), (5, 19));
     }
 }

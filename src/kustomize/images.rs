@@ -5,7 +5,7 @@
 use regex::Regex;
 
 use super::file::ImageEntry;
-use super::tree::{Kind, Val};
+use super::tree::{At, Kind, Val};
 
 /// A field spec from kustomize's defaults or a `configurations:` file: an optional kind
 /// filter and a path whose `[]` steps walk every item of a list.
@@ -96,21 +96,26 @@ pub fn apply(entry: &ImageEntry, image: &str) -> String {
     name
 }
 
-/// Runs one entry over one resource; returns how many fields it rewrote.
+/// Where and why kustomize's images transformer stops the build: a field of the wrong shape.
+pub type Refused = (String, At);
+
+/// Runs one entry over one resource; returns how many fields it rewrote, or the field that
+/// makes kustomize fail (api/filters/imagetag: the image is not a scalar, a container is not
+/// a mapping, or a field spec path meets a scalar).
 pub fn transform(
     entry: &ImageEntry,
     m: &Matcher,
     resource: &mut Val,
     specs: &[FieldSpec],
-) -> usize {
+) -> Result<usize, Refused> {
     let (api_version, kind) = (
         resource.path_str(&["apiVersion"]).unwrap_or("").to_string(),
         resource.path_str(&["kind"]).unwrap_or("").to_string(),
     );
     if kind == "CustomResourceDefinition" {
-        return 0;
+        return Ok(0);
     }
-    let mut n = legacy(entry, m, resource);
+    let mut n = legacy(entry, m, resource)?;
     let (group, version) = match api_version.rsplit_once('/') {
         Some((g, v)) => (g.to_string(), v.to_string()),
         None => (String::new(), api_version.clone()),
@@ -120,36 +125,44 @@ pub fn transform(
             && spec.version.as_ref().is_none_or(|v| *v == version)
             && spec.kind.as_ref().is_none_or(|k| *k == kind);
         if selected {
-            n += along(entry, m, resource, &spec.path);
+            n += along(entry, m, resource, &spec.path)?;
         }
     }
-    n
+    Ok(n)
 }
 
-fn set(entry: &ImageEntry, m: &Matcher, field: &mut Val) -> usize {
+fn set(entry: &ImageEntry, m: &Matcher, field: &mut Val) -> Result<usize, Refused> {
     let Kind::Scalar(value, _) = &field.kind else {
-        return 0;
+        return Err(("an image field that is not a string".into(), field.at));
     };
     if !m.matches(value) {
-        return 0;
+        return Ok(0);
     }
     *field = Val::scalar(&apply(entry, value), entry.at);
-    1
+    Ok(1)
 }
 
-/// The legacy filter: every `containers` or `initContainers` list at any depth.
-fn legacy(entry: &ImageEntry, m: &Matcher, node: &mut Val) -> usize {
+/// The legacy filter: every `containers` or `initContainers` list at any depth; each item
+/// must be a mapping (or null).
+fn legacy(entry: &ImageEntry, m: &Matcher, node: &mut Val) -> Result<usize, Refused> {
     let mut n = 0;
     match &mut node.kind {
         Kind::Map(entries) => {
             for (key, value) in entries.iter_mut() {
-                n += legacy(entry, m, value);
+                n += legacy(entry, m, value)?;
                 if (key == "containers" || key == "initContainers")
                     && let Kind::Seq(items) = &mut value.kind
                 {
                     for item in items {
+                        if item.is_null() {
+                            continue;
+                        }
+                        if !matches!(item.kind, Kind::Map(_)) {
+                            let why = format!("a `{key}` item that is not a mapping");
+                            return Err((why, item.at));
+                        }
                         if let Some(image) = item.get_mut("image") {
-                            n += set(entry, m, image);
+                            n += set(entry, m, image)?;
                         }
                     }
                 }
@@ -157,32 +170,51 @@ fn legacy(entry: &ImageEntry, m: &Matcher, node: &mut Val) -> usize {
         }
         Kind::Seq(items) => {
             for item in items {
-                n += legacy(entry, m, item);
+                n += legacy(entry, m, item)?;
             }
         }
         Kind::Scalar(..) => {}
     }
-    n
+    Ok(n)
 }
 
-fn along(entry: &ImageEntry, m: &Matcher, node: &mut Val, path: &[String]) -> usize {
+/// kustomize's fieldspec filter: a list met on the way is walked item by item whether or not
+/// the step says `[]`; a mapping is descended; null ends the path; a scalar fails.
+fn along(
+    entry: &ImageEntry,
+    m: &Matcher,
+    node: &mut Val,
+    path: &[String],
+) -> Result<usize, Refused> {
     let Some((step, rest)) = path.split_first() else {
         return set(entry, m, node);
     };
-    let (key, every) = match step.strip_suffix("[]") {
-        Some(k) => (k, true),
-        None => (step.as_str(), false),
-    };
-    let Some(child) = node.get_mut(key) else {
-        return 0;
-    };
-    if every {
-        let Kind::Seq(items) = &mut child.kind else {
-            return 0;
-        };
-        items.iter_mut().map(|i| along(entry, m, i, rest)).sum()
-    } else {
-        along(entry, m, child, rest)
+    if node.is_null() {
+        return Ok(0);
+    }
+    let at = node.at;
+    match &mut node.kind {
+        Kind::Seq(items) => {
+            let mut n = 0;
+            for i in items {
+                n += along(entry, m, i, path)?;
+            }
+            Ok(n)
+        }
+        Kind::Map(_) => {
+            let key = step.strip_suffix("[]").unwrap_or(step);
+            match node.get_mut(key) {
+                Some(child) => along(entry, m, child, rest),
+                None => Ok(0),
+            }
+        }
+        Kind::Scalar(..) => Err((
+            format!(
+                "the image field path meets a scalar before `{}`",
+                path.join("/")
+            ),
+            at,
+        )),
     }
 }
 
@@ -211,7 +243,6 @@ pub fn specs_from(config: &Val) -> Vec<FieldSpec> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kustomize::tree::At;
 
     fn entry(
         name: &str,
@@ -273,5 +304,54 @@ mod tests {
         assert_eq!(split("r:5000/a/b"), ("r:5000/a/b", "", ""));
         assert_eq!(split("nginx@sha256:x"), ("nginx", "", "sha256:x"));
         assert_eq!(split("nginx"), ("nginx", "", ""));
+    }
+
+    fn val(text: &str) -> Val {
+        let source = crate::source::SourceFile::new("t.yaml".into(), text);
+        let parsed = crate::manifest::yaml::parse(&source);
+        let d = &parsed.documents[0];
+        Val::from_doc(d, d.root.unwrap(), 0, &|o| o).unwrap()
+    }
+
+    #[test]
+    fn fields_of_the_wrong_shape_fail_the_build() {
+        // issue 15: api/filters/imagetag (updater.go `ErrorIfInvalid(rn, ScalarNode)`, the
+        // legacy filter's `Get("image")` on each item) and api/filters/fieldspec (a scalar
+        // met on the path is "expected sequence or mapping node").
+        let e = entry("nginx", None, Some("2"), None);
+        let m = Matcher::new("nginx").unwrap();
+        let specs = default_specs();
+        for bad in [
+            "kind: App\nspec: {w: {containers: [{name: a, image: {repository: nginx}}]}}\n",
+            "kind: App\nspec: {containers: [web, side]}\n",
+            "kind: App\nspec: {template: weekly}\n",
+        ] {
+            assert!(transform(&e, &m, &mut val(bad), &specs).is_err(), "{bad}");
+        }
+        let fine =
+            "kind: App\nspec: {template: ~, a: {containers: [~, {name: x, image: 'nginx:1'}]}}\n";
+        assert_eq!(transform(&e, &m, &mut val(fine), &specs), Ok(1));
+    }
+
+    #[test]
+    fn a_field_spec_walks_a_list_without_brackets() {
+        // issue 15: api/filters/fieldspec walks every item of a list it meets; `[]` only says
+        // what to create.
+        let e = entry("data", None, Some("2"), None);
+        let m = Matcher::new("data").unwrap();
+        let spec = FieldSpec {
+            group: None,
+            version: None,
+            kind: None,
+            path: vec![
+                "spec".into(),
+                "volumes".into(),
+                "image".into(),
+                "reference".into(),
+            ],
+        };
+        let mut v =
+            val("kind: R\nspec: {volumes: [{image: {reference: 'data:1'}}, {emptyDir: {}}]}\n");
+        assert_eq!(transform(&e, &m, &mut v, &[spec]), Ok(1));
     }
 }

@@ -3,10 +3,14 @@
 //! entry). Checked against real kustomize v5.8.1 by `tests/kustomize.rs`.
 
 pub mod build;
+pub mod edit;
 pub mod file;
 pub mod images;
 pub mod patch;
 pub mod select;
+#[cfg(test)]
+mod tests;
+pub mod transform;
 pub mod tree;
 
 use std::collections::HashSet;
@@ -15,7 +19,7 @@ use std::path::{Path, PathBuf};
 use crate::finding::Location;
 use crate::manifest::{Occurrence, kubernetes};
 use crate::reader::Reader;
-pub use build::{Note, Problem};
+pub use build::{Edits, Note, Problem};
 
 /// The images one kustomization root deploys.
 #[derive(Debug, Default)]
@@ -36,7 +40,16 @@ pub struct Effective {
 
 /// Builds the kustomization in `dir` and lists the images of its output.
 pub fn effective(dir: &Path, reader: &dyn Reader) -> Effective {
-    let built = build::build(dir, reader);
+    effective_edited(dir, reader, None)
+}
+
+/// Builds the kustomization in `dir` after `edits` (see [`Edits`]) and lists the images of
+/// its output; what the edits decide is at their lines in `edits.file` (file 0).
+pub fn effective_edited(dir: &Path, reader: &dyn Reader, edits: Option<&Edits>) -> Effective {
+    let built = build::build_edited(dir, reader, edits);
+    let by = edits
+        .map(|e| format!(", as {} edits it", e.by))
+        .unwrap_or_default();
     let mut out = Effective {
         files: built.files,
         notes: built.notes,
@@ -54,7 +67,7 @@ pub fn effective(dir: &Path, reader: &dyn Reader) -> Effective {
         kubernetes::extract(&r.val.to_document(), usize::MAX, &mut found);
         let chain = r.chain.join(" → ");
         for mut o in found {
-            o.context = format!("{} (kustomize: {chain})", o.context);
+            o.context = format!("{} (kustomize: {chain}{by})", o.context);
             out.occurrences.push(o);
         }
     }

@@ -49,7 +49,7 @@ pub fn merge(target: &Val, patch: &Val) -> Option<Val> {
     if directive(patch) == Some("delete") {
         return None;
     }
-    Some(merge_value(target, patch, known, ""))
+    merge_value(target, patch, known, "")
 }
 
 fn directive(v: &Val) -> Option<&str> {
@@ -83,11 +83,12 @@ fn clean(v: &Val) -> Val {
     }
 }
 
-fn merge_value(target: &Val, patch: &Val, known: bool, field: &str) -> Val {
-    match (&target.kind, &patch.kind) {
+/// `None`: the patch clears the field (a `$patch: delete` on a list).
+fn merge_value(target: &Val, patch: &Val, known: bool, field: &str) -> Option<Val> {
+    Some(match (&target.kind, &patch.kind) {
         (Kind::Map(_), Kind::Map(pentries)) => {
             if directive(patch) == Some("replace") {
-                return clean(patch);
+                return Some(clean(patch));
             }
             let mut out = target.clone();
             for (k, pv) in pentries {
@@ -100,42 +101,129 @@ fn merge_value(target: &Val, patch: &Val, known: bool, field: &str) -> Val {
                 }
                 let merged = match target.get(k) {
                     Some(tv) => merge_value(tv, pv, known, k),
-                    None => clean(pv),
+                    None => Some(clean(pv)),
                 };
-                out.set(k, merged);
+                match merged {
+                    Some(v) => out.set(k, v),
+                    None => {
+                        out.remove(k);
+                    }
+                }
             }
             out
         }
         (Kind::Seq(titems), Kind::Seq(pitems)) => match merge_key(field).filter(|_| known) {
-            Some(key) => merge_list(titems, pitems, key, known, patch),
+            Some(key) => {
+                let (directive, pitems) = sequence_directive(pitems);
+                match directive {
+                    Some("delete") => return None,
+                    Some("replace") => Val {
+                        kind: Kind::Seq(pitems.iter().map(clean).collect()),
+                        at: patch.at,
+                    },
+                    _ => merge_list(titems, &pitems, key, known, patch),
+                }
+            }
             None => clean(patch),
         },
         _ => clean(patch),
+    })
+}
+
+/// kyaml's `determineSequenceNodePatchStrategy`: the first item with a `$patch` key is a
+/// directive for the whole list when it has no other key; the directive item is dropped.
+fn sequence_directive(items: &[Val]) -> (Option<&str>, Vec<Val>) {
+    let Some(i) = items.iter().position(|v| v.get("$patch").is_some()) else {
+        return (None, items.to_vec());
+    };
+    let alone = matches!(&items[i].kind, Kind::Map(entries) if entries.len() == 1);
+    match directive(&items[i]).filter(|_| alone) {
+        Some(d @ ("delete" | "replace" | "merge")) => {
+            let mut rest = items.to_vec();
+            rest.remove(i);
+            (Some(d), rest)
+        }
+        _ => (None, items.to_vec()),
     }
 }
 
+/// kyaml's associative list merge with kustomize's prepend direction
+/// (kyaml/yaml/walk/associative_sequence.go `setAssociativeSequenceElements`, then
+/// `appendListNode`), step for step, duplicates and items without the key included:
+/// - the key values, the patch's first and then the target's, each once (`elementValues`);
+/// - each value merges the first target item with it and the first patch item with it; the
+///   merge writes into that target item in place (an item's `$patch: replace` does not, so
+///   it is undone below); a deleted or empty result removes every target item with it;
+/// - the value of an item without the key, "", matches nothing and so removes every target
+///   item that has the key at all;
+/// - the merged items, in that order, then take each remaining target item in turn: it
+///   replaces the items with its key, or is appended when none has it; a target item
+///   without the key replaces the whole list.
+///
+/// So an item a patch touches moves to the front, and of target items sharing a key the
+/// last one is what remains, as it was before the patch.
 fn merge_list(titems: &[Val], pitems: &[Val], key: &str, known: bool, patch: &Val) -> Val {
-    let mut out: Vec<Val> = titems.to_vec();
-    let mut added = Vec::new();
-    for p in pitems {
-        let id = p.get(key).and_then(Val::text);
-        let pos = id.and_then(|id| {
-            out.iter()
-                .position(|t| t.get(key).and_then(Val::text) == Some(id))
-        });
-        match (pos, directive(p)) {
-            (Some(i), Some("delete")) => {
-                out.remove(i);
-            }
-            (None, Some("delete")) => {}
-            (Some(i), _) => out[i] = merge_value(&out[i], p, known, ""),
-            (None, _) => added.push(clean(p)),
+    // `ElementValuesList`: the key's scalar value, or "" (absent, null, empty, not a scalar).
+    let id = |v: &Val| -> String {
+        v.get(key)
+            .filter(|k| !k.is_null())
+            .and_then(Val::text)
+            .unwrap_or("")
+            .to_string()
+    };
+    let mut values: Vec<String> = Vec::new();
+    for v in pitems.iter().chain(titems) {
+        let k = id(v);
+        if !values.contains(&k) {
+            values.push(k);
         }
     }
-    // kustomize prepends what the patch adds.
-    added.extend(out);
+    let mut dest: Vec<Val> = titems.to_vec();
+    let mut added: Vec<(String, Val)> = Vec::new();
+    for k in &values {
+        if k.is_empty() {
+            dest.retain(|v| v.get(key).is_none());
+            continue;
+        }
+        let t = dest.iter().position(|v| id(v) == *k);
+        let p = pitems.iter().find(|v| id(v) == *k);
+        let merged = match (t, p) {
+            (_, Some(p)) if directive(p) == Some("delete") => None,
+            (Some(t), Some(p)) => {
+                let m = merge_value(&dest[t], p, known, "");
+                if directive(p) != Some("replace")
+                    && let Some(m) = &m
+                {
+                    dest[t] = m.clone();
+                }
+                m
+            }
+            (None, Some(p)) => Some(clean(p)),
+            (Some(t), None) => Some(dest[t].clone()),
+            (None, None) => None,
+        };
+        match merged.filter(|v| !matches!(&v.kind, Kind::Map(e) if e.is_empty())) {
+            Some(v) => added.push((k.clone(), v)),
+            None => dest.retain(|v| id(v) != *k),
+        }
+    }
+    for d in dest {
+        let k = id(&d);
+        if k.is_empty() {
+            added.retain(|(_, v)| !matches!(v.kind, Kind::Map(_)));
+            added.push((k, d));
+        } else if added.iter().any(|(a, _)| *a == k) {
+            for (a, v) in &mut added {
+                if *a == k {
+                    *v = d.clone();
+                }
+            }
+        } else {
+            added.push((k, d));
+        }
+    }
     Val {
-        kind: Kind::Seq(added),
+        kind: Kind::Seq(added.into_iter().map(|(_, v)| v).collect()),
         at: patch.at,
     }
 }
@@ -310,5 +398,66 @@ fn same(a: &Val, b: &Val) -> bool {
             x.len() == y.len() && x.iter().all(|(k, v)| b.get(k).is_some_and(|w| same(v, w)))
         }
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::manifest::yaml;
+    use crate::source::SourceFile;
+
+    fn val(text: &str) -> Val {
+        let source = SourceFile::new("t.yaml".into(), text);
+        let parsed = yaml::parse(&source);
+        let d = &parsed.documents[0];
+        Val::from_doc(d, d.root.unwrap(), 0, &|o| o).unwrap()
+    }
+
+    fn images(v: &Val, list: &str) -> Option<Vec<String>> {
+        let items = v.path(&["spec", "template", "spec", list])?.items();
+        Some(
+            items
+                .iter()
+                .map(|c| c.path_str(&["image"]).unwrap_or("-").to_string())
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn a_list_directive_alone_in_a_list_replaces_or_clears_it() {
+        // issue 15: kyaml/yaml/merge2/smpdirective.go: the first item with `$patch` is the
+        // list's directive when it has no other key; it is dropped from the result.
+        let target = val(
+            "apiVersion: apps/v1\nkind: Deployment\nspec:\n  template:\n    spec:\n      containers: [{name: a, image: 'a:1'}, {name: b, image: 'b:1'}]\n      initContainers: [{name: i, image: 'i:1'}]\n",
+        );
+        let replace = val(
+            "spec:\n  template:\n    spec:\n      containers: [{$patch: replace}, {name: c, image: 'c:1'}]\n      initContainers: [{$patch: delete}]\n",
+        );
+        let merged = merge(&target, &replace).unwrap();
+        assert_eq!(images(&merged, "containers"), Some(vec!["c:1".to_string()]));
+        assert_eq!(images(&merged, "initContainers"), None, "cleared");
+        let item = val(
+            "spec:\n  template:\n    spec:\n      containers: [{name: b, $patch: delete}, {name: n, image: 'n:1'}]\n",
+        );
+        let merged = merge(&target, &item).unwrap();
+        assert_eq!(
+            images(&merged, "containers"),
+            Some(vec!["n:1".to_string(), "a:1".to_string()]),
+            "an item's own directive deletes that item only; additions are prepended"
+        );
+        // issue 15: an item the patch merges into moves to the front, in the patch's order.
+        let touch = val(
+            "spec:\n  template:\n    spec:\n      containers: [{name: b, image: 'b:2'}, {name: z, image: 'z:1'}]\n",
+        );
+        let merged = merge(&target, &touch).unwrap();
+        assert_eq!(
+            images(&merged, "containers"),
+            Some(vec![
+                "b:2".to_string(),
+                "z:1".to_string(),
+                "a:1".to_string()
+            ])
+        );
     }
 }

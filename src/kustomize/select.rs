@@ -7,6 +7,28 @@ use regex::Regex;
 use super::file::Selector;
 use super::tree::Val;
 
+/// Built-in kinds with no namespace (kyaml's `IsCertainlyClusterScoped`), which the
+/// namespace transformer leaves alone and whose ids ignore a namespace.
+pub const CLUSTER_SCOPED: [&str; 17] = [
+    "APIService",
+    "CertificateSigningRequest",
+    "ClusterRole",
+    "ClusterRoleBinding",
+    "ComponentStatus",
+    "CSIDriver",
+    "CSINode",
+    "CustomResourceDefinition",
+    "IngressClass",
+    "MutatingWebhookConfiguration",
+    "Namespace",
+    "Node",
+    "PersistentVolume",
+    "PriorityClass",
+    "RuntimeClass",
+    "StorageClass",
+    "ValidatingWebhookConfiguration",
+];
+
 /// A resource's identity now and as first read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Id {
@@ -36,17 +58,22 @@ impl Id {
         }
     }
 
-    /// kustomize's effective namespace: none means `default`.
+    /// kustomize's effective namespace: none means `default`, and a cluster-scoped kind has
+    /// none at all (kyaml `resid.EffectiveNamespace`).
     pub fn effective_namespace(&self) -> &str {
-        if self.namespace.is_empty() {
+        if CLUSTER_SCOPED.contains(&self.kind.as_str()) {
+            "~X"
+        } else if self.namespace.is_empty() {
             "default"
         } else {
             &self.namespace
         }
     }
 
-    pub fn same_object(&self, other: &Id) -> bool {
+    /// kyaml `ResId.Equals`: group, version, kind, name and effective namespace.
+    pub fn equals(&self, other: &Id) -> bool {
         self.group == other.group
+            && self.version == other.version
             && self.kind == other.kind
             && self.name == other.name
             && self.effective_namespace() == other.effective_namespace()

@@ -1,7 +1,9 @@
 //! Argo CD Applications: images in `spec.source(s).helm` (`valuesObject`, the `values`
 //! string, and `parameters` such as `image.tag`), and the image overrides of
-//! `spec.source(s).kustomize.images`.
+//! `spec.source(s).kustomize.images` as written (`project/argo_kustomize.rs` builds a
+//! same-repository path with them instead, and the build's images replace these).
 
+use super::merge::{Merged, Place};
 use super::values::{self, Values};
 use super::yaml::{self, Document, NodeId, Style};
 use super::{ImageValue, Occurrence};
@@ -57,24 +59,37 @@ fn helm_source(
     label: &str,
     out: &mut Vec<Occurrence>,
 ) {
-    if let Some(obj) = doc.get(helm, "valuesObject") {
-        values::extract(
-            &Values {
-                doc,
-                root: obj,
-                file,
-                label: format!("{label} helm.valuesObject"),
-                default_tag: None,
-                shift: None,
-            },
-            out,
-        );
-    }
+    let mut merged = Merged::new();
+    apply_helm_layers(&mut merged, doc, source, helm, file);
+    let root = merged.root();
+    values::extract(
+        &Values {
+            doc: &merged.doc,
+            root,
+            file,
+            label: format!("{label} helm values"),
+            default_tag: None,
+            shift: None,
+        },
+        out,
+    );
+}
+
+/// Layers an Argo CD Helm source's own values over `merged` in Argo CD's order: the
+/// `values` string, then `valuesObject`, then `parameters` (`name: image.tag`), which win
+/// over both as `--set` does.
+pub fn apply_helm_layers(
+    merged: &mut Merged,
+    doc: &Document,
+    source: &SourceFile,
+    helm: NodeId,
+    file: usize,
+) {
     if let Some(vnode) = doc.get(helm, "values")
         && let Some(text) = doc.str(vnode)
     {
         let inner = SourceFile::new("values".into(), text);
-        let parsed = yaml::parse(&inner);
+        let mut parsed = yaml::parse(&inner);
         let node = doc.node(vnode);
         let block = matches!(
             &node.kind,
@@ -98,45 +113,31 @@ fn helm_source(
                 _ => node.start,
             }
         };
-        for d in &parsed.documents {
+        for d in &mut parsed.documents {
+            for n in &mut d.nodes {
+                n.start = shift(n.start);
+                n.end = n.start.max(shift(n.end));
+            }
             if let Some(root) = d.root {
-                values::extract(
-                    &Values {
-                        doc: d,
-                        root,
-                        file,
-                        label: format!("{label} helm.values"),
-                        default_tag: None,
-                        shift: Some(&shift),
-                    },
-                    out,
-                );
+                merged.layer(d, root, Place::Own(file));
             }
         }
     }
+    if let Some(obj) = doc.get(helm, "valuesObject") {
+        merged.layer(doc, obj, Place::Own(file));
+    }
     if let Some(params) = doc.get(helm, "parameters") {
-        let param = |key: &str| {
-            doc.items(params).iter().find_map(|&p| {
-                (doc.get(p, "name").and_then(|n| doc.str(n)) == Some(key))
-                    .then(|| doc.get(p, "value"))
-                    .flatten()
-            })
-        };
-        if let (Some(repo), Some(tag)) = (param("image.repository"), param("image.tag")) {
-            let registry = param("image.registry").and_then(|n| doc.scalar(n));
-            let (Some(repo_s), Some(tag_s)) = (doc.scalar(repo), doc.scalar(tag)) else {
-                return;
+        for &p in doc.items(params) {
+            let (Some(name), Some(value)) = (
+                doc.get(p, "name").and_then(|n| doc.scalar(n)),
+                doc.get(p, "value"),
+            ) else {
+                continue;
             };
-            let name = match registry {
-                Some(r) if !r.is_empty() => format!("{r}/{repo_s}"),
-                _ => repo_s.to_string(),
+            let Some(text) = doc.scalar(value) else {
+                continue;
             };
-            out.push(Occurrence {
-                location: doc.location(tag, file),
-                value: ImageValue::Text(format!("{name}:{tag_s}")),
-                context: format!("{label} helm.parameters image.tag"),
-                previous: None,
-            });
+            merged.set_path(name, text, doc.location(value, file));
         }
     }
 }

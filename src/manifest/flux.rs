@@ -56,12 +56,92 @@ pub struct Substitutions {
     pub vars: Vec<(String, String, Location)>,
 }
 
+/// A Flux image automation marker, `# {"$imagepolicy": "ns:policy:tag"}`, on a value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Marker {
+    pub namespace: String,
+    pub policy: String,
+    /// `tag`, `name`, or empty for the whole image.
+    pub field: String,
+    pub value: String,
+    pub location: Location,
+}
+
+/// A Flux object that names another: an ImagePolicy's ImageRepository, or an
+/// ImageRepository's image (in `target`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Named {
+    pub name: String,
+    pub namespace: Option<String>,
+    pub target: String,
+    pub target_namespace: Option<String>,
+}
+
 /// What Flux objects in one document hold.
 #[derive(Debug, Default, Clone)]
 pub struct FluxFacts {
     pub helm_repositories: Vec<HelmRepository>,
     pub charts: Vec<ChartRef>,
     pub substitutions: Vec<Substitutions>,
+    pub markers: Vec<Marker>,
+    pub image_policies: Vec<Named>,
+    pub image_repositories: Vec<Named>,
+}
+
+/// The `$imagepolicy` markers on the values of a document: the comment is not in the node
+/// tree, so it is read from the source line the value is on.
+pub fn markers(
+    doc: &Document,
+    source: &crate::source::SourceFile,
+    file: usize,
+    facts: &mut FluxFacts,
+) {
+    if !source.text.contains("$imagepolicy") {
+        return;
+    }
+    for n in &doc.nodes {
+        let super::yaml::NodeKind::Map(entries) = &n.kind else {
+            continue;
+        };
+        for &(_, v) in entries {
+            let Some(value) = doc.scalar(v) else { continue };
+            let node = doc.node(v);
+            let line = source.position(node.start).line;
+            let (Some(from), to) = (
+                source.line_start(line),
+                source.line_start(line + 1).unwrap_or(source.text.len()),
+            ) else {
+                continue;
+            };
+            let text = &source.text[node.end.max(from).min(to)..to];
+            let Some(spec) = marker_in(text) else {
+                continue;
+            };
+            let mut parts = spec.splitn(3, ':');
+            let (Some(ns), Some(policy)) = (parts.next(), parts.next()) else {
+                continue;
+            };
+            facts.markers.push(Marker {
+                namespace: ns.to_string(),
+                policy: policy.to_string(),
+                field: parts.next().unwrap_or("").to_string(),
+                value: value.to_string(),
+                location: doc.location(v, file),
+            });
+        }
+    }
+}
+
+/// The policy a comment's `{"$imagepolicy": "..."}` names.
+fn marker_in(rest: &str) -> Option<&str> {
+    let comment = &rest[rest.find('#')? + 1..];
+    let after = &comment[comment.find("\"$imagepolicy\"")? + "\"$imagepolicy\"".len()..];
+    let after = after
+        .trim_start()
+        .strip_prefix(':')?
+        .trim_start()
+        .strip_prefix('"')?;
+    Some(&after[..after.find('"')?])
 }
 
 fn str_at<'a>(doc: &'a Document, node: NodeId, path: &[&str]) -> Option<&'a str> {
@@ -189,6 +269,32 @@ pub fn extract(doc: &Document, file: usize, out: &mut Vec<Occurrence>, facts: &m
                 previous: None,
             });
         }
+        ("image.toolkit.fluxcd.io", "ImagePolicy") => {
+            if let Some(target) = str_at(doc, root, &["spec", "imageRepositoryRef", "name"]) {
+                facts.image_policies.push(Named {
+                    name,
+                    namespace: namespace.clone(),
+                    target: target.to_string(),
+                    target_namespace: str_at(
+                        doc,
+                        root,
+                        &["spec", "imageRepositoryRef", "namespace"],
+                    )
+                    .map(str::to_string)
+                    .or(namespace),
+                });
+            }
+        }
+        ("image.toolkit.fluxcd.io", "ImageRepository") => {
+            if let Some(image) = str_at(doc, root, &["spec", "image"]) {
+                facts.image_repositories.push(Named {
+                    name,
+                    namespace,
+                    target: image.to_string(),
+                    target_namespace: None,
+                });
+            }
+        }
         ("kustomize.toolkit.fluxcd.io", "Kustomization") => {
             let path = str_at(doc, root, &["spec", "path"]).unwrap_or("./");
             let path = path.trim_start_matches("./").trim_matches('/').to_string();
@@ -251,6 +357,21 @@ mod tests {
         assert!(!exact_version("6.x"));
         assert!(!exact_version(">=1.0.0 <2.0.0"));
         assert!(!exact_version("*"));
+    }
+
+    #[test]
+    fn imagepolicy_markers_are_read_from_the_comment() {
+        assert_eq!(
+            marker_in(r#" # {"$imagepolicy": "flux-system:podinfo:tag"}"#),
+            Some("flux-system:podinfo:tag")
+        );
+        assert_eq!(marker_in(r#" # {"$imagepolicy":"a:b"}"#), Some("a:b"));
+        assert_eq!(marker_in(" # nothing"), None);
+        assert_eq!(
+            marker_in(r#" "$imagepolicy": "x:y""#),
+            None,
+            "not in a comment"
+        );
     }
 
     #[test]

@@ -48,6 +48,9 @@ pub struct Node {
 pub struct Document {
     pub nodes: Vec<Node>,
     pub root: Option<NodeId>,
+    /// Flow mappings whose text starts with `{{`, with that text: a Go template action
+    /// (`image: {{ .AppImage }}`) that YAML reads as a mapping of a mapping.
+    pub templates: Vec<(NodeId, String)>,
 }
 
 /// A YAML syntax error at a byte offset.
@@ -75,7 +78,20 @@ pub enum ScalarType {
     Float,
 }
 
+/// The documents of a file as go-yaml reads them: saphyr-parser's reading, where a quoted
+/// scalar's continuation lines may sit at its key's indentation (see `quoted_indent`).
 pub fn parse(source: &SourceFile) -> Parsed {
+    let parsed = parse_strict(source);
+    match &parsed.error {
+        Some(e) if e.message == super::quoted_indent::MESSAGE => {
+            super::quoted_indent::reparse(source, parsed, parse_strict)
+        }
+        _ => parsed,
+    }
+}
+
+/// saphyr-parser's reading, which holds to YAML 1.2's indentation of quoted scalars.
+fn parse_strict(source: &SourceFile) -> Parsed {
     let mut builder = Builder::default();
     let mut parser = Parser::new_from_str(&source.text);
     let mut out = Parsed::default();
@@ -135,7 +151,14 @@ impl Builder {
                     style,
                 });
                 self.doc.nodes[id].start = skip_properties(&source.text, start, end);
-                self.doc.nodes[id].end = end;
+                // A block scalar's span runs on to the next line's indentation; it ends
+                // where its text does (issue 15: a `>-` image spilled onto the next line).
+                self.doc.nodes[id].end = if style == Style::Block {
+                    let text = source.text.get(start..end).unwrap_or("");
+                    (start + text.trim_end().len()).max(self.doc.nodes[id].start)
+                } else {
+                    end
+                };
                 self.anchor(anchor, id);
                 self.attach(id);
             }
@@ -160,13 +183,25 @@ impl Builder {
             Event::MappingStart(anchor, _) => {
                 let id = self.push(NodeKind::Map(Vec::new()));
                 self.doc.nodes[id].start = start;
+                if source
+                    .text
+                    .get(start..)
+                    .is_some_and(|t| t.starts_with("{{"))
+                {
+                    self.doc.templates.push((id, String::new()));
+                }
                 self.anchor(anchor, id);
                 self.attach(id);
                 self.stack.push(Open::Map(id, None));
             }
             Event::SequenceEnd | Event::MappingEnd => {
                 if let Some(Open::Seq(id) | Open::Map(id, _)) = self.stack.pop() {
-                    self.doc.nodes[id].end = end.max(self.doc.nodes[id].start);
+                    let node = &mut self.doc.nodes[id];
+                    node.end = end.max(node.start);
+                    let (start, end) = (node.start, node.end);
+                    if let Some(t) = self.doc.templates.iter_mut().rev().find(|t| t.0 == id) {
+                        t.1 = source.text.get(start..end).unwrap_or_default().to_string();
+                    }
                 }
             }
             Event::StreamStart | Event::StreamEnd | Event::Nothing => {}
@@ -247,6 +282,15 @@ impl Document {
         }
     }
 
+    /// The text of a flow mapping written as a Go template action (`{{ .AppImage }}`).
+    pub fn template_text(&self, id: NodeId) -> Option<&str> {
+        self.templates
+            .iter()
+            .find(|t| t.0 == id)
+            .map(|t| t.1.as_str())
+            .filter(|t| t.ends_with("}}"))
+    }
+
     /// The string value of a scalar node, whatever its type.
     pub fn scalar(&self, id: NodeId) -> Option<&str> {
         match &self.nodes[id].kind {
@@ -272,6 +316,55 @@ impl Document {
             } => Some(plain_type(value)),
             NodeKind::Scalar { .. } => Some(ScalarType::String),
             _ => None,
+        }
+    }
+
+    /// A node as JSON, plain scalars typed as YAML 1.1 tools type them (`yes` is true, `3`
+    /// a number, `"3"` a string); nesting past 64 levels is null. Non-scalar keys are dropped.
+    pub fn to_json(&self, id: NodeId) -> serde_json::Value {
+        self.to_json_depth(id, 0)
+    }
+
+    fn to_json_depth(&self, id: NodeId, depth: usize) -> serde_json::Value {
+        use serde_json::Value;
+        if depth > 64 {
+            return Value::Null;
+        }
+        match &self.nodes[id].kind {
+            NodeKind::Scalar { value, .. } => {
+                let text = || Value::String(value.clone());
+                match self.scalar_type(id) {
+                    Some(ScalarType::Null) => Value::Null,
+                    Some(ScalarType::Bool) => Value::Bool(matches!(
+                        value.as_str(),
+                        "true" | "True" | "TRUE" | "yes" | "Yes" | "YES" | "on" | "On" | "ON"
+                    )),
+                    Some(ScalarType::Int) => {
+                        value.parse::<i64>().map_or_else(|_| text(), Value::from)
+                    }
+                    Some(ScalarType::Float) => value
+                        .parse::<f64>()
+                        .ok()
+                        .and_then(serde_json::Number::from_f64)
+                        .map_or_else(text, Value::Number),
+                    _ => text(),
+                }
+            }
+            NodeKind::Seq(items) => items
+                .iter()
+                .map(|&i| self.to_json_depth(i, depth + 1))
+                .collect(),
+            NodeKind::Map(entries) => Value::Object(
+                entries
+                    .iter()
+                    .filter_map(|&(k, v)| {
+                        Some((
+                            self.scalar(k)?.to_string(),
+                            self.to_json_depth(v, depth + 1),
+                        ))
+                    })
+                    .collect(),
+            ),
         }
     }
 
@@ -401,6 +494,20 @@ mod tests {
     }
 
     #[test]
+    fn a_block_scalar_ends_where_its_text_does() {
+        // issue 15 (argo-cd resource_customizations/.../DeploymentConfig/testdata/healthy.yaml):
+        // the parser's span of `>-` and `|` runs on to the next line's indentation.
+        let (f, p) = doc("a: >-\n  nginx:1.25\nb: |\n  x\n  y\n\nc: 1\n");
+        let d = &p.documents[0];
+        let root = d.root.unwrap();
+        for (key, line, column) in [("a", 2, 13), ("b", 5, 4)] {
+            let n = d.get(root, key).unwrap();
+            let end = f.position(d.node(n).end);
+            assert_eq!((end.line, end.column), (line, column), "{key}");
+        }
+    }
+
+    #[test]
     fn plain_types_follow_the_core_schema() {
         for (v, t) in [
             ("1.10", ScalarType::Float),
@@ -434,6 +541,20 @@ mod tests {
         assert_eq!(p.documents.len(), 1);
         let e = p.error.unwrap();
         assert!(f.position(e.offset).line >= 3, "{e:?}");
+    }
+
+    // Issue 16: kubernetes-sigs/kustomize functions/examples/fn-framework-application/.../
+    // web_worker.template.yaml:26, `image: {{ .AppImage }}` unquoted.
+    #[test]
+    fn a_template_action_keeps_its_text() {
+        let (_, p) = doc("a:\n  image: {{ .AppImage }}\n  other: {b: c}\n");
+        let d = &p.documents[0];
+        let root = d.root.unwrap();
+        let image = d.get_path(root, &["a", "image"]).unwrap();
+        assert!(d.is_map(image));
+        assert_eq!(d.template_text(image), Some("{{ .AppImage }}"));
+        let other = d.get_path(root, &["a", "other"]).unwrap();
+        assert_eq!(d.template_text(other), None);
     }
 
     #[test]

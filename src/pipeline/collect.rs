@@ -38,6 +38,8 @@ pub struct Sides {
     pub root: PathBuf,
     /// In a diff: the repository's other YAML files, listed only when a join needs them.
     pub elsewhere: Box<dyn Fn() -> Vec<PathBuf>>,
+    /// The URLs of the repository's git remotes (none outside git).
+    pub remotes: Vec<String>,
 }
 
 /// What a check reads, before anything is parsed.
@@ -84,6 +86,7 @@ pub fn walk(settings: &Settings, paths: &[PathBuf]) -> Result<Collected, Error> 
         base: None,
         kustomizations: Vec::new(),
         changed: HashSet::new(),
+        remotes: git::remote_urls(&root),
         root,
         elsewhere: Box::new(Vec::new),
     };
@@ -203,6 +206,7 @@ pub fn changes(
         changed: changed_paths,
         root: root.clone(),
         elsewhere,
+        remotes: repo.remote_urls(),
     };
     let collected = Collected {
         inputs,

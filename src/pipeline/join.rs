@@ -4,14 +4,16 @@
 //! reference the merge base already produced is not the change's.
 
 use std::collections::HashSet;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::collect::Sides;
 use super::extract::{Scans, keep_changed, unreadable};
+use crate::error::Error;
 use crate::files::WalkProblem;
-use crate::finding::{Finding, Location};
+use crate::finding::{Code, Finding, Location};
 use crate::manifest::{ImageValue, Occurrence};
 use crate::project;
+use crate::render;
 use crate::settings::Settings;
 use crate::source::SourceFile;
 
@@ -23,13 +25,117 @@ pub struct Assembled {
     pub file_findings: Vec<Finding>,
 }
 
-/// The joins across files at head, without what the merge base already derived.
+/// The joins across files at head, without what the merge base already derived, and with
+/// `--render`, the real engine's images that the native model missed.
 pub fn derive(
     settings: &Settings,
     scans: &Scans,
     sides: &Sides,
     all_refs: bool,
-) -> project::Joined {
+) -> Result<project::Joined, Error> {
+    let mut joined = native(settings, scans, sides, all_refs);
+    if settings.render.enabled {
+        rendered(settings, scans, sides, all_refs, &mut joined)?;
+    }
+    Ok(joined)
+}
+
+/// `--render`: each root's image that the real `kustomize build` deploys and the native
+/// model did not predict is checked, reported at the kustomization file (its `resources:`
+/// key, else line 1) with a `model-gap` note. In a diff only what is new against the same
+/// root rendered at the merge base counts (`render::gaps`).
+fn rendered(
+    settings: &Settings,
+    scans: &Scans,
+    sides: &Sides,
+    all_refs: bool,
+    joined: &mut project::Joined,
+) -> Result<(), Error> {
+    if joined.roots.is_empty() {
+        return Ok(());
+    }
+    let engine = render::kustomize::Kustomize::find(settings.render.kustomize.as_deref())
+        .map_err(Error::Render)?;
+    let base = sides.base.as_deref().filter(|_| !all_refs);
+    // While the engines run, what they fetch goes through imagegate's destination rules.
+    let _egress = render::egress::Egress::start(settings.registries.destinations.clone())
+        .map_err(Error::Render)?;
+    let roots = std::mem::take(&mut joined.roots);
+    let gaps = render::gaps(&engine, sides.head.as_ref(), base, &roots)?;
+    joined.roots = roots;
+    for g in gaps {
+        let Some((file, text)) = source_of(scans, sides, joined, &g.file) else {
+            continue;
+        };
+        let (start, end) = resources_key(&text);
+        let location = Location { file, start, end };
+        let shown = match &g.value {
+            ImageValue::Text(t) => t.clone(),
+            other => format!("{other:?}"),
+        };
+        log::debug!(
+            "model gap: `{}` deploys `{shown}` ({}), which imagegate's kustomize model did not predict",
+            g.command,
+            g.context
+        );
+        joined.findings.push(Finding {
+            code: Code::ModelGap,
+            message: format!(
+                "`{}` deploys `{shown}` ({}), which imagegate's kustomize model did not predict; it is checked as rendered",
+                g.command, g.context
+            ),
+            hint: Some(
+                "nothing to fix here; the model's notes at this kustomization say what it does not apply".into(),
+            ),
+            location: Some(location),
+            image: Some(shown),
+        });
+        joined.occurrences.push(Occurrence {
+            location,
+            value: g.value,
+            context: format!("{} (rendered by {})", g.context, g.engine),
+            previous: None,
+        });
+    }
+    Ok(())
+}
+
+/// The report's file id and text for a repository path: a scanned file, an extra source
+/// already added, or the head's file added now.
+fn source_of(
+    scans: &Scans,
+    sides: &Sides,
+    joined: &mut project::Joined,
+    path: &Path,
+) -> Option<(usize, String)> {
+    if let Some(i) = scans.repo_paths.iter().position(|p| p == path) {
+        return Some((i, scans.heads.get(i)?.source.text.to_string()));
+    }
+    let first = scans.heads.len();
+    if let Some(k) = joined.extra_sources.iter().position(|(p, _)| p == path) {
+        return Some((first + k, joined.extra_sources[k].1.clone()));
+    }
+    let text = String::from_utf8_lossy(&sides.head.read(path)?).into_owned();
+    joined
+        .extra_sources
+        .push((path.to_path_buf(), text.clone()));
+    Some((first + joined.extra_sources.len() - 1, text))
+}
+
+/// The span of a kustomization's top-level `resources:` key, else the file's start.
+fn resources_key(text: &str) -> (usize, usize) {
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        if line.starts_with("resources:") {
+            return (offset, offset + "resources".len());
+        }
+        offset += line.len();
+    }
+    (0, 0)
+}
+
+/// The native joins at head, without what the merge base already derived.
+fn native(settings: &Settings, scans: &Scans, sides: &Sides, all_refs: bool) -> project::Joined {
     let head_side = project::Side {
         reader: sides.head.as_ref(),
         kustomizations: &sides.kustomizations,
@@ -38,6 +144,7 @@ pub fn derive(
         elsewhere: sides.elsewhere.as_ref(),
         helm_values: &settings.helm_values,
         variables: &settings.variables,
+        remotes: &sides.remotes,
     };
     let mut joined = project::join(
         &project::Scanned {
@@ -59,6 +166,7 @@ pub fn derive(
             ..head_side
         },
     );
+    joined.base_releases = before.releases.clone();
     let repo_paths = &scans.repo_paths;
     let key = |extra: &[(PathBuf, String)], o: &Occurrence| {
         let f = o.location.file;

@@ -22,9 +22,14 @@ pub fn judge(
     let mut entries = plan.entries;
     check::judge_entries(&mut entries, resolved.as_ref());
     if let Some(online) = online
-        && !plan.ranges.is_empty()
+        && !(plan.ranges.is_empty() && plan.known_tags.is_empty())
     {
-        check::resolve_ranges(&mut entries, Some(&online.tag_lists(plan.ranges)));
+        let mut tags = match plan.ranges.is_empty() {
+            true => check::TagLists::new(),
+            false => online.tag_lists(plan.ranges),
+        };
+        tags.extend(plan.known_tags);
+        check::resolve_ranges(&mut entries, Some(&tags));
     }
     if settings.strict {
         for f in entries.iter_mut().filter_map(|e| e.finding.as_mut()) {

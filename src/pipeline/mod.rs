@@ -2,6 +2,8 @@
 //! returning plain types: collect → extract → join → request → resolve → judge. The report
 //! is rendered by `report`.
 
+mod chart_render;
+mod charts;
 mod collect;
 mod extract;
 mod join;
@@ -41,13 +43,50 @@ pub fn check_against(
 fn run(settings: &Settings, c: collect::Collected) -> Result<Report, Error> {
     let file_count = c.inputs.len();
     let scans = extract::scan(c.inputs, settings.image_heuristic, c.sides.head.as_ref());
-    let joined = join::derive(settings, &scans, &c.sides, c.all_refs);
-    let assembled = join::assemble(settings, scans, joined, &c.sides, c.problems, c.all_refs);
-    let plan = request::plan(settings, assembled.occurrences, &assembled.sources)?;
-    let online = match settings.offline || !plan.asks_anything() {
+    let joined = join::derive(settings, &scans, &c.sides, c.all_refs)?;
+    let mut online = match settings.offline || joined.releases.is_empty() {
         true => None,
         false => Some(online::Online::new(settings)?),
     };
+    let mut chart_images = charts::derive(
+        &joined.releases,
+        &joined.base_releases,
+        online.as_ref(),
+        (c.sides.head.as_ref(), c.sides.base.as_deref()),
+        &scans.repo_paths,
+        settings.render.enabled,
+    );
+    // `--render`: what `helm template` deploys that the native model missed.
+    let rendered = chart_render::derive(
+        settings,
+        &std::mem::take(&mut chart_images.to_render),
+        c.sides.head.as_ref(),
+        c.sides.base.as_deref().filter(|_| !c.all_refs),
+    )?;
+    chart_images.occurrences.extend(rendered.occurrences);
+    chart_images.findings.extend(rendered.findings);
+    let mut assembled = join::assemble(settings, scans, joined, &c.sides, c.problems, c.all_refs);
+    assembled
+        .occurrences
+        .retain(|o| !chart_images.replaced.contains(&o.location));
+    // A marked tag the chart step also derives is one occurrence, not two.
+    let seen: std::collections::HashSet<_> = assembled
+        .occurrences
+        .iter()
+        .map(|o| (o.location, o.value.clone()))
+        .collect();
+    assembled.occurrences.extend(
+        chart_images
+            .occurrences
+            .into_iter()
+            .filter(|o| !seen.contains(&(o.location, o.value.clone()))),
+    );
+    assembled.file_findings.extend(chart_images.findings);
+    let mut plan = request::plan(settings, assembled.occurrences, &assembled.sources)?;
+    plan.known(chart_images.known_tags);
+    if online.is_none() && !settings.offline && plan.asks_anything() {
+        online = Some(online::Online::new(settings)?);
+    }
     let unique = plan.unique.clone();
     let resolved = online.as_ref().map(|o| o.resolve(unique, true));
     let entries = judge::judge(settings, plan, online.as_ref(), resolved);

@@ -39,6 +39,16 @@ impl Online {
         })
     }
 
+    /// The registry client, for the chart step.
+    pub fn client(&self) -> &resolve::Client {
+        &self.client
+    }
+
+    /// Runs a future of the chart step on the run's runtime.
+    pub fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
+        self.runtime.block_on(f)
+    }
+
     /// Resolves references, with a progress bar for the main pass.
     pub fn resolve(
         &self,

@@ -29,9 +29,18 @@ pub struct Plan {
     pub unique: Vec<ImageRef>,
     /// Repositories whose tag lists decide version ranges.
     pub ranges: Vec<ImageRef>,
+    /// Versions already known (classic charts' indexes), not asked of a registry.
+    pub known_tags: check::TagLists,
 }
 
 impl Plan {
+    /// Takes versions the chart step read from indexes: those ranges are not asked.
+    pub fn known(&mut self, tags: check::TagLists) {
+        self.ranges
+            .retain(|r| !tags.contains_key(&(r.domain.clone(), r.path.clone())));
+        self.known_tags = tags;
+    }
+
     /// Whether the run needs the network at all.
     pub fn asks_anything(&self) -> bool {
         !(self.unique.is_empty() && self.ranges.is_empty())
@@ -84,6 +93,7 @@ pub fn plan(
     Ok(Plan {
         unique,
         ranges: ranges.into_iter().collect(),
+        known_tags: check::TagLists::new(),
         rules,
         entries,
         passed_over,

@@ -1,11 +1,13 @@
 //! Kustomize roots joined into the report: every kustomization a check covers is built by
-//! `crate::kustomize`, its images are reported at the line that decided them, the plain
-//! scan's images that no build deploys as written are dropped, and what a build could not do
-//! becomes a finding at the input.
+//! `crate::kustomize` (and each same-repository path of an Argo CD Application with
+//! `kustomize.images`, the way Argo CD edits it), its images are reported at the line that
+//! decided them, the plain scan's images that no build deploys as written are dropped, and
+//! what a build could not do becomes a finding at the input.
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
+use super::argo_kustomize::AppRoot;
 use super::{Joined, Scanned, note};
 use crate::finding::{Code, Finding, Location};
 use crate::kustomize::{self, Effective, Problem};
@@ -13,11 +15,13 @@ use crate::manifest::kustomize::is_kustomization_file;
 use crate::reader::Reader;
 
 /// Builds every root: the kustomizations of the checked set and, in a diff, `affected` (the
-/// kustomizations whose builds read a changed file). Components are built by their users.
+/// kustomizations whose builds read a changed file), then the Applications' `apps`.
+/// Components are built by their users.
 pub(super) fn kustomizations(
     scanned: &Scanned<'_>,
     reader: &dyn Reader,
     affected: &[PathBuf],
+    apps: Vec<AppRoot>,
     first_extra_id: usize,
     j: &mut Joined,
 ) {
@@ -31,13 +35,34 @@ pub(super) fn kustomizations(
     roots.sort();
     roots.dedup();
     roots.retain(|k| !is_component(reader, k));
+    if !roots.is_empty() {
+        let names: Vec<String> = roots.iter().map(|k| k.display().to_string()).collect();
+        log::debug!(
+            "kustomize: building {} root(s): {}",
+            roots.len(),
+            names.join(", ")
+        );
+    }
     let builds: Vec<Effective> = {
         use rayon::prelude::*;
-        roots
-            .par_iter()
-            .map(|k| kustomize::effective(k.parent().unwrap_or(Path::new("")), reader))
+        let jobs: Vec<(&Path, Option<&AppRoot>)> = roots
+            .iter()
+            .map(|k| (k.parent().unwrap_or(Path::new("")), None))
+            .chain(apps.iter().map(|a| (a.dir.as_path(), Some(a))))
+            .collect();
+        jobs.par_iter()
+            .map(|(dir, app)| kustomize::effective_edited(dir, reader, app.map(|a| &a.edits)))
             .collect()
     };
+    // Where an Application's build succeeds, its entries as written are not checked: the
+    // images they decide are.
+    let mut written = HashSet::new();
+    let app_builds = builds.iter().skip(roots.len());
+    for (a, b) in apps.iter().zip(app_builds) {
+        if !b.failed {
+            written.extend(a.written.iter().copied());
+        }
+    }
     let mut files = Files {
         ids,
         extra: HashMap::new(),
@@ -48,7 +73,18 @@ pub(super) fn kustomizations(
     let mut deployed = HashSet::new();
     let mut seen = HashSet::new();
     let mut said = HashSet::new();
-    for b in builds {
+    for (i, b) in builds.into_iter().enumerate() {
+        // A failing build is already an error at its input; `--render` renders the rest (an
+        // Application's edited build is not rendered: the real engine would need the edits
+        // written into a copy of the path).
+        if let Some(root) = roots.get(i)
+            && !b.failed
+        {
+            j.roots.push(crate::render::Root {
+                file: root.clone(),
+                predicted: b.occurrences.iter().map(|o| o.value.clone()).collect(),
+            });
+        }
         let map: Vec<Option<usize>> = b.files.iter().map(|p| files.id(p, j)).collect();
         let at = |l: Location| {
             map.get(l.file)
@@ -93,6 +129,7 @@ pub(super) fn kustomizations(
         }
     }
     j.replaced = tracked.difference(&deployed).copied().collect();
+    j.replaced.extend(written);
 }
 
 fn is_component(reader: &dyn Reader, k: &Path) -> bool {

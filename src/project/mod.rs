@@ -1,7 +1,15 @@
 //! Joins what single files cannot decide alone: HelmRelease charts with their OCI
 //! HelmRepository, `${VAR}` references with the postBuild variables of the Flux
-//! Kustomization that deploys them, Helm values files with their chart's `appVersion`, and
-//! kustomizations with the resources they rewrite (including the overlays of a changed base).
+//! Kustomization that deploys them, Helm values files with their chart's `appVersion`,
+//! kustomizations with the resources they rewrite (including the overlays of a changed base),
+//! and Argo CD Applications' `kustomize.images` with the path they edit.
+
+mod argo_kustomize;
+pub mod chart_files;
+pub mod charts;
+mod markers;
+mod release_join;
+pub mod release_render;
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -31,6 +39,9 @@ pub struct Side<'a> {
     pub helm_values: &'a globset::GlobSet,
     /// Flux variables from the config's files: definitions of last resort.
     pub variables: &'a Variables,
+    /// The URLs of the repository's git remotes: an Argo CD Application whose `repoURL` is
+    /// one of them deploys a path of this repository.
+    pub remotes: &'a [String],
 }
 
 /// A reader that answers from the scans for files already scanned (no second parse).
@@ -125,6 +136,13 @@ pub struct Joined {
     /// Scanned files that kustomizations read as patches or configurations, not as
     /// manifests: their images come only through the builds.
     pub patch_files: HashSet<usize>,
+    /// Every kustomization root built, with the images the model predicted for it: what
+    /// `--render` compares the real engine's output with.
+    pub roots: Vec<crate::render::Root>,
+    /// Chart releases whose charts decide images (fetched by the pipeline).
+    pub releases: Vec<charts::Release>,
+    /// The merge base's releases, in a diff.
+    pub base_releases: Vec<charts::Release>,
 }
 
 /// Runs every join.
@@ -137,18 +155,30 @@ pub fn join(scanned: &Scanned<'_>, side: &Side<'_>) -> Joined {
         elsewhere,
         helm_values: values_globs,
         variables,
+        remotes,
     } = *side;
     let mut j = Joined::default();
     let known = Known::new(scanned, reader);
     let reader: &dyn Reader = &known;
-    charts(scanned, reader, elsewhere, &mut j);
+    let repos = charts(scanned, reader, elsewhere, &mut j);
+    j.releases = release_join::releases(scanned, reader, &repos);
+    markers::join(scanned, reader, elsewhere, &mut j);
     substitutions(scanned, reader, elsewhere, variables, &mut j);
     helm_values(scanned, reader, values_globs, &mut j);
-    builds::kustomizations(scanned, reader, all_kustomizations, first_extra_id, &mut j);
+    let apps = argo_kustomize::roots(scanned, reader, remotes, &mut j);
+    builds::kustomizations(
+        scanned,
+        reader,
+        all_kustomizations,
+        apps,
+        first_extra_id,
+        &mut j,
+    );
     j
 }
 
-fn note(code: Code, message: String, hint: &str, location: Location) -> Finding {
+/// A finding at a place, with a hint.
+pub fn note(code: Code, message: String, hint: &str, location: Location) -> Finding {
     Finding {
         code,
         message,
@@ -158,13 +188,14 @@ fn note(code: Code, message: String, hint: &str, location: Location) -> Finding 
     }
 }
 
-/// HelmRelease charts → OCI artifacts `<url host/path>/<chart>:<version>`.
+/// HelmRelease charts → OCI artifacts `<url host/path>/<chart>:<version>`. Returns the
+/// HelmRepositories known, for the chart releases.
 fn charts(
     scanned: &Scanned<'_>,
     reader: &dyn Reader,
     elsewhere: &dyn Fn() -> Vec<PathBuf>,
     j: &mut Joined,
-) {
+) -> Vec<flux::HelmRepository> {
     let mut repos: Vec<flux::HelmRepository> = scanned
         .files()
         .flat_map(|(_, s, _)| s.flux.helm_repositories.iter().cloned())
@@ -207,14 +238,8 @@ fn charts(
             ));
             continue;
         };
+        // A classic repository's versions are decided from its index by the chart step.
         let Some(base) = repo.oci.then(|| flux::oci_repository(&repo.url)).flatten() else {
-            j.findings.push(skipped(
-                format!(
-                    "HelmRepository `{}` is not an OCI repository",
-                    repo.object.name
-                ),
-                "imagegate checks OCI charts; HTTP Helm repositories are skipped",
-            ));
             continue;
         };
         let repository = format!("{base}/{}", chart.chart);
@@ -234,6 +259,7 @@ fn charts(
             previous: None,
         });
     }
+    repos
 }
 
 /// Where Flux repositories keep their sources, by convention.
@@ -261,7 +287,16 @@ fn has_variables(bytes: &[u8]) -> bool {
 /// Whether a join may read the file when it is not among the checked ones: the files
 /// `Side::elsewhere` must list, at the least.
 pub fn may_be_joined(bytes: &[u8]) -> bool {
-    declares_helm_repository(bytes) || has_variables(bytes)
+    declares_helm_repository(bytes) || has_variables(bytes) || declares_image_policy(bytes)
+}
+
+/// Whether the file declares a Flux ImagePolicy or ImageRepository (for `$imagepolicy`
+/// markers).
+fn declares_image_policy(bytes: &[u8]) -> bool {
+    bytes.split(|b| *b == b'\n').any(|l| {
+        let l = l.trim_ascii_end();
+        l == b"kind: ImagePolicy" || l == b"kind: ImageRepository"
+    })
 }
 
 /// HelmRepositories in files outside the checked set: those beside the release or above

@@ -49,6 +49,7 @@ fn joined(
             elsewhere: &elsewhere,
             helm_values: &globs,
             variables: &variables,
+            remotes: &[],
         },
     );
     let file = |id: usize| {

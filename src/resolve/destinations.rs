@@ -117,6 +117,23 @@ impl Destinations {
             )
         })
     }
+
+    /// What a name resolved to (`found`), without denied addresses; an error when every
+    /// address is denied. The one rule for imagegate's own requests ([`Resolver`]) and for
+    /// the render engines' (`render/egress.rs`).
+    pub fn allowed(&self, host: &str, found: Vec<SocketAddr>) -> Result<Vec<SocketAddr>, String> {
+        let any = !found.is_empty();
+        let allowed: Vec<SocketAddr> = found
+            .into_iter()
+            .filter(|a| !self.denies_addr(a.ip()))
+            .collect();
+        if allowed.is_empty() && any {
+            return Err(format!(
+                "{host} resolves only to link-local, metadata or denied addresses"
+            ));
+        }
+        Ok(allowed)
+    }
 }
 
 /// A host without its port and IPv6 brackets.
@@ -160,17 +177,7 @@ impl reqwest::dns::Resolve for Resolver {
             }
             let found: Vec<SocketAddr> =
                 tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
-            let allowed: Vec<SocketAddr> = found
-                .iter()
-                .copied()
-                .filter(|a| !destinations.denies_addr(a.ip()))
-                .collect();
-            if allowed.is_empty() && !found.is_empty() {
-                return Err(format!(
-                    "{host} resolves only to link-local, metadata or denied addresses"
-                )
-                .into());
-            }
+            let allowed = destinations.allowed(&host, found)?;
             let addrs: reqwest::dns::Addrs = Box::new(allowed.into_iter());
             Ok(addrs)
         })

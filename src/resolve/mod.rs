@@ -4,6 +4,7 @@
 
 pub mod auth;
 pub mod challenge;
+pub mod charts;
 pub mod concurrency;
 pub mod credentials;
 pub mod destinations;

@@ -26,7 +26,7 @@ const TAGS_PAGE: usize = 200;
 
 /// The registry client shared by every request of a run.
 pub struct Client {
-    auth: Auth,
+    pub(super) auth: Auth,
 }
 
 /// An answer to a manifest HEAD that resolved.

@@ -501,6 +501,21 @@ fn the_action_check_step_on_a_shallow_pull_request_clone() {
         report.contains("\"error\": \"cannot read no-such-config.yaml"),
         "{report}"
     );
+
+    // `render` is true or false; anything else stops the step before imagegate runs.
+    let run = run_script(
+        "bash",
+        &script,
+        &clone,
+        &env(&[("INPUT_RENDER", "yes".to_string())]),
+    );
+    assert_eq!(run.code, 2, "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout
+            .contains("::error title=imagegate::input 'render' must be true or false"),
+        "{}",
+        run.stdout
+    );
 }
 
 /// Issue 18: the GitLab job script end to end in merge request, merged results and branch

@@ -530,6 +530,18 @@ impl Registry {
             if let Ok(r) = self.http.get(format!("{}/v2/", self.base())).send()
                 && matches!(r.status().as_u16(), 200 | 401)
             {
+                // The registry logs a request after answering it: wait for the readiness
+                // ping's line before clearing, or it lands in the first test's requests.
+                let logged = Instant::now() + Duration::from_secs(3);
+                while Instant::now() < logged
+                    && !self.log.lock().unwrap().iter().any(|l| {
+                        l.contains("\"http.request.uri\":\"/v2/\"")
+                            && (l.contains("response completed")
+                                || l.contains("error authorizing context"))
+                    })
+                {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
                 self.log.lock().unwrap().clear();
                 return;
             }

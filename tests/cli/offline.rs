@@ -61,15 +61,25 @@ fn bundled_valid_fixtures_pass_offline_with_exact_positions() {
 
 #[test]
 fn broken_fixtures_are_findings_with_positions_never_a_crash() {
+    // Inside the checked repository: a chart's `Chart.yaml` is read through the repository
+    // reader, which never reads outside the repository (issue 16's `{{` rule).
     let w = Workdir::new();
-    let dir = fixtures().join("broken");
+    for f in [
+        "chart/Chart.yaml",
+        "chart/templates/deployment.yaml",
+        "invalid.yaml",
+        "typos.yaml",
+    ] {
+        let text = std::fs::read_to_string(fixtures().join("broken").join(f)).unwrap();
+        w.write(&format!("broken/{f}"), &text);
+    }
     let run = w.run(&[
         "check",
         "--all",
         "--offline",
         "--format",
         "github",
-        dir.to_str().unwrap(),
+        "broken",
     ]);
     assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
     let lines: Vec<&str> = run.stdout.lines().collect();

@@ -1,0 +1,206 @@
+//! Unit tests of whole builds from files in memory: the kustomize rules the differential
+//! corpus found (issue 15), each against the kustomize v5.8.1 source it follows.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use super::{Problem, effective};
+use crate::manifest::ImageValue;
+use crate::reader::Reader;
+
+struct Mem(HashMap<PathBuf, String>);
+
+impl Reader for Mem {
+    fn read(&self, path: &Path) -> Option<Vec<u8>> {
+        self.0.get(path).map(|s| s.clone().into_bytes())
+    }
+}
+
+const DEPLOY: &str = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec:\n  template:\n    spec:\n      containers: [{name: web, image: 'nginx:1'}]\n";
+
+/// The sorted images `dir` builds to, or `None` when the build fails.
+fn images(dir: &str, files: &[(&str, &str)]) -> Option<Vec<String>> {
+    let mem = Mem(files
+        .iter()
+        .map(|(p, t)| (PathBuf::from(p), t.to_string()))
+        .collect());
+    let e = effective(Path::new(dir), &mem);
+    if e.failed {
+        assert!(
+            e.notes
+                .iter()
+                .any(|n| n.problem == Problem::Fails && n.at.is_some()),
+            "a failure is noted at an input: {:?}",
+            e.notes
+        );
+        return None;
+    }
+    let mut out: Vec<String> = e
+        .occurrences
+        .iter()
+        .map(|o| match &o.value {
+            ImageValue::Text(t) => t.clone(),
+            other => format!("{other:?}"),
+        })
+        .collect();
+    out.sort();
+    Some(out)
+}
+
+#[test]
+fn a_strategic_merge_patch_keeps_the_resources_name() {
+    // issue 15: api/resource/resource.go `ApplySmPatch` restores kind, name and namespace
+    // after the merge, so a later patch targets the name the resource had, not the patch's.
+    let k = "resources: [deploy.yaml]\nnamePrefix: dev-\npatches:\n- target: {kind: Deployment}\n  patch: |\n    apiVersion: apps/v1\n    kind: Deployment\n    metadata: {name: other}\n- target: {name: dev-web}\n  patch: |\n    - {op: replace, path: /spec/template/spec/containers/0/image, value: 'nginx:2'}\n";
+    let files = [
+        ("base/deploy.yaml", DEPLOY),
+        (
+            "base/kustomization.yaml",
+            "resources: [deploy.yaml]\nnamePrefix: dev-\n",
+        ),
+        (
+            "overlay/kustomization.yaml",
+            &k.replace("deploy.yaml", "../base")
+                .replace("namePrefix: dev-\n", ""),
+        ),
+    ];
+    assert_eq!(images("overlay", &files), Some(vec!["nginx:2".to_string()]));
+}
+
+#[test]
+fn a_patch_without_target_finds_a_previous_name() {
+    // issue 15: api/resmap/reswrangler.go `GetById` matches any of `PrevIds()` and the
+    // current id; the prefix and namespace transformers store the id before changing it.
+    let patch = "patches:\n- patch: |\n    apiVersion: apps/v1\n    kind: Deployment\n    metadata: {name: a-web}\n    spec:\n      template:\n        spec:\n          containers: [{name: web, image: 'nginx:prev'}]\n";
+    let files = [
+        ("base/deploy.yaml", DEPLOY),
+        (
+            "base/kustomization.yaml",
+            "resources: [deploy.yaml]\nnamePrefix: a-\n",
+        ),
+        (
+            "mid/kustomization.yaml",
+            "resources: [../base]\nnamePrefix: b-\nnamespace: ns\n",
+        ),
+        (
+            "overlay/kustomization.yaml",
+            &format!("resources: [../mid]\n{patch}"),
+        ),
+    ];
+    assert_eq!(
+        images("overlay", &files),
+        Some(vec!["nginx:prev".to_string()])
+    );
+}
+
+#[test]
+fn an_id_includes_the_version() {
+    // issue 15: kyaml/resid/resid.go `Equals` compares group, version, kind, name and the
+    // effective namespace, so a patch for apps/v1beta1 does not reach apps/v1 (and fails).
+    let k = "resources: [deploy.yaml]\npatches:\n- patch: |\n    apiVersion: apps/v1beta1\n    kind: Deployment\n    metadata: {name: web}\n";
+    assert_eq!(
+        images("", &[("deploy.yaml", DEPLOY), ("kustomization.yaml", k)]),
+        None
+    );
+    let old = DEPLOY.replace("apps/v1", "apps/v1beta1");
+    let k = "resources: [deploy.yaml, old.yaml]\n";
+    let built = images(
+        "",
+        &[
+            ("deploy.yaml", DEPLOY),
+            ("old.yaml", &old),
+            ("kustomization.yaml", k),
+        ],
+    );
+    assert_eq!(built.map(|v| v.len()), Some(2), "not a duplicate id");
+}
+
+#[test]
+fn common_annotations_reach_an_annotation_selector() {
+    // issue 15: the AnnotationsTransformer runs before PatchJson6902Transformer and in the
+    // base, so an overlay's annotationSelector sees commonAnnotations.
+    let files = [
+        ("base/deploy.yaml", DEPLOY),
+        (
+            "base/kustomization.yaml",
+            "resources: [deploy.yaml]\ncommonAnnotations: {owner: base}\n",
+        ),
+        (
+            "overlay/kustomization.yaml",
+            "resources: [../base]\npatches:\n- target: {annotationSelector: owner=base}\n  patch: |\n    - {op: replace, path: /spec/template/spec/containers/0/image, value: 'nginx:a'}\n",
+        ),
+    ];
+    assert_eq!(images("overlay", &files), Some(vec!["nginx:a".to_string()]));
+}
+
+#[test]
+fn allow_name_change_renames_and_keeps_the_old_id() {
+    // issue 15: plugin/builtin/patchtransformer `options.allowNameChange` lets the merge
+    // rename; `ApplySmPatch` stores the previous id first, so the old name still matches.
+    let k = "resources: [deploy.yaml]\npatches:\n- target: {kind: Deployment}\n  options: {allowNameChange: true}\n  patch: |\n    apiVersion: apps/v1\n    kind: Deployment\n    metadata: {name: renamed}\n- target: {name: renamed}\n  patch: |\n    - {op: add, path: /spec/template/spec/containers/-, value: {name: b, image: 'nginx:new'}}\n- patch: |\n    apiVersion: apps/v1\n    kind: Deployment\n    metadata: {name: web}\n    spec:\n      template:\n        spec:\n          containers: [{name: web, image: 'nginx:old'}]\n";
+    assert_eq!(
+        images("", &[("deploy.yaml", DEPLOY), ("kustomization.yaml", k)]),
+        Some(vec!["nginx:new".to_string(), "nginx:old".to_string()])
+    );
+}
+
+#[test]
+fn kustomize_loads_a_kustomization_strictly() {
+    // issue 15: api/types/kustomization.go `Unmarshal` (unknown fields refused, names matched
+    // without regard to case), `CheckEmpty`, `EnforceFields`; api/internal/target/kusttarget.go
+    // `LoadKustFile` (one kustomization file per directory).
+    let build = |k: &str| images("", &[("deploy.yaml", DEPLOY), ("kustomization.yaml", k)]);
+    assert_eq!(
+        build("resources: [deploy.yaml]\nimage: []\n"),
+        None,
+        "unknown field"
+    );
+    assert_eq!(
+        build("resources: [deploy.yaml]\nimages: [{name: nginx, tag: '2'}]\n"),
+        None,
+        "unknown images field"
+    );
+    assert_eq!(
+        build("apiVersion: kustomize.config.k8s.io/v1beta1\n"),
+        None,
+        "empty"
+    );
+    assert_eq!(
+        build("apiVersion: v1\nkind: Kustomization\nresources: [deploy.yaml]\n"),
+        None,
+        "apiVersion"
+    );
+    assert_eq!(
+        build("Resources: [deploy.yaml]\nIMAGES: [{Name: nginx, newtag: '2'}]\n"),
+        Some(vec!["nginx:2".to_string()]),
+        "field names ignore case"
+    );
+    let two = [
+        ("b/deploy.yaml", DEPLOY),
+        ("b/kustomization.yaml", "resources: [deploy.yaml]\n"),
+        ("b/kustomization.yml", "resources: [deploy.yaml]\n"),
+        ("o/kustomization.yaml", "resources: [../b]\n"),
+    ];
+    assert_eq!(images("o", &two), None, "two kustomization files");
+}
+
+#[test]
+fn chart_fields_in_either_spelling_are_reported_as_unmodelled() {
+    // issue 15: api/types/kustomization.go `FixKustomization` turns the deprecated
+    // `helmChartInflationGenerator` into `helmCharts`; both inflate charts the model does not.
+    for key in ["helmCharts", "helmChartInflationGenerator"] {
+        let k = format!("resources: [deploy.yaml]\n{key}:\n- name: x\n");
+        let mem = Mem(HashMap::from([
+            (PathBuf::from("deploy.yaml"), DEPLOY.to_string()),
+            (PathBuf::from("kustomization.yaml"), k),
+        ]));
+        let e = effective(Path::new(""), &mem);
+        assert!(
+            e.notes
+                .iter()
+                .any(|n| n.problem == Problem::Unmodelled && n.message.contains(key)),
+            "{key}: {:?}",
+            e.notes
+        );
+    }
+}
