@@ -69,12 +69,16 @@ fn run(settings: &Settings, c: collect::Collected) -> Result<Report, Error> {
     assembled
         .occurrences
         .retain(|o| !chart_images.replaced.contains(&o.location));
-    // A marked tag the chart step also derives is one occurrence, not two.
-    let seen: std::collections::HashSet<_> = assembled
-        .occurrences
-        .iter()
-        .map(|o| (o.location, o.value.clone()))
-        .collect();
+    // A marked tag the chart step also derives is one occurrence, not two. (The set is
+    // only made when the chart step derived something: it copies every value.)
+    let seen: std::collections::HashSet<_> = match chart_images.occurrences.is_empty() {
+        true => Default::default(),
+        false => assembled
+            .occurrences
+            .iter()
+            .map(|o| (o.location, o.value.clone()))
+            .collect(),
+    };
     assembled.occurrences.extend(
         chart_images
             .occurrences
