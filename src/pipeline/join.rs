@@ -202,9 +202,16 @@ pub fn assemble(
     problems: Vec<WalkProblem>,
     all_refs: bool,
 ) -> Assembled {
+    // Sized once: grown by doubling, the list of 50,000 occurrences held up to twice its size.
+    let occurrences = scans
+        .heads
+        .iter()
+        .map(|s| s.occurrences.len())
+        .sum::<usize>()
+        + joined.occurrences.len();
     let mut out = Assembled {
         sources: Vec::with_capacity(scans.heads.len() + joined.extra_sources.len()),
-        occurrences: Vec::new(),
+        occurrences: Vec::with_capacity(occurrences),
         file_findings: Vec::new(),
     };
     for (mut scan, old) in scans.heads.into_iter().zip(scans.olds) {
