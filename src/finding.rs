@@ -159,7 +159,9 @@ impl Code {
             }
             Code::InvalidYaml => "The file is not valid YAML.",
             Code::UnreadableFile => "The file could not be read.",
-            Code::HelmTemplate => "The file is a Helm template and is not checked as YAML.",
+            Code::HelmTemplate => {
+                "The file is a Helm template, YAML only once rendered: only images written in it literally are checked."
+            }
             Code::BinaryFile => "The file is binary and is not checked.",
             Code::Skipped => {
                 "A reference was not checked: a remote resource, an unknown image policy, or a source outside the checked files."

@@ -121,7 +121,28 @@ pub fn classify(o: &Occurrence) -> Classified {
             "set the image; Kubernetes rejects a container without one",
             None,
         ),
-        ImageValue::NonString { written, typed_as } => {
+        ImageValue::Missing => invalid(
+            Code::EmptyImage,
+            format!("{}: has no image", o.context),
+            "set the image; Kubernetes rejects a container without one",
+            None,
+        ),
+        ImageValue::NonString {
+            written,
+            typed_as,
+            rendered: Some(rendered),
+        } => invalid(
+            Code::NonStringImage,
+            format!(
+                "{}: the tag of `{written}` is {typed_as} in YAML, and helm renders it as `{rendered}`",
+                o.context
+            ),
+            "quote the tag so YAML keeps it as written, e.g. tag: \"1.10\"",
+            Some(written.clone()),
+        ),
+        ImageValue::NonString {
+            written, typed_as, ..
+        } => {
             let shown = if written.is_empty() {
                 String::new()
             } else {
@@ -199,7 +220,7 @@ pub fn entries(
                     repository,
                     constraint,
                 } => format!("{repository}:{constraint}"),
-                ImageValue::Empty => String::new(),
+                ImageValue::Empty | ImageValue::Missing => String::new(),
             };
             let (reference, status, digest, finding) = match classify(&o) {
                 Classified::Invalid(f) => (None, Status::Invalid, None, Some(f)),

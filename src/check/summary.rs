@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use super::{Entry, Status};
 use crate::finding::{Finding, Severity};
+use crate::manifest::ImageValue;
 use crate::resolve::RequestCounts;
 use crate::source::SourceFile;
 
@@ -94,9 +95,23 @@ pub fn summarise(entries: &[Entry], file_findings: &[Finding], files: usize) -> 
             Status::UnresolvedVariable => s.unresolved += 1,
             _ => {}
         }
-        if let Some(r) = &e.reference {
-            unique.insert(r.pulled().canonical(), e.status);
-            registries.insert(r.domain.as_str());
+        // A version range counts once per repository and range until a tag decides it
+        // (offline, or no tag satisfies it), so the counts agree with the table.
+        let counted = match &e.reference {
+            Some(r) => Some((r.pulled().canonical(), r.domain.clone())),
+            None if matches!(e.occurrence.value, ImageValue::Range { .. }) => {
+                match super::classify(&e.occurrence) {
+                    super::Classified::Range(r, constraint) => {
+                        Some((format!("{}:{constraint}", r.canonical()), r.domain))
+                    }
+                    _ => None,
+                }
+            }
+            None => None,
+        };
+        if let Some((key, domain)) = counted {
+            unique.insert(key, e.status);
+            registries.insert(domain);
         }
     }
     s.unique = unique.len();

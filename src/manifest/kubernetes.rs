@@ -14,6 +14,33 @@ const CONTAINER_LISTS: [&str; 3] = ["containers", "initContainers", "ephemeralCo
 /// How deep the fallback search for pod specs in unknown kinds goes.
 const FALLBACK_DEPTH: usize = 24;
 
+/// The kind a kubeadm patch file patches, when the file is named as kubeadm's `--patches`
+/// directory (`patches.directory` in its config) wants: `target[suffix][+patchtype].extension`,
+/// target `etcd`, `kube-apiserver`, `kube-controller-manager` or `kube-scheduler` (static
+/// Pods) or `corednsdeployment` (a Deployment), patchtype `strategic`, `merge` or `json`,
+/// extension `yaml` or `json` (kubeadm's `patches.go` `parseFilename`).
+pub fn kubeadm_patch_kind(file_name: &str) -> Option<&'static str> {
+    let stem = file_name
+        .strip_suffix(".yaml")
+        .or_else(|| file_name.strip_suffix(".json"))?;
+    let stem = match stem.rsplit_once('+') {
+        Some((head, "strategic" | "merge" | "json")) => head,
+        Some(_) => return None,
+        None => stem,
+    };
+    let (target, kind) = [
+        ("kube-apiserver", "Pod"),
+        ("kube-controller-manager", "Pod"),
+        ("kube-scheduler", "Pod"),
+        ("etcd", "Pod"),
+        ("corednsdeployment", "Deployment"),
+    ]
+    .into_iter()
+    .find(|(t, _)| stem.starts_with(t))?;
+    let suffix = &stem[target.len()..];
+    (!suffix.contains(['.', '+'])).then_some(kind)
+}
+
 /// Appends the image occurrences of one YAML document, the heuristic included.
 pub fn extract(doc: &Document, file: usize, out: &mut Vec<Occurrence>) {
     extract_with(doc, file, true, out);
@@ -206,7 +233,7 @@ pub(super) fn pod_spec(
                             start: n.start,
                             end: n.start,
                         },
-                        value: ImageValue::Empty,
+                        value: ImageValue::Missing,
                         context,
                         previous: None,
                     });
@@ -338,11 +365,28 @@ mod tests {
                 "<a number>",
                 "<empty>",
                 "<empty>",
-                "<empty>",
+                "<missing>",
                 "<a mapping>",
                 "<a boolean>"
             ]
         );
+    }
+
+    #[test]
+    fn kubeadm_patch_files_by_their_names() {
+        for (name, kind) in [
+            ("kube-controller-manager.yaml", Some("Pod")),
+            ("kube-apiserver0+merge.yaml", Some("Pod")),
+            ("etcd.json", Some("Pod")),
+            ("kube-scheduler-extra+strategic.yaml", Some("Pod")),
+            ("corednsdeployment+json.json", Some("Deployment")),
+            ("kube-apiserver.yml", None),
+            ("kube-apiserver+other.yaml", None),
+            ("deployment.yaml", None),
+            ("kube-proxy.yaml", None),
+        ] {
+            assert_eq!(kubeadm_patch_kind(name), kind, "{name}");
+        }
     }
 
     #[test]

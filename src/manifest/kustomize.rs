@@ -47,6 +47,7 @@ pub fn extract_local(doc: &Document, file: usize, out: &mut Vec<Occurrence>) {
                         } else {
                             "a number"
                         },
+                        rendered: None,
                     },
                     context: format!(
                         "images[{}] newTag",

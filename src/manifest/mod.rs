@@ -2,12 +2,15 @@
 //! itself (invalid YAML, binary data, Helm templates). One submodule per family of inputs.
 
 pub mod argocd;
+mod chart_template;
 pub mod flux;
+mod helm_scalar;
 mod heuristic;
 pub mod kubernetes;
 pub mod kustomize;
 pub mod merge;
 pub mod operators;
+mod quoted_indent;
 pub mod values;
 pub mod yaml;
 
@@ -22,12 +25,16 @@ use yaml::{Document, NodeId, ScalarType};
 pub enum ImageValue {
     /// A YAML string: the reference as written.
     Text(String),
-    /// Missing, null or the empty string.
+    /// Null or the empty string.
     Empty,
+    /// A container with no `image` key at all.
+    Missing,
     /// A number, boolean or collection where a string belongs; says what YAML made of it.
     NonString {
         written: String,
         typed_as: &'static str,
+        /// What Helm prints for it, where that is not what is written (a values tag).
+        rendered: Option<String>,
     },
     /// A version range that some tag of a repository must satisfy (Flux `semver`, chart
     /// version ranges).
@@ -64,7 +71,12 @@ impl Occurrence {
                     ScalarType::Int => "an integer",
                     _ => "a number",
                 },
+                rendered: None,
             },
+            // `image: {{ .AppImage }}` unquoted: YAML reads a mapping, a template means text.
+            None if doc.template_text(node).is_some() => {
+                ImageValue::Text(doc.template_text(node).unwrap_or_default().to_string())
+            }
             None => ImageValue::NonString {
                 written: String::new(),
                 typed_as: if doc.is_map(node) {
@@ -72,6 +84,7 @@ impl Occurrence {
                 } else {
                     "a sequence"
                 },
+                rendered: None,
             },
         };
         Occurrence {
@@ -200,23 +213,43 @@ pub fn scan_with(file: usize, path: &Path, bytes: Vec<u8>, options: ScanOptions)
     // Only a chart's templates are Helm templates; anything else that does not parse is
     // invalid YAML at the parser's position, `{{` or not (issue 16).
     if options.chart_template && source.text.contains("{{") {
-        return FileScan::failed(
-            source,
-            file_finding(
-                Code::HelmTemplate,
-                file,
-                0,
-                "Helm template skipped: it is rendered by Helm before it is YAML",
-                "its images are checked through the chart's values",
-            ),
-        );
+        let occurrences = chart_template::literal_images(&source, path, file);
+        return FileScan {
+            occurrences,
+            ..FileScan::failed(
+                source,
+                file_finding(
+                    Code::HelmTemplate,
+                    file,
+                    0,
+                    "Helm template: YAML only once Helm renders it; the images written in it literally are checked",
+                    "images it takes from values are checked in the chart's values where they follow the image conventions; an image it composes otherwise is not checked",
+                ),
+            )
+        };
     }
     let parsed = yaml::parse(&source);
     let mut occurrences = Vec::new();
     let mut facts = flux::FluxFacts::default();
     let is_kustomization = kustomize::is_kustomization_file(path);
+    let kubeadm_patch = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .and_then(kubernetes::kubeadm_patch_kind);
     for doc in &parsed.documents {
+        let before = occurrences.len();
         kubernetes::extract_with(doc, file, options.heuristic, &mut occurrences);
+        // kubeadm applies such a file as a patch of its component: a container it names
+        // without an `image` keeps the component's own image (kube-prometheus
+        // tests/e2e/kind/patches/kube-controller-manager.yaml). An empty image is still set.
+        let kind = doc
+            .root
+            .and_then(|r| doc.get(r, "kind"))
+            .and_then(|k| doc.str(k));
+        if kubeadm_patch.is_some() && kind == kubeadm_patch {
+            let added = occurrences.split_off(before);
+            occurrences.extend(added.into_iter().filter(|o| o.value != ImageValue::Missing));
+        }
         flux::extract(doc, file, &mut occurrences, &mut facts);
         flux::markers(doc, &source, file, &mut facts);
         argocd::extract(doc, &source, file, &mut occurrences);
@@ -251,6 +284,7 @@ pub(crate) fn shown(value: &ImageValue) -> String {
     match value {
         ImageValue::Text(s) => s.clone(),
         ImageValue::Empty => "<empty>".into(),
+        ImageValue::Missing => "<missing>".into(),
         ImageValue::NonString { typed_as, .. } => format!("<{typed_as}>"),
         ImageValue::Range { .. } => "<range>".into(),
     }

@@ -4,7 +4,8 @@
 //! HelmRelease `spec.values`, `values*.yaml` files next to a `Chart.yaml`, and Argo CD
 //! Applications.
 
-use super::yaml::{Document, NodeId, NodeKind, ScalarType};
+use super::helm_scalar::{self, HelmScalar};
+use super::yaml::{Document, NodeId, NodeKind, ScalarType, Style};
 use super::{ImageValue, Occurrence};
 use crate::finding::Location;
 
@@ -130,6 +131,17 @@ fn string_image(v: &Values<'_>, node: NodeId, path: &str) -> Option<Occurrence> 
     })
 }
 
+/// The text of a plain scalar, which Helm types as YAML 1.1 does.
+fn plain(doc: &Document, node: NodeId) -> Option<&str> {
+    match &doc.node(node).kind {
+        NodeKind::Scalar {
+            value,
+            style: Style::Plain,
+        } => Some(value),
+        _ => None,
+    }
+}
+
 /// `image: {registry, repository, tag, digest}`, reported at the tag (or digest).
 fn map_image(
     v: &Values<'_>,
@@ -149,33 +161,46 @@ fn map_image(
     let tag_node = doc.get(map, "tag").or_else(|| doc.get(map, "version"));
     let digest_node = doc.get(map, "digest");
     let context = format!("{} {path}", v.label);
-    // A tag YAML typed as a number (`tag: 2.10`) is mangled before Helm sees it.
-    if let Some(t) = tag_node
-        && let Some(kind) = doc.scalar_type(t)
-        && matches!(kind, ScalarType::Int | ScalarType::Float | ScalarType::Bool)
-    {
-        return Some(Occurrence {
-            location: location(v, t),
-            value: ImageValue::NonString {
-                written: doc.scalar(t).unwrap_or_default().to_string(),
-                typed_as: if kind == ScalarType::Bool {
-                    "a boolean"
-                } else {
-                    "a number"
-                },
-            },
-            context: format!("{context}.tag"),
-            previous: None,
-        });
-    }
     let digest = digest_node
         .and_then(|n| doc.str(n))
         .filter(|s| !s.is_empty());
-    let tag = tag_node.and_then(|n| doc.str(n)).filter(|s| !s.is_empty());
     let mut name = match &registry {
         Some(r) => format!("{}/{repository}", r.trim_end_matches('/')),
         None => repository.to_string(),
     };
+    let mut tag = tag_node.and_then(|n| doc.str(n)).filter(|s| !s.is_empty());
+    // A plain tag is typed as Helm types it (`tag: 2.10` is a number, printed `2.1`): a
+    // hazard only where what Helm prints differs from what is written.
+    if let Some(t) = tag_node
+        && let Some(written) = plain(doc, t)
+        && doc.scalar_type(t) != Some(ScalarType::Null)
+    {
+        let rendered = match helm_scalar::read(written) {
+            HelmScalar::Text => None,
+            HelmScalar::Typed(r) if r == written => {
+                tag = Some(written);
+                None
+            }
+            HelmScalar::Typed(r) => Some(Some(r)),
+            HelmScalar::Unrenderable => Some(None),
+        };
+        if let Some(rendered) = rendered {
+            let boolean = matches!(rendered.as_deref(), Some("true" | "false"));
+            return Some(Occurrence {
+                location: location(v, t),
+                value: ImageValue::NonString {
+                    written: format!("{name}:{written}"),
+                    typed_as: if boolean { "a boolean" } else { "a number" },
+                    rendered,
+                },
+                context: format!("{context}.tag"),
+                previous: None,
+            });
+        }
+        if tag.is_none() && !written.is_empty() {
+            tag = Some(written);
+        }
+    }
     let (at, note) = match (digest, tag, &v.default_tag) {
         // Bitnami's convention: a digest replaces the tag.
         (Some(d), _, _) => {
@@ -267,10 +292,15 @@ mod tests {
     }
 
     #[test]
-    fn a_numeric_tag_is_a_finding() {
-        let v = "image:\n  repository: acme/web\n  tag: 2.10\n";
+    fn a_numeric_tag_is_a_finding_where_helm_prints_it_otherwise() {
+        let v = "a:\n  image:\n    repository: acme/web\n    tag: 2.10\nb:\n  image:\n    repository: acme/web\n    tag: 0.1\nc:\n  image:\n    repository: acme/web\n    tag: \"2.10\"\n";
         let got = found(v, None);
-        assert_eq!(got.len(), 1);
-        assert!(got[0].1.contains("NonString"), "{got:?}");
+        assert_eq!(got.len(), 3);
+        assert!(
+            got[0].1.contains("NonString") && got[0].1.contains("Some(\"2.1\")"),
+            "{got:?}"
+        );
+        assert_eq!(got[1], (8, "acme/web:0.1".into()));
+        assert_eq!(got[2], (12, "acme/web:2.10".into()));
     }
 }

@@ -48,6 +48,9 @@ pub struct Node {
 pub struct Document {
     pub nodes: Vec<Node>,
     pub root: Option<NodeId>,
+    /// Flow mappings whose text starts with `{{`, with that text: a Go template action
+    /// (`image: {{ .AppImage }}`) that YAML reads as a mapping of a mapping.
+    pub templates: Vec<(NodeId, String)>,
 }
 
 /// A YAML syntax error at a byte offset.
@@ -75,7 +78,20 @@ pub enum ScalarType {
     Float,
 }
 
+/// The documents of a file as go-yaml reads them: saphyr-parser's reading, where a quoted
+/// scalar's continuation lines may sit at its key's indentation (see `quoted_indent`).
 pub fn parse(source: &SourceFile) -> Parsed {
+    let parsed = parse_strict(source);
+    match &parsed.error {
+        Some(e) if e.message == super::quoted_indent::MESSAGE => {
+            super::quoted_indent::reparse(source, parsed, parse_strict)
+        }
+        _ => parsed,
+    }
+}
+
+/// saphyr-parser's reading, which holds to YAML 1.2's indentation of quoted scalars.
+fn parse_strict(source: &SourceFile) -> Parsed {
     let mut builder = Builder::default();
     let mut parser = Parser::new_from_str(&source.text);
     let mut out = Parsed::default();
@@ -160,13 +176,25 @@ impl Builder {
             Event::MappingStart(anchor, _) => {
                 let id = self.push(NodeKind::Map(Vec::new()));
                 self.doc.nodes[id].start = start;
+                if source
+                    .text
+                    .get(start..)
+                    .is_some_and(|t| t.starts_with("{{"))
+                {
+                    self.doc.templates.push((id, String::new()));
+                }
                 self.anchor(anchor, id);
                 self.attach(id);
                 self.stack.push(Open::Map(id, None));
             }
             Event::SequenceEnd | Event::MappingEnd => {
                 if let Some(Open::Seq(id) | Open::Map(id, _)) = self.stack.pop() {
-                    self.doc.nodes[id].end = end.max(self.doc.nodes[id].start);
+                    let node = &mut self.doc.nodes[id];
+                    node.end = end.max(node.start);
+                    let (start, end) = (node.start, node.end);
+                    if let Some(t) = self.doc.templates.iter_mut().rev().find(|t| t.0 == id) {
+                        t.1 = source.text.get(start..end).unwrap_or_default().to_string();
+                    }
                 }
             }
             Event::StreamStart | Event::StreamEnd | Event::Nothing => {}
@@ -245,6 +273,15 @@ impl Document {
             start: n.start,
             end: n.end,
         }
+    }
+
+    /// The text of a flow mapping written as a Go template action (`{{ .AppImage }}`).
+    pub fn template_text(&self, id: NodeId) -> Option<&str> {
+        self.templates
+            .iter()
+            .find(|t| t.0 == id)
+            .map(|t| t.1.as_str())
+            .filter(|t| t.ends_with("}}"))
     }
 
     /// The string value of a scalar node, whatever its type.
@@ -483,6 +520,20 @@ mod tests {
         assert_eq!(p.documents.len(), 1);
         let e = p.error.unwrap();
         assert!(f.position(e.offset).line >= 3, "{e:?}");
+    }
+
+    // Issue 16: kubernetes-sigs/kustomize functions/examples/fn-framework-application/.../
+    // web_worker.template.yaml:26, `image: {{ .AppImage }}` unquoted.
+    #[test]
+    fn a_template_action_keeps_its_text() {
+        let (_, p) = doc("a:\n  image: {{ .AppImage }}\n  other: {b: c}\n");
+        let d = &p.documents[0];
+        let root = d.root.unwrap();
+        let image = d.get_path(root, &["a", "image"]).unwrap();
+        assert!(d.is_map(image));
+        assert_eq!(d.template_text(image), Some("{{ .AppImage }}"));
+        let other = d.get_path(root, &["a", "other"]).unwrap();
+        assert_eq!(d.template_text(other), None);
     }
 
     #[test]

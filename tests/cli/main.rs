@@ -15,6 +15,7 @@ mod hostile;
 mod offline;
 mod operators;
 mod overlays;
+mod real_repos;
 mod registry;
 mod render;
 mod render_egress;
