@@ -243,3 +243,93 @@ pub struct Location {
     pub start: usize,
     pub end: usize,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every code, checked against the published schema's list so a new code cannot be
+    /// left out.
+    fn every_code() -> Vec<Code> {
+        use Code::*;
+        let all = vec![
+            NotFound,
+            NotFoundOrDenied,
+            InvalidReference,
+            NonStringImage,
+            EmptyImage,
+            UnresolvedVariable,
+            Unreachable,
+            RateLimited,
+            RegistryError,
+            TagDigestMismatch,
+            InvalidYaml,
+            UnreadableFile,
+            HelmTemplate,
+            BinaryFile,
+            Skipped,
+            PolicyLatest,
+            PolicyDigest,
+            PolicyRegistry,
+            PolicyPlatform,
+            DigestMismatch,
+            DeniedDestination,
+            PathEscape,
+            ConfigChanged,
+            KustomizeBuild,
+            NoEffect,
+            ModelGap,
+            ChartUnreadable,
+            ChartNotRead,
+        ];
+        fn names(v: &serde_json::Value, out: &mut Vec<String>) {
+            match v {
+                serde_json::Value::Object(m) => {
+                    for (k, v) in m {
+                        match (k.as_str(), v) {
+                            ("const", serde_json::Value::String(s)) => out.push(s.clone()),
+                            ("enum", serde_json::Value::Array(items)) => out.extend(
+                                items.iter().filter_map(|i| i.as_str().map(str::to_string)),
+                            ),
+                            _ => names(v, out),
+                        }
+                    }
+                }
+                serde_json::Value::Array(items) => items.iter().for_each(|i| names(i, out)),
+                _ => {}
+            }
+        }
+        let mut published = Vec::new();
+        names(
+            &serde_json::to_value(schemars::schema_for!(Code)).unwrap(),
+            &mut published,
+        );
+        published.sort();
+        let mut listed: Vec<String> = all.iter().map(|c| c.as_str().to_string()).collect();
+        listed.sort();
+        assert_eq!(listed, published, "list every code here");
+        all
+    }
+
+    // Issue 16: the README listed `skipped` as a note while the code made it a warning.
+    #[test]
+    fn the_readme_findings_table_gives_every_code_its_severity() {
+        let readme = include_str!("../README.md");
+        let table = readme
+            .split("### Findings")
+            .nth(1)
+            .and_then(|s| s.split("\n\n").nth(1))
+            .expect("the README has a Findings table");
+        for code in every_code() {
+            let name = format!("`{}`", code.as_str());
+            let rows: Vec<&str> = table
+                .lines()
+                .filter(|l| l.split('|').nth(1).is_some_and(|c| c.contains(&name)))
+                .collect();
+            assert_eq!(rows.len(), 1, "{name} has one row: {rows:?}");
+            let severity = rows[0].split('|').nth(2).unwrap().split_whitespace().next();
+            let want = serde_json::to_value(code.severity()).unwrap();
+            assert_eq!(severity, want.as_str(), "{}", rows[0]);
+        }
+    }
+}

@@ -151,7 +151,14 @@ impl Builder {
                     style,
                 });
                 self.doc.nodes[id].start = skip_properties(&source.text, start, end);
-                self.doc.nodes[id].end = end;
+                // A block scalar's span runs on to the next line's indentation; it ends
+                // where its text does (issue 15: a `>-` image spilled onto the next line).
+                self.doc.nodes[id].end = if style == Style::Block {
+                    let text = source.text.get(start..end).unwrap_or("");
+                    (start + text.trim_end().len()).max(self.doc.nodes[id].start)
+                } else {
+                    end
+                };
                 self.anchor(anchor, id);
                 self.attach(id);
             }
@@ -484,6 +491,20 @@ mod tests {
         assert_eq!(d.scalar(c), Some("quoted"));
         let dd = d.get_path(root, &["b", "d"]).unwrap();
         assert_eq!(f.position(d.node(dd).start).column, 6);
+    }
+
+    #[test]
+    fn a_block_scalar_ends_where_its_text_does() {
+        // issue 15 (argo-cd resource_customizations/.../DeploymentConfig/testdata/healthy.yaml):
+        // the parser's span of `>-` and `|` runs on to the next line's indentation.
+        let (f, p) = doc("a: >-\n  nginx:1.25\nb: |\n  x\n  y\n\nc: 1\n");
+        let d = &p.documents[0];
+        let root = d.root.unwrap();
+        for (key, line, column) in [("a", 2, 13), ("b", 5, 4)] {
+            let n = d.get(root, key).unwrap();
+            let end = f.position(d.node(n).end);
+            assert_eq!((end.line, end.column), (line, column), "{key}");
+        }
     }
 
     #[test]

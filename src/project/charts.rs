@@ -148,7 +148,12 @@ pub fn releases(file: usize, path: &Path, text: &Arc<str>, lookups: &Lookups<'_>
             };
             let chart = s(spec, &["chart"]).unwrap_or_default();
             let version = s(spec, &["version"]);
-            let at = doc.location(doc.get(spec, "version").unwrap_or(spec), file);
+            // The version, else the chart's name (`chart`, or a `chartRef`'s `name`); never
+            // the whole spec, whose span runs to the next key.
+            let named = doc
+                .get(spec, "version")
+                .or_else(|| doc.get(spec, if chart_ref.is_some() { "name" } else { "chart" }));
+            let at = doc.location(named.unwrap_or(spec), file);
             let source_kind = match chart_ref {
                 Some(_) => s(spec, &["kind"]).unwrap_or_default(),
                 None => s(spec, &["sourceRef", "kind"]).unwrap_or("HelmRepository".into()),
@@ -309,7 +314,8 @@ pub fn releases(file: usize, path: &Path, text: &Arc<str>, lookups: &Lookups<'_>
                     continue;
                 };
                 let version = s(c, &["version"]);
-                let at = doc.location(doc.get(c, "version").unwrap_or(c), file);
+                let named = doc.get(c, "version").or_else(|| doc.get(c, "name"));
+                let at = doc.location(named.unwrap_or(c), file);
                 let source = match flux::oci_repository(&repo) {
                     Some(base) => ChartSource::Oci {
                         repository: format!("{base}/{chart}"),

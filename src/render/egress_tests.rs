@@ -121,6 +121,11 @@ fn denied_destinations_are_refused_before_connecting() {
     let open = Proxy::start(rules(&[])).unwrap();
     let (_, status) = connect_to(&open, &format!("127.0.2:{port}"));
     assert_eq!(status, "HTTP/1.1 200 Connection established");
+    // The listener counts on its own thread: give it a moment under load.
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while seen.load(Ordering::SeqCst) == 0 && std::time::Instant::now() < until {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
     assert_eq!(seen.load(Ordering::SeqCst), 1);
 }
 

@@ -399,3 +399,28 @@ fn version_ranges_count_in_the_summary() {
         human.stdout
     );
 }
+
+// fluxcd/flux2-kustomize-helm-example apps/base/podinfo/release.yaml:11: a HelmRelease with no
+// chart version had its chart-not-read note spanning `chart.spec` through the next key's line
+// (11 to 15); it is the chart's name now, as a chartRef's note is its `name`.
+#[test]
+fn chart_not_read_is_at_the_charts_name() {
+    let w = Workdir::new();
+    w.write(
+        "apps/release.yaml",
+        "apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata:\n  name: podinfo\n  namespace: podinfo\nspec:\n  interval: 50m\n  releaseName: podinfo\n  chart:\n    spec:\n      chart: podinfo\n      sourceRef:\n        kind: HelmRepository\n        name: podinfo\n  install:\n    strategy:\n      name: RetryOnFailure\n---\napiVersion: source.toolkit.fluxcd.io/v1\nkind: HelmRepository\nmetadata:\n  name: podinfo\n  namespace: podinfo\nspec:\n  url: https://stefanprodan.github.io/podinfo\n",
+    );
+    let run = w.run(&["check", "--all", "--offline", "--format", "github"]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let notes: Vec<&str> = run
+        .stdout
+        .lines()
+        .filter(|l| l.contains("chart-not-read"))
+        .collect();
+    assert_eq!(notes.len(), 1, "{}", run.stdout);
+    assert!(
+        notes[0].starts_with("::notice file=apps/release.yaml,line=11,col=14,endColumn=21,"),
+        "{}",
+        notes[0]
+    );
+}
