@@ -21,6 +21,12 @@ pub trait Reader: Sync {
     fn escapes(&self, _path: &Path) -> bool {
         false
     }
+
+    /// The repository path a file or directory resolves to once symbolic links are
+    /// followed (kustomize's loader judges a file by it); as given where there are none.
+    fn resolve(&self, path: &Path) -> Option<PathBuf> {
+        Some(path.to_path_buf())
+    }
 }
 
 /// Reads files under a root directory, never outside it.
@@ -48,6 +54,11 @@ impl Reader for DiskReader {
     fn escapes(&self, path: &Path) -> bool {
         let full = self.root.join(path);
         full.symlink_metadata().is_ok() && self.inside(path).is_none()
+    }
+
+    fn resolve(&self, path: &Path) -> Option<PathBuf> {
+        let real = self.inside(path)?;
+        real.strip_prefix(&self.root).ok().map(Path::to_path_buf)
     }
 }
 

@@ -6,6 +6,7 @@ pub mod build;
 pub mod file;
 pub mod images;
 pub mod patch;
+pub mod plugins;
 pub mod select;
 #[cfg(test)]
 mod tests;

@@ -13,6 +13,7 @@ mod hostile;
 mod offline;
 mod operators;
 mod overlays;
+mod realrepos;
 mod registry;
 mod rules;
 mod shipping;
