@@ -9,6 +9,9 @@
 //!   BENCH_CONCURRENCY (unset: imagegate at its default flags, as a user runs it; a number:
 //!   imagegate's --concurrency and --registry-concurrency).
 //!
+//!   BENCH_WRAP (unset: a program to run imagegate through, e.g. a profiler's wrapper script;
+//!   it gets imagegate's path and arguments).
+//!
 //!   BENCH_TLS (0: plain HTTP/1.1; 1: the registry serves TLS with a certificate made here, so
 //!   clients that offer ALPN get HTTP/2).
 //!
@@ -105,7 +108,13 @@ fn time(mut f: impl FnMut()) -> f64 {
     start.elapsed().as_secs_f64()
 }
 
+/// Set (to a file path) when this binary runs as the measuring parent of one imagegate run.
+const MEASURE: &str = "IMAGEGATE_BENCH_MEASURE_TO";
+
 fn main() {
+    if let Some(to) = std::env::var_os(MEASURE) {
+        measure(&to);
+    }
     let tags = env("BENCH_TAGS", 1000);
     let repos = env("BENCH_REPOS", 200).max(1);
     let missing_pct = env("BENCH_MISSING_PCT", 10);
@@ -219,14 +228,30 @@ fn main() {
 
     let bin = env!("CARGO_BIN_EXE_imagegate");
     let mut ig = Vec::new();
+    // CPU seconds (user + system) of each timed run: on a shared machine the wall time
+    // also measures the neighbours, this does not.
+    let mut cpu = Vec::new();
+    let mut peak_rss_mb: f64 = 0.0;
     let mut counts = None;
     let mut opened = 0;
     // One untimed run first: the harness's token service, behind its proxy, sometimes holds
     // answers of the very first run for the request timeout (seen with the code before this
     // benchmark's changes too; not seen without the proxy). Medians are of the runs after it.
     // imagegate as every run of this benchmark calls it.
+    // BENCH_WRAP: a program imagegate is run through (its path is the first argument), for
+    // profilers; the wrapper must keep imagegate's stdout and exit code.
+    let wrap = std::env::var("BENCH_WRAP").ok();
+    let me = std::env::current_exe().expect("the benchmark's own path");
+    let measured = w.path().join("measured");
     let imagegate = |verbose: bool| {
-        Command::new(bin)
+        // Through this binary as a small parent that reports imagegate's own peak RSS and
+        // CPU time (see `measure`).
+        let mut command = Command::new(&me);
+        command
+            .env(MEASURE, &measured)
+            .args(wrap.as_deref())
+            .arg(bin);
+        command
             .args(["check", "--all", "--no-cache", "--format", "json"])
             .arg("--config")
             .arg(&config)
@@ -252,6 +277,9 @@ fn main() {
         ig.push(time(|| {
             out = Some(imagegate(trace));
         }));
+        let (rss, secs) = read_measured(&measured);
+        peak_rss_mb = peak_rss_mb.max(rss);
+        cpu.push(secs);
         let out = out.unwrap();
         if trace {
             for line in String::from_utf8_lossy(&out.stderr).lines() {
@@ -294,7 +322,6 @@ fn main() {
         ));
     }
     let ig_median = median(ig.clone());
-    let peak_rss_mb = peak_child_rss_mb();
     // The width the window settled on: its last move in a verbose run.
     let verbose = imagegate(true);
     let settled = String::from_utf8_lossy(&verbose.stderr)
@@ -325,6 +352,10 @@ fn main() {
         ig.iter()
             .map(|x| (x * 1000.0).round() / 1000.0)
             .collect::<Vec<_>>()
+    );
+    println!(
+        "imagegate CPU time (user + system): median {:.3} s per run",
+        median(cpu)
     );
     println!(
         "requests at the server: {pings} /v2/ pings, {tokens} token requests, {heads} manifest HEADs, {gets} manifest GETs"
@@ -448,12 +479,37 @@ fn main() {
     );
 }
 
-/// The largest resident set of any child waited for so far, in MB.
-fn peak_child_rss_mb() -> f64 {
+/// Runs the command in this process's arguments, then writes its peak RSS (MB) and CPU
+/// seconds (user + system) to the file `to`, and exits with its code. The benchmark's own
+/// rusage of its children cannot be used for this: a child spawned with vfork (as
+/// `Command` does) reports the parent's peak RSS as its own when it execs, so it would count
+/// this benchmark's proxies and pushed images. A child of this small process carries only
+/// this process's few MB.
+fn measure(to: &std::ffi::OsStr) -> ! {
+    let mut args = std::env::args_os().skip(1);
+    let program = args.next().expect("a program to measure");
+    let status = Command::new(program)
+        .args(args)
+        .status()
+        .expect("the measured program runs");
     // SAFETY: getrusage fills the struct it is given; a zeroed rusage is a valid value.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
     unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage) };
-    usage.ru_maxrss as f64 / 1024.0
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    let line = format!(
+        "{} {}",
+        usage.ru_maxrss as f64 / 1024.0,
+        secs(usage.ru_utime) + secs(usage.ru_stime)
+    );
+    std::fs::write(to, line).expect("the measurement is written");
+    std::process::exit(status.code().unwrap_or(1));
+}
+
+/// The peak RSS (MB) and CPU seconds `measure` wrote for the last run.
+fn read_measured(path: &std::path::Path) -> (f64, f64) {
+    let text = std::fs::read_to_string(path).expect("the measured run wrote its figures");
+    let mut parts = text.split(' ').map(|p| p.parse::<f64>().expect("a number"));
+    (parts.next().unwrap(), parts.next().unwrap())
 }
 
 fn which(name: &str) -> Option<String> {

@@ -96,25 +96,27 @@ impl Rules {
     /// The finding for an occurrence that is never asked about: its registry is not allowed,
     /// or it names a destination imagegate never contacts. Decided before any request, so a
     /// reference cannot make imagegate contact a host the policy or deny list rules out.
+    /// `classified` is the occurrence read as a reference ([`crate::check::classify`]).
     pub fn refused(
         &self,
         o: &Occurrence,
+        classified: &crate::check::Classified,
         destinations: &crate::resolve::destinations::Destinations,
     ) -> Option<Finding> {
-        let r = match crate::check::classify(o) {
+        let r = match classified {
             crate::check::Classified::Ref(r) | crate::check::Classified::Range(r, _) => r,
             _ => return None,
         };
         let written = match &o.value {
-            crate::manifest::ImageValue::Text(t) => t.clone(),
-            _ => r.canonical(),
+            crate::manifest::ImageValue::Text(t) => std::borrow::Cow::Borrowed(t.as_str()),
+            _ => std::borrow::Cow::Owned(r.canonical()),
         };
         let finding = |code: Code, message: String, hint: &str| Finding {
             code,
             message,
             hint: Some(hint.to_string()),
             location: Some(o.location),
-            image: Some(written.clone()),
+            image: Some(written.to_string()),
         };
         if let Some(why) = destinations.denies_host(&r.domain) {
             return Some(finding(
@@ -123,7 +125,7 @@ impl Rules {
                 "imagegate never contacts link-local or cloud-metadata addresses, nor what --deny-destination names",
             ));
         }
-        (!self.allowed(&written, &r)).then(|| {
+        (!self.allowed(&written, r)).then(|| {
             finding(
                 Code::PolicyRegistry,
                 format!(

@@ -34,15 +34,12 @@ impl SourceFile {
         // A byte order mark is not a column anyone sees: line 1 starts after it.
         let first = if text.starts_with('\u{feff}') { 3 } else { 0 };
         let mut line_starts = vec![first as u32];
-        let mut i = first;
-        while i < bytes.len() {
-            match bytes[i] {
-                b'\n' => line_starts.push((i + 1) as u32),
-                // A lone CR is a line break in YAML too; CRLF counts once, at the LF.
-                b'\r' if bytes.get(i + 1) != Some(&b'\n') => line_starts.push((i + 1) as u32),
-                _ => {}
+        for i in memchr::memchr2_iter(b'\n', b'\r', &bytes[first..]) {
+            let i = first + i;
+            // A lone CR is a line break in YAML too; CRLF counts once, at the LF.
+            if bytes[i] == b'\n' || bytes.get(i + 1) != Some(&b'\n') {
+                line_starts.push((i + 1) as u32);
             }
-            i += 1;
         }
         let char_checkpoints = if text.is_ascii() {
             Vec::new()

@@ -189,7 +189,9 @@ pub fn classify(o: &Occurrence) -> Classified {
 /// `tag@digest` reference (to warn when the tag has moved).
 pub fn unique_requests<'a>(refs: impl Iterator<Item = &'a ImageRef>) -> Vec<ImageRef> {
     let mut set = BTreeSet::new();
-    for r in refs {
+    // The same reference written many times is looked at once.
+    let mut seen = std::collections::HashSet::new();
+    for r in refs.filter(|r| seen.insert(*r)) {
         set.insert(r.pulled());
         if r.tag.is_some() && r.digest.is_some() {
             set.insert(tag_only(r));
@@ -210,64 +212,78 @@ pub fn entries(
     occurrences: Vec<Occurrence>,
     resolutions: Option<&HashMap<ImageRef, Resolution>>,
 ) -> Vec<Entry> {
-    occurrences
+    let mut entries: Vec<Entry> = occurrences
         .into_iter()
         .map(|o| {
-            let written = match &o.value {
-                ImageValue::Text(t) => t.clone(),
-                ImageValue::NonString { written, .. } => written.clone(),
-                ImageValue::Range {
-                    repository,
-                    constraint,
-                } => format!("{repository}:{constraint}"),
-                ImageValue::Empty | ImageValue::Missing => String::new(),
-            };
-            let (reference, status, digest, finding) = match classify(&o) {
-                Classified::Invalid(f) => (None, Status::Invalid, None, Some(f)),
-                Classified::Variable => (
-                    None,
-                    Status::UnresolvedVariable,
-                    None,
-                    Some(Finding {
-                        code: Code::UnresolvedVariable,
-                        message: format!(
-                            "`{written}` holds a variable or template that is substituted at deploy time; it was not checked"
-                        ),
-                        hint: Some("check the rendered value, or pin a literal reference".into()),
-                        location: Some(o.location),
-                        image: Some(written.clone()),
-                    }),
-                ),
-                // Resolved against the tag list later, by `resolve_ranges`.
-                Classified::Range(..) => (None, Status::Skipped, None, None),
-                Classified::Ref(r) => {
-                    let (status, digest, finding) = match resolutions {
-                        None => (Status::Skipped, None, None),
-                        Some(map) => verdict(&o, &written, &r, map),
-                    };
-                    (Some(r), status, digest, finding)
-                }
-            };
-            // The mirror or rewrite host that answered, when one did.
-            let via = reference.as_ref().and_then(|r| {
-                match resolutions?.get(&r.pulled())? {
-                    Resolution::Found(found) => found.via.clone(),
-                    _ => None,
-                }
-            });
-            Entry {
-                occurrence: o,
-                written,
-                reference,
-                status,
-                digest,
-                finding,
-                suggestions: Vec::new(),
-                previous: None,
-                via,
-            }
+            let c = classify(&o);
+            entry(o, c)
         })
-        .collect()
+        .collect();
+    judge_entries(&mut entries, resolutions);
+    entries
+}
+
+/// An occurrence's entry before any registry is asked: what its classification decides
+/// (invalid, a variable), and `skipped` for references and ranges until they are judged.
+pub fn entry(o: Occurrence, classified: Classified) -> Entry {
+    let written = match &o.value {
+        ImageValue::Text(t) => t.clone(),
+        ImageValue::NonString { written, .. } => written.clone(),
+        ImageValue::Range {
+            repository,
+            constraint,
+        } => format!("{repository}:{constraint}"),
+        ImageValue::Empty | ImageValue::Missing => String::new(),
+    };
+    let (reference, status, finding) = match classified {
+        Classified::Invalid(f) => (None, Status::Invalid, Some(f)),
+        Classified::Variable => (
+            None,
+            Status::UnresolvedVariable,
+            Some(Finding {
+                code: Code::UnresolvedVariable,
+                message: format!(
+                    "`{written}` holds a variable or template that is substituted at deploy time; it was not checked"
+                ),
+                hint: Some("check the rendered value, or pin a literal reference".into()),
+                location: Some(o.location),
+                image: Some(written.clone()),
+            }),
+        ),
+        // Resolved against the tag list later, by `resolve_ranges`.
+        Classified::Range(..) => (None, Status::Skipped, None),
+        Classified::Ref(r) => (Some(r), Status::Skipped, None),
+    };
+    Entry {
+        occurrence: o,
+        written,
+        reference,
+        status,
+        digest: None,
+        finding,
+        suggestions: Vec::new(),
+        previous: None,
+        via: None,
+    }
+}
+
+/// Gives every reference entry its verdict from the resolutions (none offline: they stay
+/// `skipped`), and the mirror or rewrite host that answered, when one did.
+pub fn judge_entries(entries: &mut [Entry], resolutions: Option<&HashMap<ImageRef, Resolution>>) {
+    let Some(map) = resolutions else {
+        return;
+    };
+    for e in entries {
+        let Some(r) = &e.reference else {
+            continue;
+        };
+        let (status, digest, finding) = verdict(&e.occurrence, &e.written, r, map);
+        e.via = match map.get(&r.pulled()) {
+            Some(Resolution::Found(found)) => found.via.clone(),
+            _ => None,
+        };
+        (e.status, e.digest, e.finding) = (status, digest, finding);
+    }
 }
 
 fn verdict(

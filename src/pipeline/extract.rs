@@ -80,16 +80,19 @@ pub fn keep_changed(scan: &mut FileScan, before: &FileScan) {
 }
 
 fn read_and_scan(id: usize, path: &Path, options: ScanOptions) -> FileScan {
-    let read = std::fs::metadata(path).and_then(|m| {
-        if m.len() > MAX_FILE_BYTES {
-            Err(std::io::Error::other(format!(
+    // Opened once: its size comes from the open file, not from a second lookup by path.
+    let read = std::fs::File::open(path).and_then(|mut f| {
+        let len = f.metadata()?.len();
+        if len > MAX_FILE_BYTES {
+            return Err(std::io::Error::other(format!(
                 "file is {} MiB, larger than the {} MiB a manifest may be",
-                m.len() >> 20,
+                len >> 20,
                 MAX_FILE_BYTES >> 20
-            )))
-        } else {
-            std::fs::read(path)
+            )));
         }
+        let mut bytes = Vec::with_capacity(len as usize);
+        std::io::Read::read_to_end(&mut f, &mut bytes)?;
+        Ok(bytes)
     });
     match read {
         Ok(bytes) => manifest::scan_with(id, path, bytes, options),

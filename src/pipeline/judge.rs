@@ -19,7 +19,8 @@ pub fn judge(
     online: Option<&Online>,
     mut resolved: Option<HashMap<ImageRef, Resolution>>,
 ) -> Vec<Entry> {
-    let mut entries = check::entries(plan.occurrences, resolved.as_ref());
+    let mut entries = plan.entries;
+    check::judge_entries(&mut entries, resolved.as_ref());
     if let Some(online) = online
         && !(plan.ranges.is_empty() && plan.known_tags.is_empty())
     {

@@ -5,11 +5,13 @@
 
 use std::collections::BTreeSet;
 
-use crate::check::{self, Classified};
+use rayon::prelude::*;
+
+use crate::check::{self, Classified, Entry};
 use crate::error::Error;
 use crate::finding::Finding;
 use crate::image_ref::ImageRef;
-use crate::manifest::Occurrence;
+use crate::manifest::{ImageValue, Occurrence};
 use crate::policy::Rules;
 use crate::settings::Settings;
 use crate::source::SourceFile;
@@ -17,8 +19,8 @@ use crate::source::SourceFile;
 /// What will be asked, and what will not be and why.
 pub struct Plan {
     pub rules: Rules,
-    /// Occurrences that are checked.
-    pub occurrences: Vec<Occurrence>,
+    /// The entries of the occurrences that are checked, before their verdicts.
+    pub entries: Vec<Entry>,
     /// Taken out by an ignore comment or a skip glob.
     pub passed_over: Vec<Occurrence>,
     /// Never asked, with the finding that says why.
@@ -61,33 +63,39 @@ pub fn plan(
         }
         None => true,
     });
+    // Each occurrence is read as a reference once (in parallel, in order), and becomes its
+    // entry here: refusals, the unique requests and the verdicts all use that reading.
+    let read: Vec<Result<Entry, Box<(Occurrence, Finding)>>> = occurrences
+        .into_par_iter()
+        .map(|o| {
+            let c = check::classify(&o);
+            match rules.refused(&o, &c, &settings.registries.destinations) {
+                Some(f) => Err(Box::new((o, f))),
+                None => Ok(check::entry(o, c)),
+            }
+        })
+        .collect();
     let mut refused = Vec::new();
-    occurrences.retain(
-        |o| match rules.refused(o, &settings.registries.destinations) {
-            Some(f) => {
-                refused.push((o.clone(), f));
-                false
-            }
-            None => true,
-        },
-    );
-    let mut refs = Vec::new();
-    let mut ranges = BTreeSet::new();
-    for o in &occurrences {
-        match check::classify(o) {
-            Classified::Ref(r) => refs.push(r),
-            Classified::Range(r, _) => {
-                ranges.insert(r);
-            }
-            _ => {}
-        }
-    }
+    // Collected in place: the entries are never held twice.
+    let entries: Vec<Entry> = read
+        .into_iter()
+        .filter_map(|r| r.map_err(|no| refused.push(*no)).ok())
+        .collect();
+    let ranges: BTreeSet<ImageRef> = entries
+        .iter()
+        .filter(|e| matches!(e.occurrence.value, ImageValue::Range { .. }))
+        .filter_map(|e| match check::classify(&e.occurrence) {
+            Classified::Range(r, _) => Some(r),
+            _ => None,
+        })
+        .collect();
+    let unique = check::unique_requests(entries.iter().filter_map(|e| e.reference.as_ref()));
     Ok(Plan {
-        unique: check::unique_requests(refs.iter()),
+        unique,
         ranges: ranges.into_iter().collect(),
         known_tags: check::TagLists::new(),
         rules,
-        occurrences,
+        entries,
         passed_over,
         refused,
     })

@@ -17,12 +17,17 @@ pub fn render(report: &Report, ctx: &Context, out: &mut dyn Write) -> io::Result
         GraphicalTheme::unicode_nocolor()
     };
     let handler = GraphicalReportHandler::new_themed(theme).with_width(100);
+    let findings = sorted_findings(report);
+    // Labels only for the places a finding points at: a clean run of 50,000 references
+    // draws no diagnostic and needs no canonical names.
+    let at: std::collections::HashSet<_> = findings.iter().filter_map(|f| f.location).collect();
     let labels: std::collections::HashMap<_, _> = report
         .entries
         .iter()
+        .filter(|e| at.contains(&e.occurrence.location))
         .filter_map(|e| Some((e.occurrence.location, e.reference.as_ref()?.canonical())))
         .collect();
-    for finding in sorted_findings(report) {
+    for finding in findings {
         let severity = report.level(finding);
         if ctx.verbosity == Verbosity::Quiet && severity > Severity::Undecided {
             continue;
@@ -70,9 +75,19 @@ pub fn render(report: &Report, ctx: &Context, out: &mut dyn Write) -> io::Result
 fn offline_table(report: &Report, ctx: &Context, out: &mut dyn Write) -> io::Result<()> {
     const SHOWN: usize = 40;
     let mut entries: Vec<_> = report.entries.iter().collect();
+    if entries.is_empty() {
+        return Ok(());
+    }
     entries.sort_by_key(|e| (e.occurrence.location.file, e.occurrence.location.start));
+    let limit = if ctx.verbosity == Verbosity::Verbose {
+        entries.len()
+    } else {
+        SHOWN
+    };
+    // Only the rows shown are formatted.
     let rows: Vec<(String, &str, &str)> = entries
-        .into_iter()
+        .iter()
+        .take(limit)
         .map(|e| {
             let s = span(report, &e.occurrence.location);
             let place = format!("{}:{}:{}", s.path.display(), s.start.line, s.start.column);
@@ -84,15 +99,7 @@ fn offline_table(report: &Report, ctx: &Context, out: &mut dyn Write) -> io::Res
             (place, e.written.as_str(), status)
         })
         .collect();
-    if rows.is_empty() {
-        return Ok(());
-    }
-    let limit = if ctx.verbosity == Verbosity::Verbose {
-        rows.len()
-    } else {
-        SHOWN
-    };
-    let width = |f: fn(&(String, &str, &str)) -> usize| rows.iter().take(limit).map(f).max();
+    let width = |f: fn(&(String, &str, &str)) -> usize| rows.iter().map(f).max();
     let place_w = width(|r| r.0.len()).unwrap_or(0);
     // A digest-pinned reference is long; it may overflow rather than widen every row.
     let image_w = width(|r| r.1.len()).unwrap_or(0).min(40);
@@ -101,11 +108,15 @@ fn offline_table(report: &Report, ctx: &Context, out: &mut dyn Write) -> io::Res
         "{:place_w$}  {:image_w$}  grammar",
         "reference at", "image as written"
     )?;
-    for (place, image, status) in rows.iter().take(limit) {
+    for (place, image, status) in &rows {
         writeln!(out, "{place:place_w$}  {image:image_w$}  {status}")?;
     }
-    if rows.len() > limit {
-        writeln!(out, "… and {} more (-v lists them all)", rows.len() - limit)?;
+    if entries.len() > rows.len() {
+        writeln!(
+            out,
+            "… and {} more (-v lists them all)",
+            entries.len() - rows.len()
+        )?;
     }
     Ok(())
 }

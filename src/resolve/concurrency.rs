@@ -49,8 +49,13 @@ impl Drop for Permit<'_> {
     fn drop(&mut self) {
         let mut s = self.window.lock();
         s.in_flight = s.in_flight.saturating_sub(1);
+        let room = s.in_flight < s.places();
         drop(s);
-        self.window.freed.notify_waiters();
+        // One freed place wakes one waiter (not all of them: with hundreds waiting, waking
+        // every one on every answer cost more CPU than the requests did).
+        if room {
+            self.window.freed.notify_one();
+        }
     }
 }
 
@@ -61,6 +66,13 @@ pub enum Signal {
     Answered(Duration),
     /// 429 or 503: too much.
     Refused,
+}
+
+impl State {
+    /// Places in the window: its limit, at least one.
+    fn places(&self) -> usize {
+        (self.limit as usize).max(1)
+    }
 }
 
 impl Window {
@@ -89,10 +101,11 @@ impl Window {
 
     /// The number of requests the window allows now.
     pub fn limit(&self) -> usize {
-        (self.lock().limit as usize).max(1)
+        self.lock().places()
     }
 
-    /// Waits for a place in the window.
+    /// Waits for a place in the window. Waiters are woken one per freed place, in the
+    /// order they came; a waiter dropped after its wake-up passes it on (tokio's `Notify`).
     pub async fn acquire(&self) -> Permit<'_> {
         loop {
             let freed = self.freed.notified();
@@ -100,7 +113,7 @@ impl Window {
             freed.as_mut().enable();
             {
                 let mut s = self.lock();
-                if s.in_flight < (s.limit as usize).max(1) {
+                if s.in_flight < s.places() {
                     s.in_flight += 1;
                     return Permit { window: self };
                 }
@@ -113,6 +126,7 @@ impl Window {
     pub fn observe(&self, signal: Signal) {
         let mut s = self.lock();
         let before = s.limit;
+        let places_before = s.places();
         let congested = match signal {
             Signal::Refused => Some("refused".to_string()),
             Signal::Answered(latency) => {
@@ -177,8 +191,12 @@ impl Window {
                 }
             }
         }
+        // A grown window wakes one waiter per new place; a cut one wakes nobody.
+        let new_places = s.places().saturating_sub(places_before);
         drop(s);
-        self.freed.notify_waiters();
+        for _ in 0..new_places {
+            self.freed.notify_one();
+        }
     }
 }
 

@@ -100,11 +100,22 @@ impl Destinations {
                 .denies_addr(ip)
                 .then(|| format!("{bare} is a link-local, metadata or denied address"));
         }
-        let name = bare.trim_end_matches('.').to_ascii_lowercase();
-        self.names
-            .iter()
-            .any(|n| name == *n || name.ends_with(&format!(".{n}")) && n.contains('.'))
-            .then(|| format!("{name} is a metadata service or a denied host"))
+        let name = bare.trim_end_matches('.');
+        // Without allocating: this runs for every reference of a run.
+        let denied = |n: &String| {
+            let (name, n) = (name.as_bytes(), n.as_bytes());
+            name.eq_ignore_ascii_case(n)
+                || n.contains(&b'.')
+                    && name.len() > n.len()
+                    && name[name.len() - n.len() - 1] == b'.'
+                    && name[name.len() - n.len()..].eq_ignore_ascii_case(n)
+        };
+        self.names.iter().any(denied).then(|| {
+            format!(
+                "{} is a metadata service or a denied host",
+                name.to_ascii_lowercase()
+            )
+        })
     }
 
     /// What a name resolved to (`found`), without denied addresses; an error when every
