@@ -30,6 +30,12 @@ pub trait Reader: Sync {
             "these files are not on disk",
         ))
     }
+
+    /// The repository path a file or directory resolves to once symbolic links are
+    /// followed (kustomize's loader judges a file by it); as given where there are none.
+    fn resolve(&self, path: &Path) -> Option<PathBuf> {
+        Some(path.to_path_buf())
+    }
 }
 
 /// Reads files under a root directory, never outside it.
@@ -61,6 +67,11 @@ impl Reader for DiskReader {
 
     fn materialise(&self, _scratch: &Path) -> std::io::Result<PathBuf> {
         Ok(self.root.clone())
+    }
+
+    fn resolve(&self, path: &Path) -> Option<PathBuf> {
+        let real = self.inside(path)?;
+        real.strip_prefix(&self.root).ok().map(Path::to_path_buf)
     }
 }
 

@@ -1,14 +1,18 @@
 //! The build itself, in kustomize's order: resources (files, and directories built on their
-//! own), `configurations:`, ConfigMap and Secret generators, components (run on what is
-//! accumulated so far), then patches, namespace, name prefix and suffix, labels, JSON 6902
-//! patches and `images:`; resources marked local-config are left out at the end.
+//! own), `configurations:`, ConfigMap and Secret generators (then `generators:`), components
+//! (run on what is accumulated so far), then patches, namespace, name prefix and suffix,
+//! labels, JSON 6902 patches, `images:` and `transformers:`; resources marked local-config
+//! are left out at the end. Files load as kustomize's default loader allows (inside the
+//! kustomization's directory tree). Where the build holds less than kustomize's (a remote
+//! part, an unmodelled plugin), what matches nothing is a note, not a verdict.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use super::edit;
-use super::file::{self, Generated, ImageEntry, Kustomization, Patch};
+use super::file::{self, ImageEntry, Kustomization, Patch};
 use super::images::{self, FieldSpec};
+use super::plugins;
 use super::select::Id;
 use super::tree::{At, Kind, Val};
 use crate::manifest::kustomize::{FILE_NAMES, is_remote, join};
@@ -29,6 +33,8 @@ pub struct Resource {
     /// stores one (namespace, name prefix and suffix, JSON patches), oldest first.
     pub previous: Vec<Id>,
     pub chain: Vec<String>,
+    /// An unmodelled plugin ran on it and may have changed its id (what, for notes).
+    pub unsure: Option<String>,
 }
 
 impl Resource {
@@ -128,6 +134,42 @@ struct RootEdits {
 pub(super) struct Acc {
     pub(super) resources: Vec<Resource>,
     pub(super) specs: Vec<FieldSpec>,
+    /// Parts of the build imagegate does not hold (a remote resource, an unmodelled
+    /// generator): what matches nothing here may match there.
+    pub(super) gaps: Vec<Gap>,
+}
+
+/// Why a lookup that finds nothing in what imagegate built is not decided.
+#[derive(Debug, Clone)]
+pub(super) struct Gap {
+    pub(super) problem: Problem,
+    /// Ends a sentence: "the remote resource `x` is not fetched".
+    pub(super) why: String,
+}
+
+impl Acc {
+    /// The first gap, or an unmodelled plugin that may have changed an id.
+    pub(super) fn undecided(&self) -> Option<Gap> {
+        self.gaps.first().cloned().or_else(|| {
+            self.resources.iter().find_map(|r| {
+                r.unsure.clone().map(|why| Gap {
+                    problem: Problem::Unmodelled,
+                    why,
+                })
+            })
+        })
+    }
+}
+
+impl Gap {
+    /// A note for a verdict the gap leaves open: `what` happened in what imagegate built.
+    pub(super) fn note(&self, ctx: &mut Ctx, what: String, at: Option<At>) {
+        ctx.note(
+            self.problem,
+            format!("{what}; {}, so kustomize's verdict is not known", self.why),
+            at,
+        );
+    }
 }
 
 /// A build stops at the first failure, as kustomize does.
@@ -227,6 +269,16 @@ impl Ctx<'_> {
         Stop
     }
 
+    /// kustomize's `LoadRestrictionsRootOnly` (api/internal/loader/loadrestrictions.go): a
+    /// file the kustomization in `dir` loads must resolve, symbolic links followed, to a
+    /// file in `dir` or below it. Directories (bases, components) may be anywhere.
+    pub(super) fn outside_root(&self, dir: &Path, path: &Path) -> bool {
+        match (self.reader.resolve(dir), self.reader.resolve(path)) {
+            (Some(root), Some(file)) => !file.parent().is_some_and(|p| p.starts_with(&root)),
+            _ => false,
+        }
+    }
+
     pub(super) fn read(&self, path: &Path) -> Option<String> {
         self.reader
             .read(path)
@@ -296,6 +348,10 @@ fn target(
         .iter()
         .filter_map(|n| {
             let p = dir.join(n);
+            // A kustomization file that resolves outside its directory does not load.
+            if ctx.outside_root(dir, &p) {
+                return None;
+            }
             ctx.read(&p).map(|t| (p, t))
         })
         .collect();
@@ -343,7 +399,11 @@ fn target_in(
         .documents
         .first()
         .map(|d| file::read(d, &source, kfile))
-        .unwrap_or_default();
+        .unwrap_or_else(|| file::read(&yaml::Document::default(), &source, kfile));
+    // kusttarget.go `Load` refuses a malformed kustomization before anything is built.
+    if let Some((why, at)) = k.invalid.first() {
+        return Err(ctx.fail(format!("kustomize refuses {why}"), Some(*at)));
+    }
     if k.is_component != component {
         let message = if component {
             format!(
@@ -357,9 +417,6 @@ fn target_in(
             )
         };
         return Err(ctx.fail(message, named_at));
-    }
-    if let Some((why, at)) = k.invalid.first() {
-        return Err(ctx.fail(format!("kustomize refuses {why}"), Some(*at)));
     }
     // The root is read first: the edits rewrote its `images:`, `patches:` and `components:`.
     if let Some(edits) = ctx.root_edits.take() {
@@ -392,10 +449,21 @@ fn target_in(
     let here = label(dir);
     resources(ctx, dir, &k, acc, &here)?;
     for (path, at) in &k.configurations {
+        if is_remote_file(path) {
+            ctx.note(
+                Problem::Remote,
+                format!("remote configuration `{path}` is not fetched; image fields it declares are not checked"),
+                Some(*at),
+            );
+            continue;
+        }
         let p = join(dir, path);
         let Some(text) = ctx.read(&p) else {
             return Err(ctx.fail(format!("configuration `{path}` not found"), Some(*at)));
         };
+        if ctx.outside_root(dir, &p) {
+            return Err(ctx.fail(outside(path, dir), Some(*at)));
+        }
         let f = ctx.file(&p, text.clone());
         ctx.built.patch_files.push(f);
         for v in ctx.parse(f, &text, &|o| o)? {
@@ -403,8 +471,15 @@ fn target_in(
         }
     }
     for g in &k.generated {
-        generate(ctx, acc, g, &here)?;
+        plugins::generate(ctx, acc, g, &here)?;
     }
+    for (key, _) in &k.adds {
+        acc.gaps.push(Gap {
+            problem: Problem::Unmodelled,
+            why: format!("`{key}` in `{here}` adds objects imagegate's model does not build"),
+        });
+    }
+    plugins::generators(ctx, dir, &k, acc, &here)?;
     for (path, at) in &k.components {
         if is_remote(path) {
             ctx.note(
@@ -412,11 +487,13 @@ fn target_in(
                 format!("remote component `{path}` is not fetched; its images are not checked"),
                 Some(*at),
             );
+            acc.gaps.push(Gap {
+                problem: Problem::Remote,
+                why: format!("the remote component `{path}` is not fetched"),
+            });
             continue;
         }
-        let before = acc.resources.len();
         target(ctx, &join(dir, path), acc, true, Some(*at))?;
-        let _ = before;
         let name = label(&join(dir, path));
         for r in &mut acc.resources {
             if r.chain.last() != Some(&name) {
@@ -425,12 +502,31 @@ fn target_in(
         }
     }
     super::transform::transform(ctx, dir, &k, acc)?;
+    // The `transformers:` field runs after the builtin ones (kusttarget.go
+    // `runTransformers`).
+    let unsure = plugins::transformers(ctx, dir, &k, acc, &here)?;
     for r in &mut acc.resources {
+        if r.unsure.is_none() {
+            r.unsure.clone_from(&unsure);
+        }
         if r.chain.last() != Some(&here) {
             r.chain.push(here.clone());
         }
     }
     Ok(())
+}
+
+/// Whether a path is a URL kustomize's loader fetches (fileloader.go `IsRemoteFile`).
+pub(super) fn is_remote_file(path: &str) -> bool {
+    path.starts_with("http://") || path.starts_with("https://")
+}
+
+/// The message of a file refused by `LoadRestrictionsRootOnly`.
+pub(super) fn outside(path: &str, dir: &Path) -> String {
+    format!(
+        "`{path}` is not in or below `{}`; kustomize loads a file only from the kustomization's own directory tree (LoadRestrictionsRootOnly)",
+        label(dir)
+    )
 }
 
 fn resources(
@@ -447,6 +543,10 @@ fn resources(
                 format!("remote resource `{res}` is not fetched; its images are not checked"),
                 Some(*at),
             );
+            acc.gaps.push(Gap {
+                problem: Problem::Remote,
+                why: format!("the remote resource `{res}` is not fetched"),
+            });
             continue;
         }
         let path = join(dir, res);
@@ -454,6 +554,9 @@ fn resources(
             .iter()
             .any(|n| ctx.reader.read(&path.join(n)).is_some());
         if !is_dir && let Some(text) = ctx.read(&path) {
+            if ctx.outside_root(dir, &path) {
+                return Err(ctx.fail(outside(res, dir), Some(*at)));
+            }
             let f = ctx.file(&path, text.clone());
             for v in ctx.parse(f, &text, &|o| o)? {
                 for item in flatten(v) {
@@ -469,6 +572,7 @@ fn resources(
             for r in sub.resources {
                 add_resource(ctx, acc, r, *at)?;
             }
+            acc.gaps.extend(sub.gaps);
             for s in sub.specs {
                 if !acc.specs.contains(&s) {
                     acc.specs.push(s);
@@ -488,35 +592,6 @@ fn resources(
     Ok(())
 }
 
-/// A ConfigMap or Secret generator's object (kusttarget.go `runGenerators`, after the
-/// configurations and before the components): no images, but an id that patches find and
-/// that `behavior: merge` or `replace` needs (reswrangler.go `appendReplaceOrMerge`).
-fn generate(ctx: &mut Ctx, acc: &mut Acc, g: &Generated, here: &str) -> Result<(), Stop> {
-    let mut v = Val::map(g.at);
-    v.set("apiVersion", Val::scalar("v1", g.at));
-    v.set("kind", Val::scalar(g.kind, g.at));
-    let mut meta = Val::map(g.at);
-    meta.set("name", Val::scalar(&g.name, g.at));
-    if let Some(ns) = &g.namespace {
-        meta.set("namespace", Val::scalar(ns, g.at));
-    }
-    v.set("metadata", meta);
-    let id = Id::of(&v);
-    let exists = acc.resources.iter().any(|r| r.has_id(&id));
-    match (g.behavior.as_str(), exists) {
-        ("" | "create", _) => add(ctx, acc, v, vec![here.to_string()], g.at),
-        ("merge" | "replace", true) => Ok(()),
-        ("merge" | "replace", false) => Err(ctx.fail(
-            format!(
-                "{} does not exist; the generator cannot merge or replace it",
-                id.describe()
-            ),
-            Some(g.at),
-        )),
-        (other, _) => Err(ctx.fail(format!("generator behavior `{other}`"), Some(g.at))),
-    }
-}
-
 /// The items of a `List`, or the object itself.
 fn flatten(v: Val) -> Vec<Val> {
     let is_list = v.path_str(&["kind"]).is_some_and(|k| k.ends_with("List"))
@@ -530,7 +605,13 @@ fn flatten(v: Val) -> Vec<Val> {
     vec![v]
 }
 
-fn add(ctx: &mut Ctx, acc: &mut Acc, val: Val, chain: Vec<String>, at: At) -> Result<(), Stop> {
+pub(super) fn add(
+    ctx: &mut Ctx,
+    acc: &mut Acc,
+    val: Val,
+    chain: Vec<String>,
+    at: At,
+) -> Result<(), Stop> {
     if val.path_str(&["kind"]).is_none_or(str::is_empty) {
         return Err(ctx.fail("a resource without `kind`".into(), Some(val.at)));
     }
@@ -544,6 +625,7 @@ fn add(ctx: &mut Ctx, acc: &mut Acc, val: Val, chain: Vec<String>, at: At) -> Re
             original,
             previous: Vec::new(),
             chain,
+            unsure: None,
         },
         at,
     )
@@ -551,7 +633,21 @@ fn add(ctx: &mut Ctx, acc: &mut Acc, val: Val, chain: Vec<String>, at: At) -> Re
 
 fn add_resource(ctx: &mut Ctx, acc: &mut Acc, r: Resource, at: At) -> Result<(), Stop> {
     let id = Id::of(&r.val);
-    if acc.resources.iter().any(|o| Id::of(&o.val).equals(&id)) {
+    if let Some(o) = acc.resources.iter().find(|o| Id::of(&o.val).equals(&id)) {
+        // An unmodelled plugin may have given one of them another id.
+        if let Some(why) = r.unsure.clone().or_else(|| o.unsure.clone()) {
+            let gap = Gap {
+                problem: Problem::Unmodelled,
+                why,
+            };
+            let what = format!(
+                "{} is twice in the build as imagegate models it",
+                id.describe()
+            );
+            gap.note(ctx, what, Some(at));
+            acc.resources.push(r);
+            return Ok(());
+        }
         return Err(ctx.fail(
             format!(
                 "{} is already in the build (kustomize refuses an id twice)",

@@ -89,17 +89,22 @@ pub struct Kustomization {
     pub annotations: Vec<(String, String)>,
     /// Fields the native model does not apply (generators' options aside), with where.
     pub unmodelled: Vec<(&'static str, At)>,
+    /// `transformers:` and `generators:` entries, judged by the build (`super::plugins`).
+    pub transformers: Vec<(String, At)>,
+    pub generators: Vec<(String, At)>,
+    /// Unmodelled fields that add objects (Helm charts), and fields that may change ids
+    /// (`replacements` writing names): a lookup that finds nothing is then not decided.
+    pub adds: Vec<(&'static str, At)>,
+    pub changes_ids: Vec<(&'static str, At)>,
     /// A field whose shape kustomize would refuse.
     pub invalid: Vec<(String, At)>,
 }
 
 /// Fields that can change images but that the native model does not apply
 /// (`helmChartInflationGenerator` is the deprecated spelling of `helmCharts`, which
-/// kustomization.go `FixKustomization` converts).
-const UNMODELLED: [&str; 7] = [
-    "replacements",
-    "transformers",
-    "generators",
+/// kustomization.go `FixKustomization` converts). `replacements`, `transformers` and
+/// `generators` are judged entry by entry (`super::plugins`).
+const UNMODELLED: [&str; 4] = [
     "helmCharts",
     "helmChartInflationGenerator",
     "vars",
@@ -224,7 +229,18 @@ fn check(doc: &Document, root: NodeId, k: &mut Kustomization, at: &dyn Fn(NodeId
 /// Reads a parsed kustomization file (`file` is its index in the build's file table).
 pub fn read(doc: &Document, source: &SourceFile, file: usize) -> Kustomization {
     let mut k = Kustomization::default();
-    let Some(root) = doc.root else { return k };
+    let Some(root) = doc.root else {
+        // api/types/kustomization.go `CheckEmpty`: "kustomization.yaml is empty".
+        k.invalid.push((
+            "an empty kustomization".into(),
+            At {
+                file,
+                start: 0,
+                end: 0,
+            },
+        ));
+        return k;
+    };
     let at = |n: NodeId| {
         let node = doc.node(n);
         At {
@@ -294,6 +310,16 @@ pub fn read(doc: &Document, source: &SourceFile, file: usize) -> Kustomization {
             continue;
         };
         for &p in doc.items(seq) {
+            // api/types/kustomization.go: `patches` and `patchesJson6902` entries are
+            // `types.Patch` objects; Go's decoder refuses a string ("cannot unmarshal string
+            // into Go struct field Kustomization.patches of type types.Patch").
+            if kind != PatchField::StrategicMerge && doc.scalar(p).is_some() {
+                k.invalid.push((
+                    format!("a `{key}` entry that is a string; it must be a mapping with `path` or `patch` (kustomize cannot read a string as a patch)"),
+                    at(p),
+                ));
+                continue;
+            }
             match patch(doc, source, p, kind, at(p)) {
                 Some(patch) => k.patches.push(patch),
                 None => k
@@ -335,16 +361,46 @@ pub fn read(doc: &Document, source: &SourceFile, file: usize) -> Kustomization {
             }
         }
     }
+    let present = |key: &str| {
+        get(doc, root, key).filter(|&n| match &doc.node(n).kind {
+            NodeKind::Seq(items) => !items.is_empty(),
+            NodeKind::Map(entries) => !entries.is_empty(),
+            NodeKind::Scalar { .. } => doc.scalar(n).is_some_and(|s| !s.is_empty()),
+        })
+    };
     for key in UNMODELLED {
-        if let Some(n) = get(doc, root, key) {
-            let empty = match &doc.node(n).kind {
-                NodeKind::Seq(items) => items.is_empty(),
-                NodeKind::Map(entries) => entries.is_empty(),
-                NodeKind::Scalar { .. } => doc.scalar(n) == Some(""),
-            };
-            if !empty {
-                k.unmodelled.push((key, at(n)));
+        if let Some(n) = present(key) {
+            k.unmodelled.push((key, at(n)));
+            if key.starts_with("helm") {
+                k.adds.push((key, at(n)));
             }
+        }
+    }
+    if let Some(n) = present("replacements") {
+        let effect = super::plugins::replacements(doc, n);
+        if effect.images {
+            k.unmodelled.push(("replacements", at(n)));
+        }
+        if effect.ids {
+            k.changes_ids.push(("replacements", at(n)));
+        }
+    }
+    for key in ["transformers", "generators"] {
+        let Some(seq) = get(doc, root, key) else {
+            continue;
+        };
+        for &e in doc.items(seq) {
+            let Some(s) = text(e) else {
+                k.invalid
+                    .push((format!("`{key}` entries that are not strings"), at(e)));
+                continue;
+            };
+            let list = if key == "transformers" {
+                &mut k.transformers
+            } else {
+                &mut k.generators
+            };
+            list.push((s, at(e)));
         }
     }
     k

@@ -7,6 +7,7 @@ pub mod edit;
 pub mod file;
 pub mod images;
 pub mod patch;
+pub mod plugins;
 pub mod select;
 #[cfg(test)]
 mod tests;

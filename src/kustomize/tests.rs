@@ -204,3 +204,173 @@ fn chart_fields_in_either_spelling_are_reported_as_unmodelled() {
         );
     }
 }
+
+/// The notes of building `dir`, and whether it failed.
+fn build_notes(dir: &str, files: &[(&str, &str)]) -> (bool, Vec<(Problem, String)>) {
+    let mem = Mem(files
+        .iter()
+        .map(|(p, t)| (PathBuf::from(p), t.to_string()))
+        .collect());
+    let e = effective(Path::new(dir), &mem);
+    let notes = e
+        .notes
+        .into_iter()
+        .map(|n| (n.problem, n.message))
+        .collect();
+    (e.failed, notes)
+}
+
+#[test]
+fn a_build_with_a_remote_part_does_not_decide_what_matches_nothing() {
+    // issue 15 (argo-cd examples/known-hosts): kustomize fetches a remote base, imagegate
+    // does not, so a patch, an images entry or a merging generator that finds nothing in
+    // what imagegate built may find it there: a Remote note, not a failure nor no-effect.
+    let k = "resources:\n- https://github.com/argoproj/argo-cd//manifests?ref=stable\n- deploy.yaml\npatches:\n- patch: |\n    apiVersion: apps/v1\n    kind: Deployment\n    metadata: {name: argocd-server}\n- target: {name: argocd-repo-server}\n  patch: |\n    - {op: remove, path: /spec/replicas}\nimages:\n- {name: quay.io/argoproj/argocd, newTag: v3}\nconfigMapGenerator:\n- {name: argocd-cm, behavior: merge, literals: [a=b]}\n";
+    let files = [
+        ("deploy.yaml", DEPLOY),
+        ("o/kustomization.yaml", "resources: [..]\n"),
+    ];
+    let mut with_k = files.to_vec();
+    with_k.push(("kustomization.yaml", k));
+    let (failed, notes) = build_notes("o", &with_k);
+    assert!(!failed, "{notes:?}");
+    let remote = notes.iter().filter(|(p, _)| *p == Problem::Remote).count();
+    assert_eq!(
+        remote, 5,
+        "the resource, the patch, the target, the entry, the generator: {notes:?}"
+    );
+    assert!(
+        notes.iter().all(|(p, _)| *p == Problem::Remote),
+        "{notes:?}"
+    );
+    // Without the remote resource each of them is decided.
+    let local = k.replace(
+        "- https://github.com/argoproj/argo-cd//manifests?ref=stable\n",
+        "",
+    );
+    let (failed, _) = build_notes(
+        "",
+        &[("deploy.yaml", DEPLOY), ("kustomization.yaml", &local)],
+    );
+    assert!(failed);
+}
+
+#[test]
+fn a_remote_patch_path_is_a_note_and_the_rest_is_built() {
+    // issue 15: api/internal/loader/fileloader.go `Load` fetches an http(s) path
+    // (kustomize examples/loadHttp); imagegate does not, and builds the rest.
+    let k = "resources: [deploy.yaml]\npatches:\n- path: https://example.com/patch.yaml\n";
+    let files = [("deploy.yaml", DEPLOY), ("kustomization.yaml", k)];
+    assert_eq!(images("", &files), Some(vec!["nginx:1".to_string()]));
+    let (_, notes) = build_notes("", &files);
+    assert!(
+        matches!(&notes[..], [(Problem::Remote, m)] if m.contains("remote patch")),
+        "{notes:?}"
+    );
+}
+
+#[test]
+fn kustomize_refuses_a_string_patches_entry_and_an_empty_file() {
+    // issue 15: types.Patch is a struct ("cannot unmarshal string into Go struct field
+    // Kustomization.patches"); kustomization.go `CheckEmpty` ("kustomization.yaml is empty").
+    let (failed, notes) = build_notes(
+        "",
+        &[
+            ("deploy.yaml", DEPLOY),
+            (
+                "kustomization.yaml",
+                "resources: [deploy.yaml]\npatches:\n- patch.yaml\n",
+            ),
+        ],
+    );
+    assert!(failed);
+    assert!(notes[0].1.contains("that is a string"), "{notes:?}");
+    for empty in ["", "# nothing yet\n", "---\n"] {
+        let (failed, notes) = build_notes(
+            "",
+            &[("deploy.yaml", DEPLOY), ("kustomization.yaml", empty)],
+        );
+        assert!(failed, "{empty:?}");
+        assert!(notes[0].1.contains("empty kustomization"), "{notes:?}");
+    }
+}
+
+#[test]
+fn builtin_plugins_are_judged_by_what_they_can_reach() {
+    // issue 15 (kustomize examples/valueAdd.md, podinfo deploy/overlays): builtins that
+    // cannot touch an image are no note; one that changes ids leaves a collision undecided
+    // (a note where it shows) rather than a failure; others stay unmodelled.
+    let ns = |n: &str| {
+        format!(
+            "apiVersion: builtin\nkind: NamespaceTransformer\nmetadata: {{name: ns, namespace: {n}}}\n"
+        )
+    };
+    let (a, b) = (ns("a"), ns("b"));
+    let files = [
+        ("base/deploy.yaml", DEPLOY),
+        ("base/kustomization.yaml", "resources: [deploy.yaml]\n"),
+        (
+            "a/kustomization.yaml",
+            "resources: [../base]\ntransformers: [ns.yaml]\n",
+        ),
+        ("a/ns.yaml", &a),
+        (
+            "b/kustomization.yaml",
+            "resources: [../base]\ntransformers: [ns.yaml]\n",
+        ),
+        ("b/ns.yaml", &b),
+        ("o/kustomization.yaml", "resources: [../a, ../b]\n"),
+    ];
+    let (failed, notes) = build_notes("o", &files);
+    assert!(!failed, "{notes:?}");
+    assert!(
+        matches!(&notes[..], [(Problem::Unmodelled, m)] if m.contains("twice") && m.contains("NamespaceTransformer")),
+        "{notes:?}"
+    );
+    // Without a transformer the same collision fails.
+    let plain = files.map(|(p, t)| {
+        (
+            p,
+            if p.ends_with("kustomization.yaml") {
+                t.split("transformers").next().unwrap()
+            } else {
+                t
+            },
+        )
+    });
+    assert!(build_notes("o", &plain).0);
+    // An ImageTagTransformer, a directory of transformers and an exec plugin stay notes.
+    let tag = "apiVersion: builtin\nkind: ImageTagTransformer\nmetadata: {name: t}\nimageTag: {name: nginx, newTag: '2'}\n";
+    let exec = "apiVersion: example.com/v1\nkind: Mine\nmetadata: {name: m}\n";
+    let k = "resources: [deploy.yaml]\ntransformers: [tag.yaml, dir, exec.yaml]\n";
+    let (_, notes) = build_notes(
+        "",
+        &[
+            ("deploy.yaml", DEPLOY),
+            ("kustomization.yaml", k),
+            ("tag.yaml", tag),
+            ("exec.yaml", exec),
+            ("dir/kustomization.yaml", "resources: [../tag.yaml]\n"),
+        ],
+    );
+    let unmodelled: Vec<&String> = notes
+        .iter()
+        .filter(|(p, _)| *p == Problem::Unmodelled)
+        .map(|(_, m)| m)
+        .collect();
+    assert_eq!(unmodelled.len(), 3, "{notes:?}");
+    // A LabelTransformer whose field spec reaches containers could write an image.
+    let labels = "apiVersion: builtin\nkind: LabelTransformer\nmetadata: {name: l}\nlabels: {image: x}\nfieldSpecs:\n- {path: spec/template/spec/containers, create: true}\n";
+    let (_, notes) = build_notes(
+        "",
+        &[
+            ("deploy.yaml", DEPLOY),
+            (
+                "kustomization.yaml",
+                "resources: [deploy.yaml]\ntransformers: [l.yaml]\n",
+            ),
+            ("l.yaml", labels),
+        ],
+    );
+    assert_eq!(notes.len(), 1, "{notes:?}");
+}

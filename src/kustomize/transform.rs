@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use super::build::{Acc, Ctx, Problem, Stop};
+use super::build::{Acc, Ctx, Gap, Problem, Stop, is_remote_file, outside};
 use super::file::{self, Kustomization, Patch, PatchField, PatchText};
 use super::images::{self, Matcher};
 use super::patch;
@@ -31,6 +31,14 @@ pub(super) fn transform(
             if !CLUSTER_SCOPED.contains(&kind.as_str()) {
                 let meta = metadata(&mut r.val);
                 meta.set("namespace", Val::scalar(ns, meta.at));
+            }
+            // api/filters/namespace/namespace.go with the default field specs
+            // (builtinpluginconsts/namespace.go `metadata/name` of kind Namespace): a v1
+            // Namespace object is renamed to the namespace.
+            let current = Id::of(&r.val);
+            if current.kind == "Namespace" && current.group.is_empty() && current.version == "v1" {
+                let meta = metadata(&mut r.val);
+                meta.set("name", Val::scalar(ns, meta.at));
             }
         }
         let renamed = kind != "Namespace" && kind != "CustomResourceDefinition";
@@ -86,7 +94,15 @@ pub(super) fn transform(
                 }
             }
         }
-        if n == 0 {
+        if n == 0
+            && let Some(gap) = acc.undecided()
+        {
+            let what = format!(
+                "images entry `{}` matches no image imagegate built",
+                entry.name
+            );
+            gap.note(ctx, what, Some(entry.entry));
+        } else if n == 0 {
             ctx.note(
                 Problem::NoEffect,
                 format!(
@@ -108,9 +124,19 @@ pub(super) fn metadata(v: &mut Val) -> &mut Val {
     v.get_mut("metadata").expect("just set")
 }
 
-/// Reads a patch's values: a file of the build, or text inline in the kustomization.
-fn patch_values(ctx: &mut Ctx, dir: &Path, p: &Patch) -> Result<Vec<Val>, Stop> {
+/// Reads a patch's values: a file of the build, or text inline in the kustomization;
+/// `None` for a URL, which is not fetched.
+fn patch_values(ctx: &mut Ctx, dir: &Path, p: &Patch) -> Result<Option<Vec<Val>>, Stop> {
     match &p.text {
+        PatchText::Path(rel) if is_remote_file(rel) => {
+            // fileloader.go `Load` fetches an http(s) path (`httpClientGetContent`).
+            ctx.note(
+                Problem::Remote,
+                format!("remote patch `{rel}` is not fetched; what it changes is not checked"),
+                Some(p.at),
+            );
+            Ok(None)
+        }
         PatchText::Path(rel) => {
             let path = join(dir, rel);
             let Some(text) = ctx.read(&path) else {
@@ -124,19 +150,24 @@ fn patch_values(ctx: &mut Ctx, dir: &Path, p: &Patch) -> Result<Vec<Val>, Stop> 
                 }
                 return Err(ctx.fail(format!("patch file `{rel}` not found"), Some(p.at)));
             };
+            if ctx.outside_root(dir, &path) {
+                return Err(ctx.fail(outside(rel, dir), Some(p.at)));
+            }
             let f = ctx.file(&path, text.clone());
             ctx.built.patch_files.push(f);
-            ctx.parse(f, &text, &|o| o)
+            ctx.parse(f, &text, &|o| o).map(Some)
         }
         PatchText::Inline { text, lines } => {
             let map = |o: usize| file::inline_offset(text, lines, o);
-            ctx.parse(p.at.file, text, &map)
+            ctx.parse(p.at.file, text, &map).map(Some)
         }
     }
 }
 
 fn apply_patch(ctx: &mut Ctx, dir: &Path, p: &Patch, acc: &mut Acc) -> Result<(), Stop> {
-    let values = patch_values(ctx, dir, p)?;
+    let Some(values) = patch_values(ctx, dir, p)? else {
+        return Ok(());
+    };
     let is_json = p.field == PatchField::Json6902
         || (p.field == PatchField::Patches
             && values
@@ -164,7 +195,7 @@ fn apply_patch(ctx: &mut Ctx, dir: &Path, p: &Patch, acc: &mut Acc) -> Result<()
             None => return Err(ctx.fail("empty JSON patch".into(), Some(p.at))),
         };
         if targets.is_empty() {
-            no_effect(ctx, p);
+            no_effect(ctx, acc, p);
         }
         for i in targets {
             // kustomize stores the id before every JSON patch.
@@ -184,7 +215,7 @@ fn apply_patch(ctx: &mut Ctx, dir: &Path, p: &Patch, acc: &mut Acc) -> Result<()
             ));
         }
         if targets.is_empty() {
-            no_effect(ctx, p);
+            no_effect(ctx, acc, p);
         }
         if let Some(pv) = values.first() {
             merge_into(acc, &targets, pv, p);
@@ -201,11 +232,30 @@ fn apply_patch(ctx: &mut Ctx, dir: &Path, p: &Patch, acc: &mut Acc) -> Result<()
             .map(|(i, _)| i)
             .collect();
         if hits.len() != 1 {
+            // What is not built may hold the one it patches (a remote base, a generator),
+            // or an unmodelled plugin may have changed the ids it would find.
+            let unsure = hits.iter().find_map(|&i| acc.resources[i].unsure.clone());
+            let gap = match (hits.is_empty(), unsure) {
+                (true, _) => acc.undecided(),
+                (false, Some(why)) => Some(Gap {
+                    problem: Problem::Unmodelled,
+                    why,
+                }),
+                (false, None) => None,
+            };
             let why = if hits.is_empty() {
                 "no resource matches"
             } else {
                 "several resources match"
             };
+            if let Some(gap) = gap {
+                let what = format!(
+                    "{why} the strategic merge patch for {} in what imagegate built",
+                    id.describe()
+                );
+                gap.note(ctx, what, Some(pv.at));
+                continue;
+            }
             return Err(ctx.fail(
                 format!(
                     "{why} the strategic merge patch for {} (kustomize fails)",
@@ -219,8 +269,13 @@ fn apply_patch(ctx: &mut Ctx, dir: &Path, p: &Patch, acc: &mut Acc) -> Result<()
     Ok(())
 }
 
-fn no_effect(ctx: &mut Ctx, p: &Patch) {
+fn no_effect(ctx: &mut Ctx, acc: &Acc, p: &Patch) {
     let target = p.target.as_ref().map(|t| t.describe()).unwrap_or_default();
+    if let Some(gap) = acc.undecided() {
+        let what = format!("patch target ({target}) matches no resource imagegate built");
+        gap.note(ctx, what, Some(p.at));
+        return;
+    }
     ctx.note(
         Problem::NoEffect,
         format!("patch target ({target}) matches no resource in this build; it changes nothing"),

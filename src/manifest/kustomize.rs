@@ -115,11 +115,24 @@ pub fn join(dir: &Path, rel: &str) -> PathBuf {
 /// patch files and `configurations`), resolved against its directory. Remote resources name
 /// nothing here.
 pub fn named_paths(path: &Path, bytes: &[u8]) -> Vec<PathBuf> {
+    let (named, support) = named(path, bytes);
+    named.into_iter().chain(support).collect()
+}
+
+/// The local files a kustomization file reads as patches or configurations, not as
+/// manifests: known from its text, so they stay out of the plain scan even when the build
+/// fails before it reads them (issue 15).
+pub fn support_paths(path: &Path, bytes: &[u8]) -> Vec<PathBuf> {
+    named(path, bytes).1
+}
+
+/// Resources and components; configurations and patch files.
+fn named(path: &Path, bytes: &[u8]) -> (Vec<PathBuf>, Vec<PathBuf>) {
     let text = String::from_utf8_lossy(bytes);
     let source = SourceFile::new(path.to_path_buf(), &*text);
     let parsed = yaml::parse(&source);
     let Some(doc) = parsed.documents.first() else {
-        return Vec::new();
+        return (Vec::new(), Vec::new());
     };
     let dir = path.parent().unwrap_or(Path::new(""));
     let k = crate::kustomize::file::read(doc, &source, 0);
@@ -127,15 +140,24 @@ pub fn named_paths(path: &Path, bytes: &[u8]) -> Vec<PathBuf> {
         crate::kustomize::file::PatchText::Path(p) => Some(p.as_str()),
         crate::kustomize::file::PatchText::Inline { .. } => None,
     });
-    k.resources
+    let local = |res: &&str| !is_remote(res);
+    let named = k
+        .resources
         .iter()
         .chain(&k.components)
-        .chain(&k.configurations)
+        .map(|(r, _)| r.as_str())
+        .filter(local)
+        .map(|res| join(dir, res))
+        .collect();
+    let support = k
+        .configurations
+        .iter()
         .map(|(r, _)| r.as_str())
         .chain(patches)
-        .filter(|res| !is_remote(res))
+        .filter(local)
         .map(|res| join(dir, res))
-        .collect()
+        .collect();
+    (named, support)
 }
 
 /// Which kustomizations name a path (a file, or a directory holding a kustomization).

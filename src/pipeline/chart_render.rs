@@ -9,6 +9,7 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use super::charts::{Renderable, ToRender};
+use super::extract::Scans;
 use crate::error::Error;
 use crate::finding::{Code, Finding};
 use crate::image_ref::ImageRef;
@@ -48,10 +49,13 @@ impl Tree<'_> {
     }
 }
 
-/// Renders every release, and gives the images the native model missed.
+/// Renders every release, and gives the images the native model missed. An image written
+/// literally in a scanned file of a chart directory's (a template's, checked at its line)
+/// counts as predicted for the releases of that chart.
 pub fn derive(
     settings: &Settings,
     releases: &[ToRender],
+    scans: &Scans,
     head: &dyn Reader,
     base: Option<&dyn Reader>,
 ) -> Result<Rendered, Error> {
@@ -89,7 +93,12 @@ pub fn derive(
                 t.head.release.label
             ))
         })?;
-        let predicted: HashSet<ImageValue> = t.predicted.iter().map(normal).collect();
+        let written = match &t.head.release.source {
+            ChartSource::Local { dir } => written_in(scans, dir),
+            _ => Vec::new(),
+        };
+        let predicted: HashSet<ImageValue> =
+            t.predicted.iter().chain(&written).map(normal).collect();
         let mut said = HashSet::new();
         let missed: Images = images
             .into_iter()
@@ -163,6 +172,17 @@ pub fn derive(
         }
     }
     Ok(out)
+}
+
+/// The images the scanned files under a chart directory name at their own lines.
+fn written_in(scans: &Scans, dir: &Path) -> Vec<ImageValue> {
+    scans
+        .repo_paths
+        .iter()
+        .zip(&scans.heads)
+        .filter(|(p, _)| p.starts_with(dir))
+        .flat_map(|(_, s)| s.occurrences.iter().map(|o| o.value.clone()))
+        .collect()
 }
 
 /// A reference in its canonical form, so `nginx:1` and `docker.io/library/nginx:1` are one

@@ -60,6 +60,7 @@ fn run(settings: &Settings, c: collect::Collected) -> Result<Report, Error> {
     let rendered = chart_render::derive(
         settings,
         &std::mem::take(&mut chart_images.to_render),
+        &scans,
         c.sides.head.as_ref(),
         c.sides.base.as_deref().filter(|_| !c.all_refs),
     )?;

@@ -11,7 +11,7 @@ use super::argo_kustomize::AppRoot;
 use super::{Joined, Scanned, note};
 use crate::finding::{Code, Finding, Location};
 use crate::kustomize::{self, Effective, Problem};
-use crate::manifest::kustomize::is_kustomization_file;
+use crate::manifest::kustomize::{is_kustomization_file, support_paths};
 use crate::reader::Reader;
 
 /// Builds every root: the kustomizations of the checked set and, in a diff, `affected` (the
@@ -69,6 +69,23 @@ pub(super) fn kustomizations(
         first: first_extra_id,
         reader,
     };
+    // Patch files and configurations are not manifests, whether or not a build reached
+    // them: known from the text of every kustomization at hand (components included).
+    let kustomization_files = scanned
+        .files()
+        .filter(|(_, _, p)| is_kustomization_file(p))
+        .map(|(_, _, p)| p.clone())
+        .chain(roots.iter().cloned());
+    for k in kustomization_files {
+        let Some(bytes) = reader.read(&k) else {
+            continue;
+        };
+        for p in support_paths(&k, &bytes) {
+            if let Some(&id) = files.ids.get(p.as_path()) {
+                j.patch_files.insert(id);
+            }
+        }
+    }
     let mut tracked = HashSet::new();
     let mut deployed = HashSet::new();
     let mut seen = HashSet::new();

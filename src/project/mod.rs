@@ -92,6 +92,10 @@ impl Reader for Known<'_> {
         self.inner.escapes(path)
     }
 
+    fn resolve(&self, path: &Path) -> Option<PathBuf> {
+        self.inner.resolve(path)
+    }
+
     fn images(&self, path: &Path) -> Option<Vec<(String, String)>> {
         let found = self.images.get(path)?;
         Some(

@@ -250,9 +250,14 @@ fn a_failing_helm_render_is_exit_2_with_helms_message() {
     assert!(String::from_utf8_lossy(&oracle.stderr).contains("app.server is required"));
 }
 
-/// An Argo CD Application deploying a chart directory of the repository.
+/// An Argo CD Application deploying a chart directory of the repository, one of whose
+/// templates writes an image literally (checked at its own line, so not a model gap).
 fn local_chart_app(w: &Workdir) -> usize {
     composed_chart(&w.path().join("charts/podinfo"), "1.0.0", "example.invalid");
+    w.write(
+        "charts/podinfo/templates/job.yaml",
+        "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: {{ .Release.Name }}-migrate\nspec:\n  template:\n    spec:\n      containers:\n        - name: migrate\n          image: example.invalid/migrate:1.0\n",
+    );
     let app = "apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata:\n  name: web\nspec:\n  destination:\n    namespace: apps\n  source:\n    repoURL: https://git.example.com/apps.git\n    path: charts/podinfo\n    targetRevision: HEAD\n    helm:\n      valuesObject:\n        app:\n          version: 6.5.99\n";
     w.write("app.yaml", app);
     11
@@ -290,11 +295,17 @@ fn only_trusted_settings_choose_the_helm_program() {
     );
     assert!(!marker.exists(), "the repository chose the program");
 
-    // `render: true` from the repository turns it on; helm is found on PATH.
+    // `render: true` from the repository turns it on; helm is found on PATH. The image
+    // the template writes literally is checked at its line, not again as a model gap.
     w.write(".imagegate.yaml", "render: true\n");
     let run = w.run_env(&offline, &[("PATH", &engines)]);
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
     assert_eq!(rendered(&run), std::slice::from_ref(&row));
+    let literal = run.rows(|r| {
+        (r["image"] == "example.invalid/migrate:1.0")
+            .then(|| format!("{}:{}", r["file"].as_str().unwrap(), r["line"]))
+    });
+    assert_eq!(literal, ["charts/podinfo/templates/job.yaml:10"]);
 
     // Relative PATH entries are dropped, so `./helm` and `bin/helm` are not found, and
     // --render without helm is exit 2, never a quiet pass.

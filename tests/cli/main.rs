@@ -16,6 +16,7 @@ mod offline;
 mod operators;
 mod overlays;
 mod real_repos;
+mod realrepos;
 mod registry;
 mod render;
 mod render_egress;
