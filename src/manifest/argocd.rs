@@ -24,14 +24,7 @@ pub fn extract(doc: &Document, source: &SourceFile, file: usize, out: &mut Vec<O
         .and_then(|n| doc.str(n))
         .unwrap_or("");
     let label = format!("Application/{name}");
-    let mut sources: Vec<NodeId> = doc
-        .get_path(root, &["spec", "source"])
-        .into_iter()
-        .collect();
-    if let Some(list) = doc.get_path(root, &["spec", "sources"]) {
-        sources.extend_from_slice(doc.items(list));
-    }
-    for s in sources {
+    for s in sources(doc, root) {
         if let Some(helm) = doc.get(s, "helm") {
             helm_source(doc, source, helm, file, &label, out);
         }
@@ -140,4 +133,16 @@ pub fn apply_helm_layers(
             merged.set_path(name, text, doc.location(value, file));
         }
     }
+}
+
+/// An Application's sources: `spec.source`, then each of `spec.sources`.
+pub fn sources(doc: &Document, root: NodeId) -> Vec<NodeId> {
+    let mut sources: Vec<NodeId> = doc
+        .get_path(root, &["spec", "source"])
+        .into_iter()
+        .collect();
+    if let Some(list) = doc.get_path(root, &["spec", "sources"]) {
+        sources.extend_from_slice(doc.items(list));
+    }
+    sources
 }

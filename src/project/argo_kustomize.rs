@@ -53,14 +53,7 @@ pub(super) fn roots(
                 namespace: field(root, &["spec", "destination", "namespace"]).unwrap_or(""),
                 project: field(root, &["spec", "project"]).unwrap_or(""),
             };
-            let mut sources: Vec<NodeId> = doc
-                .get_path(root, &["spec", "source"])
-                .into_iter()
-                .collect();
-            if let Some(list) = doc.get_path(root, &["spec", "sources"]) {
-                sources.extend_from_slice(doc.items(list));
-            }
-            for s in sources {
+            for s in crate::manifest::argocd::sources(doc, root) {
                 let found = Source {
                     doc,
                     node: s,

@@ -117,14 +117,7 @@ impl Engine for Template<'_> {
         let args = self.args(&format!("./{}", dir.display()));
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let set: Vec<(&str, &Path)> = self.homes.iter().map(|(k, v)| (*k, v.as_path())).collect();
-        let out = process::run_with(self.program, &args, tree, TIMEOUT, &set)?;
-        if out.success {
-            Ok(out.stdout)
-        } else if out.stderr.is_empty() {
-            Err(format!("{} failed with no message", self.program.display()))
-        } else {
-            Err(out.stderr)
-        }
+        process::run_with(self.program, &args, tree, TIMEOUT, &set)?.into_stdout(self.program)
     }
 }
 

@@ -71,14 +71,7 @@ impl Engine for Kustomize {
         };
         let args = self.args(&dir);
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let out = process::run(&self.program, &args, tree, TIMEOUT)?;
-        if out.success {
-            Ok(out.stdout)
-        } else if out.stderr.is_empty() {
-            Err(format!("{} failed with no message", self.program.display()))
-        } else {
-            Err(out.stderr)
-        }
+        process::run(&self.program, &args, tree, TIMEOUT)?.into_stdout(&self.program)
     }
 }
 

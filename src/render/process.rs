@@ -35,6 +35,19 @@ pub struct Output {
     pub stderr: String,
 }
 
+impl Output {
+    /// The engine's output, or its own message as the error.
+    pub fn into_stdout(self, program: &Path) -> Result<Vec<u8>, String> {
+        if self.success {
+            Ok(self.stdout)
+        } else if self.stderr.is_empty() {
+            Err(format!("{} failed with no message", program.display()))
+        } else {
+            Err(self.stderr)
+        }
+    }
+}
+
 /// Runs `program args` in `cwd` with a clean environment; `Err` says why it did not finish
 /// (could not start, too much output, out of time).
 pub fn run(program: &Path, args: &[&str], cwd: &Path, timeout: Duration) -> Result<Output, String> {

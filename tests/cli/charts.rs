@@ -15,20 +15,6 @@ use std::process::Command;
 
 use crate::harness::*;
 
-/// Real helm, or a loud failure.
-pub(crate) fn helm_bin() -> PathBuf {
-    let dir = std::env::var_os("IMAGEGATE_ENGINES").unwrap_or_else(|| {
-        panic!("IMAGEGATE_ENGINES is not set: run scripts/engines (scripts/test does) or set it")
-    });
-    let bin = Path::new(&dir).join("helm");
-    assert!(
-        bin.exists(),
-        "real helm is needed at {} (scripts/engines installs it)",
-        bin.display()
-    );
-    bin
-}
-
 /// helm with its own config, cache and data under a temporary home.
 pub(crate) struct Helm {
     home: tempfile::TempDir,

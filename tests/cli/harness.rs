@@ -1065,3 +1065,37 @@ pub fn one_image(image: &str) -> Workdir {
 
 /// `check --all` of a workdir, fresh from the registry, as JSON.
 pub const CHECK_JSON: [&str; 5] = ["check", "--all", "--no-cache", "--format", "json"];
+
+/// A real engine from `$IMAGEGATE_ENGINES` (`scripts/engines` installs them and
+/// `scripts/test` sets it; `target/engines` otherwise), or a loud failure: the tests that
+/// need one never skip.
+pub fn engine(name: &str) -> PathBuf {
+    let dir = std::env::var_os("IMAGEGATE_ENGINES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/engines"));
+    let bin = dir.join(name);
+    assert!(
+        bin.exists(),
+        "real {name} is needed at {}: run scripts/engines (scripts/test does) or set IMAGEGATE_ENGINES",
+        bin.display()
+    );
+    bin
+}
+
+/// Real kubectl whose kustomize is v5.8.1, the version the model follows.
+pub fn kubectl() -> PathBuf {
+    let k = engine("kubectl");
+    let version = Command::new(&k).args(["version", "--client"]).output();
+    match version {
+        Ok(o) if String::from_utf8_lossy(&o.stdout).contains("Kustomize Version: v5.8.1") => k,
+        _ => panic!(
+            "the tests need kubectl with kustomize v5.8.1 at {}; run scripts/engines",
+            k.display()
+        ),
+    }
+}
+
+/// Real helm v4.
+pub fn helm_bin() -> PathBuf {
+    engine("helm")
+}

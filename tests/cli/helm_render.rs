@@ -11,7 +11,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::charts::{Helm, helm_bin, helm_release, serve};
+use crate::charts::{Helm, helm_release, serve};
 use crate::harness::*;
 
 /// A chart `podinfo` whose main image follows the values conventions, whose sidecar's

@@ -3,24 +3,10 @@
 //! `kubectl kustomize` (kustomize v5.8.1) as the oracle for the set of images.
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use crate::harness::*;
-
-/// Real kubectl with kustomize v5.8.1, or a loud failure.
-fn kubectl() -> PathBuf {
-    let dir = std::env::var_os("IMAGEGATE_ENGINES").unwrap_or_else(|| {
-        panic!("IMAGEGATE_ENGINES is not set: run scripts/engines (scripts/test does) or set it")
-    });
-    let bin = Path::new(&dir).join("kubectl");
-    assert!(
-        bin.exists(),
-        "real kubectl is needed at {} (scripts/engines installs it)",
-        bin.display()
-    );
-    bin
-}
 
 /// The images of `kubectl kustomize dir` (every `image:` line of its normalised output).
 pub fn built_images(dir: &Path) -> Result<BTreeSet<String>, String> {

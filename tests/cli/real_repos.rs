@@ -3,24 +3,10 @@
 //! repository and path are named in the test), with real kubectl kustomize or real helm (from
 //! `$IMAGEGATE_ENGINES`) as the oracle of what deploys.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use crate::harness::*;
-
-/// A real engine (`kubectl` with kustomize v5.8.1, `helm` v4.1.4), or a loud failure.
-fn engine(name: &str) -> PathBuf {
-    let dir = std::env::var_os("IMAGEGATE_ENGINES").unwrap_or_else(|| {
-        panic!("IMAGEGATE_ENGINES is not set: run scripts/engines (scripts/test does) or set it")
-    });
-    let bin = Path::new(&dir).join(name);
-    assert!(
-        bin.exists(),
-        "real {name} is needed at {} (scripts/engines installs it)",
-        bin.display()
-    );
-    bin
-}
 
 /// Runs a real engine in `dir` with a private home; its stdout, or its stderr as the error.
 fn run_engine(name: &str, dir: &Path, args: &[&str]) -> Result<String, String> {

@@ -5,27 +5,10 @@
 //! plugins; a failing render is exit 2 with kustomize's own message.
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 use crate::harness::*;
-
-/// The real kubectl with kustomize v5.8.1; fails loudly when it is not installed.
-pub fn kubectl() -> PathBuf {
-    let dir = std::env::var_os("IMAGEGATE_ENGINES")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/engines"));
-    let k = dir.join("kubectl");
-    let version = Command::new(&k).args(["version", "--client"]).output();
-    match version {
-        Ok(o) if String::from_utf8_lossy(&o.stdout).contains("Kustomize Version: v5.8.1") => k,
-        _ => panic!(
-            "the --render tests need kubectl with kustomize v5.8.1 at {}; run scripts/engines \
-             (scripts/test does) or set IMAGEGATE_ENGINES",
-            k.display()
-        ),
-    }
-}
 
 /// A base deploying `web`, and an overlay whose `replacements:` (which the native model does
 /// not apply) sets the image from a configMapGenerator literal.

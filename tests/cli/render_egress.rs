@@ -9,7 +9,7 @@ use std::process::Command;
 use std::sync::{Arc, Mutex};
 
 use crate::harness::*;
-use crate::render::{executable, kubectl, rendered};
+use crate::render::{executable, rendered};
 
 /// A plain HTTP server on `addr` serving `body` at every path, recording the paths asked.
 fn yaml_server(addr: &str, body: String) -> (u16, Arc<Mutex<Vec<String>>>) {
