@@ -1,4 +1,4 @@
-//! Argo CD Applications: images in `spec.source(s).helm` (`valuesObject`, the `values`
+//! Argo CD Applications: images in `spec.source(s).helm` (`valuesObject` or the `values`
 //! string, and `parameters` such as `image.tag`), and the image overrides of
 //! `spec.source(s).kustomize.images` as written (`project/argo_kustomize.rs` builds a
 //! same-repository path with them instead, and the build's images replace these).
@@ -69,8 +69,9 @@ fn helm_source(
 }
 
 /// Layers an Argo CD Helm source's own values over `merged` in Argo CD's order: the
-/// `values` string, then `valuesObject`, then `parameters` (`name: image.tag`), which win
-/// over both as `--set` does.
+/// `values` string or, when present and not null, `valuesObject` in its place (Argo CD's
+/// `ApplicationSourceHelm.ValuesYAML` hands helm one or the other, never both), then
+/// `parameters` (`name: image.tag`), which win as `--set` does.
 pub fn apply_helm_layers(
     merged: &mut Merged,
     doc: &Document,
@@ -78,7 +79,11 @@ pub fn apply_helm_layers(
     helm: NodeId,
     file: usize,
 ) {
+    let object = doc
+        .get(helm, "valuesObject")
+        .filter(|&o| doc.scalar_type(o) != Some(yaml::ScalarType::Null));
     if let Some(vnode) = doc.get(helm, "values")
+        && object.is_none()
         && let Some(text) = doc.str(vnode)
     {
         let inner = SourceFile::new("values".into(), text);
@@ -116,7 +121,7 @@ pub fn apply_helm_layers(
             }
         }
     }
-    if let Some(obj) = doc.get(helm, "valuesObject") {
+    if let Some(obj) = object {
         merged.layer(doc, obj, Place::Own(file));
     }
     if let Some(params) = doc.get(helm, "parameters") {

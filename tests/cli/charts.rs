@@ -415,6 +415,49 @@ fn argo_cd_parameters_beat_values_object() {
 }
 
 #[test]
+fn argo_cd_values_object_replaces_the_values_string() {
+    // issue 16: Argo CD hands helm `valuesObject` in place of the `values` string, never
+    // both (`ApplicationSourceHelm.ValuesYAML`), so a tag in the string is not deployed.
+    let reg = registry_with_podinfo();
+    let helm = Helm::new();
+    let (_repo, url, packages) = classic_repository(&helm, &reg);
+    let w = Workdir::new();
+    let app = |object: &str| {
+        format!(
+            "apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata:\n  name: podinfo\nspec:\n  source:\n    repoURL: {url}\n    chart: podinfo\n    targetRevision: 6.5.4\n    helm:\n      values: |\n        image:\n          tag: 6.5.99\n{object}"
+        )
+    };
+    w.write(
+        "app.yaml",
+        &app("      valuesObject:\n        replicaCount: 2\n"),
+    );
+    let run = w.run(&["check", "--all", "--format", "json"]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    // The oracle: helm given only what Argo CD gives it, the valuesObject.
+    let out = helm.run(
+        packages[0].parent().unwrap(),
+        &[
+            "template",
+            "rel",
+            packages[0].to_str().unwrap(),
+            "--set",
+            "replicaCount=2",
+        ],
+    );
+    let image = format!("{}/podinfo:6.5.4", reg.host);
+    assert!(out.contains(&image), "{out}");
+    assert_eq!(derived_images(&run), BTreeSet::from([image]));
+    // A null valuesObject is no valuesObject: the string is used, and its tag is missing.
+    w.write("app.yaml", &app("      valuesObject: null\n"));
+    let run = w.run(&["check", "--all", "--format", "json"]);
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(
+        derived_images(&run),
+        BTreeSet::from([format!("{}/podinfo:6.5.99", reg.host)])
+    );
+}
+
+#[test]
 fn offline_the_chart_step_is_a_note() {
     // issue 16: with --offline, charts are not fetched, and the run says so.
     let w = Workdir::new();
