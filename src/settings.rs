@@ -300,31 +300,23 @@ fn render_options(
         }
     };
     let enabled = common.render || from_env.or(config.render).unwrap_or(false);
-    let named = |p: PathBuf| match p.components().count() {
-        // A bare name is found on PATH; a path is the caller's, from where they stand.
-        1 if p.is_relative() => p,
-        _ => cwd.join(p),
+    // The flag, else the environment variable, else the trusted config.
+    let program = |flag: &Option<PathBuf>, var: &str, configured: &Option<String>| {
+        flag.clone()
+            .or_else(|| env(var).filter(|v| !v.is_empty()).map(PathBuf::from))
+            .map(|p| match p.components().count() {
+                // A bare name is found on PATH; a path is the caller's, from where they stand.
+                1 if p.is_relative() => p,
+                _ => cwd.join(p),
+            })
+            .or_else(|| configured.as_ref().map(PathBuf::from))
     };
-    let kustomize = common
-        .kustomize
-        .clone()
-        .or_else(|| {
-            env("IMAGEGATE_KUSTOMIZE")
-                .filter(|v| !v.is_empty())
-                .map(PathBuf::from)
-        })
-        .map(named)
-        .or_else(|| config.engines.kustomize.as_ref().map(PathBuf::from));
-    let helm = common
-        .helm
-        .clone()
-        .or_else(|| {
-            env("IMAGEGATE_HELM")
-                .filter(|v| !v.is_empty())
-                .map(PathBuf::from)
-        })
-        .map(named)
-        .or_else(|| config.engines.helm.as_ref().map(PathBuf::from));
+    let kustomize = program(
+        &common.kustomize,
+        "IMAGEGATE_KUSTOMIZE",
+        &config.engines.kustomize,
+    );
+    let helm = program(&common.helm, "IMAGEGATE_HELM", &config.engines.helm);
     Ok(crate::render::Options {
         enabled,
         kustomize,
