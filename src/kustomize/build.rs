@@ -9,12 +9,12 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use super::edit;
-use super::file::{self, ImageEntry, Kustomization, Patch};
+use super::edit::{self, Edits};
+use super::file::{self, ImageEntry, Kustomization};
 use super::images::{self, FieldSpec};
 use super::plugins;
 use super::select::Id;
-use super::tree::{At, Kind, Val};
+use super::tree::{At, Val};
 use crate::manifest::kustomize::{FILE_NAMES, is_remote, join};
 use crate::manifest::yaml;
 use crate::reader::Reader;
@@ -85,49 +85,22 @@ pub struct Built {
     pub originals: Vec<Val>,
 }
 
-/// Edits made to a root before it is built, as Argo CD makes them for an Application's path
-/// (util/kustomize/kustomize.go `Build`): `kustomize edit set image`, patches appended to
-/// `patches:`, `kustomize edit add component`, all written in another file (the
-/// Application), which is the build's file 0, so what they decide is reported there.
-#[derive(Debug, Clone, Default)]
-pub struct Edits {
-    /// The repository path and text of the file the edits are written in.
-    pub file: PathBuf,
-    pub text: String,
-    /// `kustomize edit set image` arguments, each with its byte span in `file`.
-    pub set_images: Vec<(String, (usize, usize))>,
-    /// Patches appended to the root's `patches:` (positions in file 0).
-    pub patches: Vec<Patch>,
-    /// Components appended to the root's `components:` unless named there already
-    /// (positions in file 0).
-    pub components: Vec<(String, At)>,
-    /// `kustomize edit set nameprefix`, `namesuffix`, `namespace`: they replace the root's.
-    pub name_prefix: Option<String>,
-    pub name_suffix: Option<String>,
-    pub namespace: Option<String>,
-    /// Where `file` names the root (a failure to find its kustomization is reported there).
-    pub named_at: Option<(usize, usize)>,
-    /// Who edits, for contexts (`Application/web`).
-    pub by: String,
-}
-
 pub(super) struct Ctx<'a> {
     pub(super) reader: &'a dyn Reader,
     pub(super) built: Built,
     index: HashMap<PathBuf, usize>,
     texts: HashMap<usize, String>,
     stack: Vec<PathBuf>,
-    /// The edits of the root, taken when the root is read.
-    root_edits: Option<RootEdits>,
+    /// The edits of the root with their parsed images, taken when the root is read.
+    root_edits: Option<(Vec<ImageEntry>, &'a Edits)>,
 }
 
-struct RootEdits {
-    images: Vec<ImageEntry>,
-    patches: Vec<Patch>,
-    components: Vec<(String, At)>,
-    name_prefix: Option<String>,
-    name_suffix: Option<String>,
-    namespace: Option<String>,
+/// The kustomization being accumulated (kustomize's `KustTarget`): its directory, what it
+/// says, and its directory as messages name it.
+pub(super) struct Target<'a> {
+    pub(super) dir: &'a Path,
+    pub(super) k: &'a Kustomization,
+    pub(super) here: String,
 }
 
 #[derive(Default)]
@@ -158,6 +131,22 @@ impl Acc {
                 })
             })
         })
+    }
+}
+
+impl Acc {
+    /// A remote `what` (a resource, a component) is not fetched: a note, and a gap in what
+    /// imagegate builds.
+    pub(super) fn remote(&mut self, ctx: &mut Ctx, what: &str, path: &str, at: At) {
+        ctx.note(
+            Problem::Remote,
+            format!("remote {what} `{path}` is not fetched; its images are not checked"),
+            Some(at),
+        );
+        self.gaps.push(Gap {
+            problem: Problem::Remote,
+            why: format!("the remote {what} `{path}` is not fetched"),
+        });
     }
 }
 
@@ -197,29 +186,10 @@ pub fn build_edited(dir: &Path, reader: &dyn Reader, edits: Option<&Edits>) -> B
     let mut named_at = None;
     if let Some(e) = edits {
         let f = ctx.file(&e.file, e.text.clone());
-        let span = |(start, end): (usize, usize)| At {
-            file: f,
-            start,
-            end,
-        };
-        named_at = e.named_at.map(span);
-        let args: Vec<(String, At)> = e
-            .set_images
-            .iter()
-            .map(|(a, s)| (a.clone(), span(*s)))
-            .collect();
+        named_at = e.named_at.map(|s| edit::span(f, s));
         // setimage.go validates its arguments before it reads the kustomization.
-        match edit::parse_args(&args) {
-            Ok(images) => {
-                ctx.root_edits = Some(RootEdits {
-                    images,
-                    patches: e.patches.clone(),
-                    components: e.components.clone(),
-                    name_prefix: e.name_prefix.clone(),
-                    name_suffix: e.name_suffix.clone(),
-                    namespace: e.namespace.clone(),
-                });
-            }
+        match e.images(f) {
+            Ok(images) => ctx.root_edits = Some((images, e)),
             Err((why, at)) => {
                 ctx.fail(format!("kustomize edit set image refuses {why}"), Some(at));
                 ctx.built.failed = true;
@@ -337,7 +307,7 @@ fn label(dir: &Path) -> String {
 }
 
 /// kustomize's `accumulateTarget` for the kustomization in `dir`.
-fn target(
+pub(super) fn target(
     ctx: &mut Ctx,
     dir: &Path,
     acc: &mut Acc,
@@ -418,26 +388,9 @@ fn target_in(
         };
         return Err(ctx.fail(message, named_at));
     }
-    // The root is read first: the edits rewrote its `images:`, `patches:` and `components:`.
-    if let Some(edits) = ctx.root_edits.take() {
-        if !edits.images.is_empty() {
-            k.images = edit::set_image(&k.images, &edits.images);
-        }
-        k.patches.extend(edits.patches);
-        for (field, set) in [
-            (&mut k.name_prefix, edits.name_prefix),
-            (&mut k.name_suffix, edits.name_suffix),
-            (&mut k.namespace, edits.namespace),
-        ] {
-            if set.is_some() {
-                *field = set;
-            }
-        }
-        for (c, at) in edits.components {
-            if !k.components.iter().any(|(named, _)| *named == c) {
-                k.components.push((c, at));
-            }
-        }
+    // The root is read first: the edits rewrite its `images:`, `patches:` and `components:`.
+    if let Some((images, edits)) = ctx.root_edits.take() {
+        edits.apply(&images, &mut k);
     }
     for (key, at) in &k.unmodelled {
         ctx.note(
@@ -446,8 +399,12 @@ fn target_in(
             Some(*at),
         );
     }
-    let here = label(dir);
-    resources(ctx, dir, &k, acc, &here)?;
+    let t = Target {
+        dir,
+        k: &k,
+        here: label(dir),
+    };
+    super::resources::resources(ctx, &t, acc)?;
     for (path, at) in &k.configurations {
         if is_remote_file(path) {
             ctx.note(
@@ -471,26 +428,21 @@ fn target_in(
         }
     }
     for g in &k.generated {
-        plugins::generate(ctx, acc, g, &here)?;
+        plugins::generate(ctx, acc, g, &t.here)?;
     }
     for (key, _) in &k.adds {
         acc.gaps.push(Gap {
             problem: Problem::Unmodelled,
-            why: format!("`{key}` in `{here}` adds objects imagegate's model does not build"),
+            why: format!(
+                "`{key}` in `{}` adds objects imagegate's model does not build",
+                t.here
+            ),
         });
     }
-    plugins::generators(ctx, dir, &k, acc, &here)?;
+    plugins::generators(ctx, &t, acc)?;
     for (path, at) in &k.components {
         if is_remote(path) {
-            ctx.note(
-                Problem::Remote,
-                format!("remote component `{path}` is not fetched; its images are not checked"),
-                Some(*at),
-            );
-            acc.gaps.push(Gap {
-                problem: Problem::Remote,
-                why: format!("the remote component `{path}` is not fetched"),
-            });
+            acc.remote(ctx, "component", path, *at);
             continue;
         }
         target(ctx, &join(dir, path), acc, true, Some(*at))?;
@@ -501,16 +453,16 @@ fn target_in(
             }
         }
     }
-    super::transform::transform(ctx, dir, &k, acc)?;
+    super::transform::transform(ctx, &t, acc)?;
     // The `transformers:` field runs after the builtin ones (kusttarget.go
     // `runTransformers`).
-    let unsure = plugins::transformers(ctx, dir, &k, acc, &here)?;
+    let unsure = plugins::transformers(ctx, &t, acc)?;
     for r in &mut acc.resources {
         if r.unsure.is_none() {
             r.unsure.clone_from(&unsure);
         }
-        if r.chain.last() != Some(&here) {
-            r.chain.push(here.clone());
+        if r.chain.last() != Some(&t.here) {
+            r.chain.push(t.here.clone());
         }
     }
     Ok(())
@@ -527,135 +479,4 @@ pub(super) fn outside(path: &str, dir: &Path) -> String {
         "`{path}` is not in or below `{}`; kustomize loads a file only from the kustomization's own directory tree (LoadRestrictionsRootOnly)",
         label(dir)
     )
-}
-
-fn resources(
-    ctx: &mut Ctx,
-    dir: &Path,
-    k: &Kustomization,
-    acc: &mut Acc,
-    here: &str,
-) -> Result<(), Stop> {
-    for (res, at) in &k.resources {
-        if is_remote(res) {
-            ctx.note(
-                Problem::Remote,
-                format!("remote resource `{res}` is not fetched; its images are not checked"),
-                Some(*at),
-            );
-            acc.gaps.push(Gap {
-                problem: Problem::Remote,
-                why: format!("the remote resource `{res}` is not fetched"),
-            });
-            continue;
-        }
-        let path = join(dir, res);
-        let is_dir = FILE_NAMES
-            .iter()
-            .any(|n| ctx.reader.read(&path.join(n)).is_some());
-        if !is_dir && let Some(text) = ctx.read(&path) {
-            if ctx.outside_root(dir, &path) {
-                return Err(ctx.fail(outside(res, dir), Some(*at)));
-            }
-            let f = ctx.file(&path, text.clone());
-            for v in ctx.parse(f, &text, &|o| o)? {
-                for item in flatten(v) {
-                    add(ctx, acc, item, vec![here.to_string()], *at)?;
-                }
-            }
-        } else if is_dir {
-            let mut sub = Acc {
-                specs: images::default_specs(),
-                ..Acc::default()
-            };
-            target(ctx, &path, &mut sub, false, Some(*at))?;
-            for r in sub.resources {
-                add_resource(ctx, acc, r, *at)?;
-            }
-            acc.gaps.extend(sub.gaps);
-            for s in sub.specs {
-                if !acc.specs.contains(&s) {
-                    acc.specs.push(s);
-                }
-            }
-        } else if ctx.reader.escapes(&path) {
-            ctx.note(
-                Problem::Escapes,
-                format!("resource `{res}` leads outside the repository; it is not read"),
-                Some(*at),
-            );
-            return Err(Stop);
-        } else {
-            return Err(ctx.fail(format!("resource `{res}` not found"), Some(*at)));
-        }
-    }
-    Ok(())
-}
-
-/// The items of a `List`, or the object itself.
-fn flatten(v: Val) -> Vec<Val> {
-    let is_list = v.path_str(&["kind"]).is_some_and(|k| k.ends_with("List"))
-        && matches!(v.get("items").map(|i| &i.kind), Some(Kind::Seq(_)));
-    if is_list {
-        return v
-            .get("items")
-            .map(|i| i.items().to_vec())
-            .unwrap_or_default();
-    }
-    vec![v]
-}
-
-pub(super) fn add(
-    ctx: &mut Ctx,
-    acc: &mut Acc,
-    val: Val,
-    chain: Vec<String>,
-    at: At,
-) -> Result<(), Stop> {
-    if val.path_str(&["kind"]).is_none_or(str::is_empty) {
-        return Err(ctx.fail("a resource without `kind`".into(), Some(val.at)));
-    }
-    let original = Id::of(&val);
-    ctx.built.originals.push(val.clone());
-    add_resource(
-        ctx,
-        acc,
-        Resource {
-            val,
-            original,
-            previous: Vec::new(),
-            chain,
-            unsure: None,
-        },
-        at,
-    )
-}
-
-fn add_resource(ctx: &mut Ctx, acc: &mut Acc, r: Resource, at: At) -> Result<(), Stop> {
-    let id = Id::of(&r.val);
-    if let Some(o) = acc.resources.iter().find(|o| Id::of(&o.val).equals(&id)) {
-        // An unmodelled plugin may have given one of them another id.
-        if let Some(why) = r.unsure.clone().or_else(|| o.unsure.clone()) {
-            let gap = Gap {
-                problem: Problem::Unmodelled,
-                why,
-            };
-            let what = format!(
-                "{} is twice in the build as imagegate models it",
-                id.describe()
-            );
-            gap.note(ctx, what, Some(at));
-            acc.resources.push(r);
-            return Ok(());
-        }
-        return Err(ctx.fail(
-            format!(
-                "{} is already in the build (kustomize refuses an id twice)",
-                id.describe()
-            ),
-            Some(at),
-        ));
-    }
-    acc.resources.push(r);
-    Ok(())
 }

@@ -2,9 +2,78 @@
 //! so a root can be built the way Argo CD builds an Application's path: it runs that command
 //! with the Application's `kustomize.images` in the path's kustomization, then builds.
 
-use super::file::ImageEntry;
+use std::path::PathBuf;
+
+use super::file::{ImageEntry, Kustomization, Patch};
 use super::images;
 use super::tree::At;
+
+/// Edits made to a root before it is built, as Argo CD makes them for an Application's path
+/// (util/kustomize/kustomize.go `Build`): `kustomize edit set image`, patches appended to
+/// `patches:`, `kustomize edit add component`, all written in another file (the
+/// Application), which is the build's file 0, so what they decide is reported there.
+#[derive(Debug, Clone, Default)]
+pub struct Edits {
+    /// The repository path and text of the file the edits are written in.
+    pub file: PathBuf,
+    pub text: String,
+    /// `kustomize edit set image` arguments, each with its byte span in `file`.
+    pub set_images: Vec<(String, (usize, usize))>,
+    /// Patches appended to the root's `patches:` (positions in file 0).
+    pub patches: Vec<Patch>,
+    /// Components appended to the root's `components:` unless named there already
+    /// (positions in file 0).
+    pub components: Vec<(String, At)>,
+    /// `kustomize edit set nameprefix`, `namesuffix`, `namespace`: they replace the root's.
+    pub name_prefix: Option<String>,
+    pub name_suffix: Option<String>,
+    pub namespace: Option<String>,
+    /// Where `file` names the root (a failure to find its kustomization is reported there).
+    pub named_at: Option<(usize, usize)>,
+    /// Who edits, for contexts (`Application/web`).
+    pub by: String,
+}
+
+impl Edits {
+    /// The `set image` arguments parsed, at their spans in `file` (the build's file number
+    /// `f`); `Err` names the argument kustomize refuses.
+    pub(super) fn images(&self, f: usize) -> Result<Vec<ImageEntry>, (String, At)> {
+        let args: Vec<(String, At)> = self
+            .set_images
+            .iter()
+            .map(|(a, s)| (a.clone(), span(f, *s)))
+            .collect();
+        parse_args(&args)
+    }
+
+    /// Rewrites the root's kustomization as the edits do, with `images` parsed by
+    /// [`Edits::images`]: its `images:`, `patches:`, names, namespace and `components:`.
+    pub(super) fn apply(&self, images: &[ImageEntry], k: &mut Kustomization) {
+        if !images.is_empty() {
+            k.images = set_image(&k.images, images);
+        }
+        k.patches.extend(self.patches.iter().cloned());
+        for (field, set) in [
+            (&mut k.name_prefix, &self.name_prefix),
+            (&mut k.name_suffix, &self.name_suffix),
+            (&mut k.namespace, &self.namespace),
+        ] {
+            if set.is_some() {
+                field.clone_from(set);
+            }
+        }
+        for (c, at) in &self.components {
+            if !k.components.iter().any(|(named, _)| named == c) {
+                k.components.push((c.clone(), *at));
+            }
+        }
+    }
+}
+
+/// A byte span of the build's file `f`.
+pub(super) fn span(file: usize, (start, end): (usize, usize)) -> At {
+    At { file, start, end }
+}
 
 /// What `*` in an argument's new name, tag or digest means: keep the kustomization's value.
 const PRESERVE: &str = "*";

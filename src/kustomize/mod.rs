@@ -8,6 +8,7 @@ pub mod file;
 pub mod images;
 pub mod patch;
 pub mod plugins;
+pub mod resources;
 pub mod select;
 #[cfg(test)]
 mod tests;
@@ -20,7 +21,8 @@ use std::path::{Path, PathBuf};
 use crate::finding::Location;
 use crate::manifest::{Occurrence, kubernetes};
 use crate::reader::Reader;
-pub use build::{Edits, Note, Problem};
+pub use build::{Note, Problem};
+pub use edit::Edits;
 
 /// The images one kustomization root deploys.
 #[derive(Debug, Default)]

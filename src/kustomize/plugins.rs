@@ -6,8 +6,9 @@
 
 use std::path::Path;
 
-use super::build::{Acc, Ctx, Gap, Problem, Stop, add};
-use super::file::{Generated, Kustomization};
+use super::build::{Acc, Ctx, Gap, Problem, Stop, Target};
+use super::file::Generated;
+use super::resources::add;
 use super::select::Id;
 use super::tree::{At, Kind, Val};
 use crate::manifest::kustomize::{FILE_NAMES, is_remote, join};
@@ -280,13 +281,8 @@ pub(super) fn apply_meta(val: &mut Val, pairs: &[(String, String)], specs: &[Met
 
 /// The `generators:` entries of a kustomization, after its builtin generators
 /// (kusttarget.go `runGenerators`).
-pub(super) fn generators(
-    ctx: &mut Ctx,
-    dir: &Path,
-    k: &Kustomization,
-    acc: &mut Acc,
-    here: &str,
-) -> Result<(), Stop> {
+pub(super) fn generators(ctx: &mut Ctx, t: &Target, acc: &mut Acc) -> Result<(), Stop> {
+    let Target { dir, k, here } = t;
     for (entry, at) in &k.generators {
         let Some(found) = read_entry(ctx, dir, entry, true)? else {
             unmodelled(ctx, "generators", entry, *at);
@@ -316,11 +312,10 @@ pub(super) fn generators(
 /// imagegate's, when a plugin that may change them is not applied.
 pub(super) fn transformers(
     ctx: &mut Ctx,
-    dir: &Path,
-    k: &Kustomization,
+    t: &Target,
     acc: &mut Acc,
-    here: &str,
 ) -> Result<Option<String>, Stop> {
+    let Target { dir, k, here } = t;
     let mut unsure: Option<String> = k.changes_ids.first().map(|(key, _)| {
         format!("`{key}` in `{here}` may change ids, which imagegate's model does not apply")
     });

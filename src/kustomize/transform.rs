@@ -4,20 +4,16 @@
 
 use std::path::Path;
 
-use super::build::{Acc, Ctx, Gap, Problem, Stop, is_remote_file, outside};
-use super::file::{self, Kustomization, Patch, PatchField, PatchText};
+use super::build::{Acc, Ctx, Gap, Problem, Stop, Target, is_remote_file, outside};
+use super::file::{self, Patch, PatchField, PatchText};
 use super::images::{self, Matcher};
 use super::patch;
 use super::select::{CLUSTER_SCOPED, Compiled, Id};
 use super::tree::{Kind, Val};
 use crate::manifest::kustomize::join;
 
-pub(super) fn transform(
-    ctx: &mut Ctx,
-    dir: &Path,
-    k: &Kustomization,
-    acc: &mut Acc,
-) -> Result<(), Stop> {
+pub(super) fn transform(ctx: &mut Ctx, t: &Target, acc: &mut Acc) -> Result<(), Stop> {
+    let Target { dir, k, .. } = *t;
     for field in [PatchField::StrategicMerge, PatchField::Patches] {
         for p in k.patches.iter().filter(|p| p.field == field) {
             apply_patch(ctx, dir, p, acc)?;
