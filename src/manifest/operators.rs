@@ -28,31 +28,49 @@ pub enum Read {
     Object,
 }
 
-/// One image field of one or more kinds of an API group (any version).
+/// Image fields of one or more kinds of an API group (any version), all read one way.
 #[derive(Debug)]
 pub struct Row {
     pub group: &'static str,
     pub kinds: &'static [&'static str],
-    /// Keys from the object's root; `[]` after a key means every item of that list.
-    pub path: &'static str,
+    /// Keys from the object's root to where the fields are (the CRD type that holds them);
+    /// `[]` after a key means every item of that list.
+    pub at: &'static str,
+    /// Keys from `at` to each field; [`WHOLE`] is the node at `at` itself.
+    pub fields: &'static [&'static str],
     pub read: Read,
+}
+
+impl Row {
+    /// Each field's keys from the object's root, as one dotted path.
+    pub fn paths(&self) -> impl Iterator<Item = String> + '_ {
+        self.fields.iter().map(|f| match *f {
+            "" => self.at.to_string(),
+            f => format!("{}.{f}", self.at),
+        })
+    }
 }
 
 const fn row(
     group: &'static str,
     kinds: &'static [&'static str],
-    path: &'static str,
+    at: &'static str,
+    fields: &'static [&'static str],
     read: Read,
 ) -> Row {
     Row {
         group,
         kinds,
-        path,
+        at,
+        fields,
         read,
     }
 }
 
 use Read::{DockerUrl, Image, Literal, Object, Package, PodSpec};
+
+/// The node at a row's `at`, read whole (a pod spec, an object).
+const WHOLE: &[&str] = &[""];
 
 const PROMETHEUS_KINDS: &[&str] = &[
     "Prometheus",
@@ -69,10 +87,39 @@ const TEKTON: &str = "tekton.dev";
 const TASKS: &[&str] = &["Task", "ClusterTask"];
 const ARGO: &str = "argoproj.io";
 const WORKFLOWS: &[&str] = &["Workflow", "WorkflowTemplate", "ClusterWorkflowTemplate"];
+const KUBEVIRT: &str = "kubevirt.io";
+const CDI: &str = "cdi.kubevirt.io";
 const KNATIVE: &str = "serving.knative.dev";
 const XP: &str = "pkg.crossplane.io";
 const KYVERNO: &str = "kyverno.io";
 const POLICIES: &[&str] = &["ClusterPolicy", "Policy"];
+
+/// Containers an operator merges into the pod it builds (`[]v1.Container`).
+const CONTAINERS: &[&str] = &["containers[].image", "initContainers[].image"];
+/// tekton.dev/v1 TaskSpec: Steps[].Image, Sidecars[].Image, StepTemplate.Image.
+const TASK_SPEC: &[&str] = &["steps[].image", "sidecars[].image", "stepTemplate.image"];
+/// argoproj.io/v1alpha1 WorkflowSpec: Templates[] (Template.Container, Script, a
+/// ScriptTemplate that inlines a Container, InitContainers and Sidecars ([]UserContainer),
+/// ContainerSet.Containers ([]ContainerNode)) and TemplateDefaults.
+const WORKFLOW_SPEC: &[&str] = &[
+    "templates[].container.image",
+    "templates[].script.image",
+    "templates[].initContainers[].image",
+    "templates[].sidecars[].image",
+    "templates[].containerSet.containers[].image",
+    "templateDefaults.container.image",
+    "templateDefaults.script.image",
+];
+/// kubevirt.io/v1 VirtualMachineInstanceSpec: Volumes[].ContainerDisk.Image
+/// (ContainerDiskSource.Image), Domain.Firmware.KernelBoot.Container.Image
+/// (KernelBootContainer.Image).
+const VMI_SPEC: &[&str] = &[
+    "volumes[].containerDisk.image",
+    "domain.firmware.kernelBoot.container.image",
+];
+/// cdi.kubevirt.io/v1beta1 DataVolumeSpec: Source.Registry.URL (DataVolumeSourceRegistry.URL,
+/// `docker://…`).
+const DATA_VOLUME_SPEC: &[&str] = &["source.registry.url"];
 
 /// The table. Containers lists of operators are strategic-merge patches of the pods they
 /// build: an entry without `image` patches a container the operator makes and is passed
@@ -83,136 +130,89 @@ pub const ROWS: &[Row] = &[
     // v1alpha1 PrometheusAgent: `spec.image` (CommonPrometheusFields.Image,
     // AlertmanagerSpec.Image, ThanosRulerSpec.Image), `spec.containers` and
     // `spec.initContainers` ([]v1.Container, merged into the operator's pod).
-    row(PROM, PROMETHEUS_KINDS, "spec.image", Image),
-    row(PROM, PROMETHEUS_KINDS, "spec.containers[].image", Image),
-    row(PROM, PROMETHEUS_KINDS, "spec.initContainers[].image", Image),
+    row(PROM, PROMETHEUS_KINDS, "spec", &["image"], Image),
+    row(PROM, PROMETHEUS_KINDS, "spec", CONTAINERS, Image),
     // monitoring.coreos.com/v1 Prometheus spec.thanos.image (ThanosSpec.Image: the sidecar).
-    row(PROM, &["Prometheus"], "spec.thanos.image", Image),
+    row(PROM, &["Prometheus"], "spec.thanos", &["image"], Image),
     // Envoy Gateway. gateway.envoyproxy.io/v1alpha1 EnvoyProxy
     // spec.provider.kubernetes.envoyDeployment.container.image (KubernetesContainerSpec.Image),
     // envoyDeployment.initContainers ([]corev1.Container), envoyDaemonSet.container.image.
     // `imageRepository` has no tag (the gateway's own version decides it) and is not read.
-    row(EG, &["EnvoyProxy"], "spec.provider.kubernetes.envoyDeployment.container.image", Image),
-    row(EG, &["EnvoyProxy"], "spec.provider.kubernetes.envoyDeployment.initContainers[].image", Image),
-    row(EG, &["EnvoyProxy"], "spec.provider.kubernetes.envoyDaemonSet.container.image", Image),
+    row(EG, &["EnvoyProxy"], "spec.provider.kubernetes", &["envoyDeployment.container.image", "envoyDeployment.initContainers[].image", "envoyDaemonSet.container.image"], Image),
     // CloudNativePG. postgresql.cnpg.io/v1 Cluster spec.imageName (ClusterSpec.ImageName),
     // spec.postgresql.extensions[].image.reference (ExtensionConfiguration.ImageVolumeSource).
-    row(CNPG, &["Cluster"], "spec.imageName", Image),
-    row(CNPG, &["Cluster"], "spec.postgresql.extensions[].image.reference", Image),
+    row(CNPG, &["Cluster"], "spec", &["imageName", "postgresql.extensions[].image.reference"], Image),
     // postgresql.cnpg.io/v1 ImageCatalog, ClusterImageCatalog spec.images[].image
     // (CatalogImage.Image), spec.images[].extensions[].image.reference,
     // spec.componentImages[].image (CatalogComponentImage.Image).
-    row(CNPG, CATALOGS, "spec.images[].image", Image),
-    row(CNPG, CATALOGS, "spec.images[].extensions[].image.reference", Image),
-    row(CNPG, CATALOGS, "spec.componentImages[].image", Image),
+    row(CNPG, CATALOGS, "spec", &["images[].image", "images[].extensions[].image.reference", "componentImages[].image"], Image),
     // postgresql.cnpg.io/v1 Pooler spec.template (PodTemplateSpec, merged into PgBouncer's pod).
-    row(CNPG, &["Pooler"], "spec.template.spec.containers[].image", Image),
-    row(CNPG, &["Pooler"], "spec.template.spec.initContainers[].image", Image),
+    row(CNPG, &["Pooler"], "spec.template.spec", CONTAINERS, Image),
     // Strimzi. kafka.strimzi.io/v1 (and v1beta2) Kafka spec.kafka.image (KafkaClusterSpec),
     // spec.entityOperator.topicOperator.image / userOperator.image
     // (EntityTopicOperatorSpec, EntityUserOperatorSpec), spec.cruiseControl.image
     // (CruiseControlSpec), spec.kafkaExporter.image (KafkaExporterSpec); v1beta2 only (removed
     // with ZooKeeper in 2026): spec.zookeeper.image (ZookeeperClusterSpec) and
     // spec.entityOperator.tlsSidecar.image (TlsSidecar).
-    row(STRIMZI, &["Kafka"], "spec.kafka.image", Image),
-    row(STRIMZI, &["Kafka"], "spec.zookeeper.image", Image),
-    row(STRIMZI, &["Kafka"], "spec.entityOperator.topicOperator.image", Image),
-    row(STRIMZI, &["Kafka"], "spec.entityOperator.userOperator.image", Image),
-    row(STRIMZI, &["Kafka"], "spec.entityOperator.tlsSidecar.image", Image),
-    row(STRIMZI, &["Kafka"], "spec.cruiseControl.image", Image),
-    row(STRIMZI, &["Kafka"], "spec.kafkaExporter.image", Image),
+    row(STRIMZI, &["Kafka"], "spec", &["kafka.image", "zookeeper.image", "entityOperator.topicOperator.image", "entityOperator.userOperator.image", "entityOperator.tlsSidecar.image", "cruiseControl.image", "kafkaExporter.image"], Image),
     // kafka.strimzi.io/v1 KafkaConnect, KafkaMirrorMaker2 spec.image
     // (AbstractKafkaConnectSpec.Image), KafkaBridge spec.image (KafkaBridgeSpec.Image),
     // v1beta2 KafkaMirrorMaker spec.image. KafkaConnect spec.build.output.image is the image
     // the build pushes, not one that exists before it, and is not read.
-    row(STRIMZI, &["KafkaConnect", "KafkaMirrorMaker2", "KafkaMirrorMaker", "KafkaBridge"], "spec.image", Image),
-    // Tekton. tekton.dev/v1 Task, v1beta1 ClusterTask: TaskSpec.Steps[].Image,
-    // Sidecars[].Image, StepTemplate.Image.
-    row(TEKTON, TASKS, "spec.steps[].image", Image),
-    row(TEKTON, TASKS, "spec.sidecars[].image", Image),
-    row(TEKTON, TASKS, "spec.stepTemplate.image", Image),
+    row(STRIMZI, &["KafkaConnect", "KafkaMirrorMaker2", "KafkaMirrorMaker", "KafkaBridge"], "spec", &["image"], Image),
+    // Tekton. tekton.dev/v1 Task, v1beta1 ClusterTask: a TaskSpec.
+    row(TEKTON, TASKS, "spec", TASK_SPEC, Image),
     // tekton.dev/v1beta1 StepAction spec.image (StepActionSpec.Image).
-    row(TEKTON, &["StepAction"], "spec.image", Image),
+    row(TEKTON, &["StepAction"], "spec", &["image"], Image),
     // tekton.dev/v1 TaskRun spec.taskSpec (TaskRunSpec.TaskSpec).
-    row(TEKTON, &["TaskRun"], "spec.taskSpec.steps[].image", Image),
-    row(TEKTON, &["TaskRun"], "spec.taskSpec.sidecars[].image", Image),
-    row(TEKTON, &["TaskRun"], "spec.taskSpec.stepTemplate.image", Image),
+    row(TEKTON, &["TaskRun"], "spec.taskSpec", TASK_SPEC, Image),
     // tekton.dev/v1 Pipeline spec.tasks[].taskSpec, spec.finally[].taskSpec
     // (PipelineTask.TaskSpec, an EmbeddedTask that inlines TaskSpec).
-    row(TEKTON, &["Pipeline"], "spec.tasks[].taskSpec.steps[].image", Image),
-    row(TEKTON, &["Pipeline"], "spec.tasks[].taskSpec.sidecars[].image", Image),
-    row(TEKTON, &["Pipeline"], "spec.tasks[].taskSpec.stepTemplate.image", Image),
-    row(TEKTON, &["Pipeline"], "spec.finally[].taskSpec.steps[].image", Image),
-    row(TEKTON, &["Pipeline"], "spec.finally[].taskSpec.sidecars[].image", Image),
-    row(TEKTON, &["Pipeline"], "spec.finally[].taskSpec.stepTemplate.image", Image),
+    row(TEKTON, &["Pipeline"], "spec.tasks[].taskSpec", TASK_SPEC, Image),
+    row(TEKTON, &["Pipeline"], "spec.finally[].taskSpec", TASK_SPEC, Image),
     // tekton.dev/v1 PipelineRun spec.pipelineSpec (PipelineRunSpec.PipelineSpec).
-    row(TEKTON, &["PipelineRun"], "spec.pipelineSpec.tasks[].taskSpec.steps[].image", Image),
-    row(TEKTON, &["PipelineRun"], "spec.pipelineSpec.tasks[].taskSpec.sidecars[].image", Image),
-    row(TEKTON, &["PipelineRun"], "spec.pipelineSpec.tasks[].taskSpec.stepTemplate.image", Image),
-    row(TEKTON, &["PipelineRun"], "spec.pipelineSpec.finally[].taskSpec.steps[].image", Image),
-    row(TEKTON, &["PipelineRun"], "spec.pipelineSpec.finally[].taskSpec.sidecars[].image", Image),
-    row(TEKTON, &["PipelineRun"], "spec.pipelineSpec.finally[].taskSpec.stepTemplate.image", Image),
+    row(TEKTON, &["PipelineRun"], "spec.pipelineSpec.tasks[].taskSpec", TASK_SPEC, Image),
+    row(TEKTON, &["PipelineRun"], "spec.pipelineSpec.finally[].taskSpec", TASK_SPEC, Image),
     // triggers.tekton.dev/v1beta1 TriggerTemplate spec.resourcetemplates[] (whole objects,
     // usually PipelineRuns, created on each event).
-    row("triggers.tekton.dev", &["TriggerTemplate"], "spec.resourcetemplates[]", Object),
+    row("triggers.tekton.dev", &["TriggerTemplate"], "spec.resourcetemplates[]", WHOLE, Object),
     // Argo Workflows. argoproj.io/v1alpha1 Workflow, WorkflowTemplate,
-    // ClusterWorkflowTemplate spec.templates[] (WorkflowSpec.Templates): Template.Container,
-    // Script (ScriptTemplate inlines a Container), InitContainers and Sidecars
-    // ([]UserContainer), ContainerSet.Containers ([]ContainerNode); spec.templateDefaults.
-    row(ARGO, WORKFLOWS, "spec.templates[].container.image", Image),
-    row(ARGO, WORKFLOWS, "spec.templates[].script.image", Image),
-    row(ARGO, WORKFLOWS, "spec.templates[].initContainers[].image", Image),
-    row(ARGO, WORKFLOWS, "spec.templates[].sidecars[].image", Image),
-    row(ARGO, WORKFLOWS, "spec.templates[].containerSet.containers[].image", Image),
-    row(ARGO, WORKFLOWS, "spec.templateDefaults.container.image", Image),
-    row(ARGO, WORKFLOWS, "spec.templateDefaults.script.image", Image),
+    // ClusterWorkflowTemplate spec (a WorkflowSpec).
+    row(ARGO, WORKFLOWS, "spec", WORKFLOW_SPEC, Image),
     // argoproj.io/v1alpha1 CronWorkflow spec.workflowSpec (CronWorkflowSpec.WorkflowSpec).
-    row(ARGO, &["CronWorkflow"], "spec.workflowSpec.templates[].container.image", Image),
-    row(ARGO, &["CronWorkflow"], "spec.workflowSpec.templates[].script.image", Image),
-    row(ARGO, &["CronWorkflow"], "spec.workflowSpec.templates[].initContainers[].image", Image),
-    row(ARGO, &["CronWorkflow"], "spec.workflowSpec.templates[].sidecars[].image", Image),
-    row(ARGO, &["CronWorkflow"], "spec.workflowSpec.templates[].containerSet.containers[].image", Image),
-    row(ARGO, &["CronWorkflow"], "spec.workflowSpec.templateDefaults.container.image", Image),
-    row(ARGO, &["CronWorkflow"], "spec.workflowSpec.templateDefaults.script.image", Image),
-    // KubeVirt. kubevirt.io/v1 VirtualMachineInstance spec.volumes[].containerDisk.image
-    // (ContainerDiskSource.Image), spec.domain.firmware.kernelBoot.container.image
-    // (KernelBootContainer.Image); VirtualMachine and VirtualMachineInstanceReplicaSet hold
-    // the same spec under spec.template.spec.
-    row("kubevirt.io", &["VirtualMachineInstance"], "spec.volumes[].containerDisk.image", Image),
-    row("kubevirt.io", &["VirtualMachineInstance"], "spec.domain.firmware.kernelBoot.container.image", Image),
-    row("kubevirt.io", &["VirtualMachine", "VirtualMachineInstanceReplicaSet"], "spec.template.spec.volumes[].containerDisk.image", Image),
-    row("kubevirt.io", &["VirtualMachine", "VirtualMachineInstanceReplicaSet"], "spec.template.spec.domain.firmware.kernelBoot.container.image", Image),
+    row(ARGO, &["CronWorkflow"], "spec.workflowSpec", WORKFLOW_SPEC, Image),
+    // KubeVirt. kubevirt.io/v1 VirtualMachineInstance spec; VirtualMachine and
+    // VirtualMachineInstanceReplicaSet hold the same spec under spec.template.spec.
+    row(KUBEVIRT, &["VirtualMachineInstance"], "spec", VMI_SPEC, Image),
+    row(KUBEVIRT, &["VirtualMachine", "VirtualMachineInstanceReplicaSet"], "spec.template.spec", VMI_SPEC, Image),
     // kubevirt.io/v1 VirtualMachine spec.dataVolumeTemplates[].spec (a CDI DataVolumeSpec).
-    row("kubevirt.io", &["VirtualMachine"], "spec.dataVolumeTemplates[].spec.source.registry.url", DockerUrl),
+    row(KUBEVIRT, &["VirtualMachine"], "spec.dataVolumeTemplates[].spec", DATA_VOLUME_SPEC, DockerUrl),
     // pool.kubevirt.io/v1beta1 VirtualMachinePool spec.virtualMachineTemplate.spec (a
     // VirtualMachineSpec).
-    row("pool.kubevirt.io", &["VirtualMachinePool"], "spec.virtualMachineTemplate.spec.template.spec.volumes[].containerDisk.image", Image),
-    // cdi.kubevirt.io/v1beta1 DataVolume spec.source.registry.url
-    // (DataVolumeSourceRegistry.URL, `docker://…`), DataImportCron spec.template.spec.
-    row("cdi.kubevirt.io", &["DataVolume"], "spec.source.registry.url", DockerUrl),
-    row("cdi.kubevirt.io", &["DataImportCron"], "spec.template.spec.source.registry.url", DockerUrl),
+    row("pool.kubevirt.io", &["VirtualMachinePool"], "spec.virtualMachineTemplate.spec.template.spec", &["volumes[].containerDisk.image"], Image),
+    // cdi.kubevirt.io/v1beta1 DataVolume spec (DataVolumeSpec), DataImportCron
+    // spec.template.spec.
+    row(CDI, &["DataVolume"], "spec", DATA_VOLUME_SPEC, DockerUrl),
+    row(CDI, &["DataImportCron"], "spec.template.spec", DATA_VOLUME_SPEC, DockerUrl),
     // Knative Serving. serving.knative.dev/v1 Service and Configuration spec.template.spec,
     // Revision spec (RevisionSpec inlines corev1.PodSpec).
-    row(KNATIVE, &["Service", "Configuration"], "spec.template.spec", PodSpec),
-    row(KNATIVE, &["Revision"], "spec", PodSpec),
+    row(KNATIVE, &["Service", "Configuration"], "spec.template.spec", WHOLE, PodSpec),
+    row(KNATIVE, &["Revision"], "spec", WHOLE, PodSpec),
     // Crossplane packages. pkg.crossplane.io/v1 Provider, Configuration, Function (and
     // v1beta1 Function) spec.package (PackageSpec.Package: a fully qualified OCI reference).
-    row(XP, &["Provider", "Configuration", "Function"], "spec.package", Package),
+    row(XP, &["Provider", "Configuration", "Function"], "spec", &["package"], Package),
     // pkg.crossplane.io/v1beta1 DeploymentRuntimeConfig spec.deploymentTemplate.spec
     // (an appsv1.DeploymentSpec merged into the package runtime's Deployment).
-    row(XP, &["DeploymentRuntimeConfig"], "spec.deploymentTemplate.spec.template.spec.containers[].image", Image),
-    row(XP, &["DeploymentRuntimeConfig"], "spec.deploymentTemplate.spec.template.spec.initContainers[].image", Image),
+    row(XP, &["DeploymentRuntimeConfig"], "spec.deploymentTemplate.spec.template.spec", CONTAINERS, Image),
     // pkg.crossplane.io/v1alpha1 ControllerConfig spec.image (removed in Crossplane 2).
-    row(XP, &["ControllerConfig"], "spec.image", Image),
+    row(XP, &["ControllerConfig"], "spec", &["image"], Image),
     // Kyverno. kyverno.io/v1 ClusterPolicy, Policy: what a rule deploys: a generated
     // resource (spec.rules[].generate.data) and containers a mutation adds
     // (spec.rules[].mutate.patchStrategicMerge). validate patterns and verifyImages name
     // images to match, not to deploy, and are not read.
-    row(KYVERNO, POLICIES, "spec.rules[].generate.data", Object),
-    row(KYVERNO, POLICIES, "spec.rules[].mutate.patchStrategicMerge.spec.containers[].image", Literal),
-    row(KYVERNO, POLICIES, "spec.rules[].mutate.patchStrategicMerge.spec.initContainers[].image", Literal),
-    row(KYVERNO, POLICIES, "spec.rules[].mutate.patchStrategicMerge.spec.template.spec.containers[].image", Literal),
-    row(KYVERNO, POLICIES, "spec.rules[].mutate.patchStrategicMerge.spec.template.spec.initContainers[].image", Literal),
+    row(KYVERNO, POLICIES, "spec.rules[].generate.data", WHOLE, Object),
+    row(KYVERNO, POLICIES, "spec.rules[].mutate.patchStrategicMerge.spec", CONTAINERS, Literal),
+    row(KYVERNO, POLICIES, "spec.rules[].mutate.patchStrategicMerge.spec.template.spec", CONTAINERS, Literal),
 ];
 
 /// Kinds whose images another module reads (`flux`, `argocd`, `kustomize`): no fallback may
@@ -294,8 +294,8 @@ pub fn extract(
     out: &mut Vec<Occurrence>,
 ) -> Found {
     let mut found = Found::default();
-    for r in rows {
-        let keys: Vec<&str> = r.path.split('.').collect();
+    for (r, path) in rows.iter().flat_map(|r| r.paths().map(move |p| (r, p))) {
+        let keys: Vec<&str> = path.split('.').collect();
         let mut at = Vec::new();
         nodes(doc, obj, &keys, String::new(), &mut at);
         for (node, path) in at {
