@@ -253,24 +253,26 @@ pub fn read(doc: &Document, source: &SourceFile, file: usize) -> Kustomization {
     let field = |n: NodeId, key: &str| get(doc, n, key).and_then(text);
     k.is_component = field(root, "kind").as_deref() == Some("Component");
     check(doc, root, &mut k, &at);
-    for key in ["resources", "bases", "components", "configurations"] {
-        let Some(seq) = get(doc, root, key) else {
-            continue;
-        };
-        for &r in doc.items(seq) {
-            let Some(s) = text(r) else {
-                k.invalid
-                    .push((format!("`{key}` entries are paths"), at(r)));
-                continue;
-            };
-            match key {
-                "components" => k.components.push((s, at(r))),
-                "configurations" => k.configurations.push((s, at(r))),
-                // kustomize appends the legacy `bases` to `resources`.
-                _ => k.resources.push((s, at(r))),
+    // The strings of the list at `key`, each at its node; any other entry is invalid
+    // ("`key` entries `refused`").
+    let strings = |k: &mut Kustomization, key: &str, refused: &str| {
+        let mut out = Vec::new();
+        for &n in get(doc, root, key).map_or(&[][..], |seq| doc.items(seq)) {
+            match text(n) {
+                Some(s) => out.push((s, at(n))),
+                None => k
+                    .invalid
+                    .push((format!("`{key}` entries {refused}"), at(n))),
             }
         }
-    }
+        out
+    };
+    k.resources = strings(&mut k, "resources", "are paths");
+    // kustomize appends the legacy `bases` to `resources`.
+    let bases = strings(&mut k, "bases", "are paths");
+    k.resources.extend(bases);
+    k.components = strings(&mut k, "components", "are paths");
+    k.configurations = strings(&mut k, "configurations", "are paths");
     for key in ["images", "imageTags"] {
         let Some(seq) = get(doc, root, key) else {
             continue;
@@ -385,24 +387,8 @@ pub fn read(doc: &Document, source: &SourceFile, file: usize) -> Kustomization {
             k.changes_ids.push(("replacements", at(n)));
         }
     }
-    for key in ["transformers", "generators"] {
-        let Some(seq) = get(doc, root, key) else {
-            continue;
-        };
-        for &e in doc.items(seq) {
-            let Some(s) = text(e) else {
-                k.invalid
-                    .push((format!("`{key}` entries that are not strings"), at(e)));
-                continue;
-            };
-            let list = if key == "transformers" {
-                &mut k.transformers
-            } else {
-                &mut k.generators
-            };
-            list.push((s, at(e)));
-        }
-    }
+    k.transformers = strings(&mut k, "transformers", "that are not strings");
+    k.generators = strings(&mut k, "generators", "that are not strings");
     k
 }
 
