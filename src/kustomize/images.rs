@@ -243,6 +243,7 @@ pub fn specs_from(config: &Val) -> Vec<FieldSpec> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kustomize::tree::val;
 
     fn entry(
         name: &str,
@@ -304,13 +305,6 @@ mod tests {
         assert_eq!(split("r:5000/a/b"), ("r:5000/a/b", "", ""));
         assert_eq!(split("nginx@sha256:x"), ("nginx", "", "sha256:x"));
         assert_eq!(split("nginx"), ("nginx", "", ""));
-    }
-
-    fn val(text: &str) -> Val {
-        let source = crate::source::SourceFile::new("t.yaml".into(), text);
-        let parsed = crate::manifest::yaml::parse(&source);
-        let d = &parsed.documents[0];
-        Val::from_doc(d, d.root.unwrap(), 0, &|o| o).unwrap()
     }
 
     #[test]

@@ -404,15 +404,7 @@ fn same(a: &Val, b: &Val) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::manifest::yaml;
-    use crate::source::SourceFile;
-
-    fn val(text: &str) -> Val {
-        let source = SourceFile::new("t.yaml".into(), text);
-        let parsed = yaml::parse(&source);
-        let d = &parsed.documents[0];
-        Val::from_doc(d, d.root.unwrap(), 0, &|o| o).unwrap()
-    }
+    use crate::kustomize::tree::val;
 
     fn images(v: &Val, list: &str) -> Option<Vec<String>> {
         let items = v.path(&["spec", "template", "spec", list])?.items();

@@ -18,6 +18,16 @@ impl Reader for Mem {
 
 const DEPLOY: &str = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec:\n  template:\n    spec:\n      containers: [{name: web, image: 'nginx:1'}]\n";
 
+/// A base (`base/deploy.yaml`, DEPLOY, under the kustomization `base`) and `others`.
+fn with_base<'a>(base: &'a str, others: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+    let mut files = vec![
+        ("base/deploy.yaml", DEPLOY),
+        ("base/kustomization.yaml", base),
+    ];
+    files.extend_from_slice(others);
+    files
+}
+
 /// The sorted images `dir` builds to, or `None` when the build fails.
 fn images(dir: &str, files: &[(&str, &str)]) -> Option<Vec<String>> {
     let mem = Mem(files
@@ -52,18 +62,13 @@ fn a_strategic_merge_patch_keeps_the_resources_name() {
     // issue 15: api/resource/resource.go `ApplySmPatch` restores kind, name and namespace
     // after the merge, so a later patch targets the name the resource had, not the patch's.
     let k = "resources: [deploy.yaml]\nnamePrefix: dev-\npatches:\n- target: {kind: Deployment}\n  patch: |\n    apiVersion: apps/v1\n    kind: Deployment\n    metadata: {name: other}\n- target: {name: dev-web}\n  patch: |\n    - {op: replace, path: /spec/template/spec/containers/0/image, value: 'nginx:2'}\n";
-    let files = [
-        ("base/deploy.yaml", DEPLOY),
-        (
-            "base/kustomization.yaml",
-            "resources: [deploy.yaml]\nnamePrefix: dev-\n",
-        ),
-        (
-            "overlay/kustomization.yaml",
-            &k.replace("deploy.yaml", "../base")
-                .replace("namePrefix: dev-\n", ""),
-        ),
-    ];
+    let overlay = k
+        .replace("deploy.yaml", "../base")
+        .replace("namePrefix: dev-\n", "");
+    let files = with_base(
+        "resources: [deploy.yaml]\nnamePrefix: dev-\n",
+        &[("overlay/kustomization.yaml", &overlay)],
+    );
     assert_eq!(images("overlay", &files), Some(vec!["nginx:2".to_string()]));
 }
 
@@ -72,21 +77,17 @@ fn a_patch_without_target_finds_a_previous_name() {
     // issue 15: api/resmap/reswrangler.go `GetById` matches any of `PrevIds()` and the
     // current id; the prefix and namespace transformers store the id before changing it.
     let patch = "patches:\n- patch: |\n    apiVersion: apps/v1\n    kind: Deployment\n    metadata: {name: a-web}\n    spec:\n      template:\n        spec:\n          containers: [{name: web, image: 'nginx:prev'}]\n";
-    let files = [
-        ("base/deploy.yaml", DEPLOY),
-        (
-            "base/kustomization.yaml",
-            "resources: [deploy.yaml]\nnamePrefix: a-\n",
-        ),
-        (
-            "mid/kustomization.yaml",
-            "resources: [../base]\nnamePrefix: b-\nnamespace: ns\n",
-        ),
-        (
-            "overlay/kustomization.yaml",
-            &format!("resources: [../mid]\n{patch}"),
-        ),
-    ];
+    let overlay = format!("resources: [../mid]\n{patch}");
+    let files = with_base(
+        "resources: [deploy.yaml]\nnamePrefix: a-\n",
+        &[
+            (
+                "mid/kustomization.yaml",
+                "resources: [../base]\nnamePrefix: b-\nnamespace: ns\n",
+            ),
+            ("overlay/kustomization.yaml", &overlay),
+        ],
+    );
     assert_eq!(
         images("overlay", &files),
         Some(vec!["nginx:prev".to_string()])
@@ -119,17 +120,13 @@ fn an_id_includes_the_version() {
 fn common_annotations_reach_an_annotation_selector() {
     // issue 15: the AnnotationsTransformer runs before PatchJson6902Transformer and in the
     // base, so an overlay's annotationSelector sees commonAnnotations.
-    let files = [
-        ("base/deploy.yaml", DEPLOY),
-        (
-            "base/kustomization.yaml",
-            "resources: [deploy.yaml]\ncommonAnnotations: {owner: base}\n",
-        ),
-        (
+    let files = with_base(
+        "resources: [deploy.yaml]\ncommonAnnotations: {owner: base}\n",
+        &[(
             "overlay/kustomization.yaml",
             "resources: [../base]\npatches:\n- target: {annotationSelector: owner=base}\n  patch: |\n    - {op: replace, path: /spec/template/spec/containers/0/image, value: 'nginx:a'}\n",
-        ),
-    ];
+        )],
+    );
     assert_eq!(images("overlay", &files), Some(vec!["nginx:a".to_string()]));
 }
 
@@ -306,21 +303,22 @@ fn builtin_plugins_are_judged_by_what_they_can_reach() {
         )
     };
     let (a, b) = (ns("a"), ns("b"));
-    let files = [
-        ("base/deploy.yaml", DEPLOY),
-        ("base/kustomization.yaml", "resources: [deploy.yaml]\n"),
-        (
-            "a/kustomization.yaml",
-            "resources: [../base]\ntransformers: [ns.yaml]\n",
-        ),
-        ("a/ns.yaml", &a),
-        (
-            "b/kustomization.yaml",
-            "resources: [../base]\ntransformers: [ns.yaml]\n",
-        ),
-        ("b/ns.yaml", &b),
-        ("o/kustomization.yaml", "resources: [../a, ../b]\n"),
-    ];
+    let files = with_base(
+        "resources: [deploy.yaml]\n",
+        &[
+            (
+                "a/kustomization.yaml",
+                "resources: [../base]\ntransformers: [ns.yaml]\n",
+            ),
+            ("a/ns.yaml", &a),
+            (
+                "b/kustomization.yaml",
+                "resources: [../base]\ntransformers: [ns.yaml]\n",
+            ),
+            ("b/ns.yaml", &b),
+            ("o/kustomization.yaml", "resources: [../a, ../b]\n"),
+        ],
+    );
     let (failed, notes) = build_notes("o", &files);
     assert!(!failed, "{notes:?}");
     assert!(
@@ -328,16 +326,19 @@ fn builtin_plugins_are_judged_by_what_they_can_reach() {
         "{notes:?}"
     );
     // Without a transformer the same collision fails.
-    let plain = files.map(|(p, t)| {
-        (
-            p,
-            if p.ends_with("kustomization.yaml") {
-                t.split("transformers").next().unwrap()
-            } else {
-                t
-            },
-        )
-    });
+    let plain: Vec<(&str, &str)> = files
+        .iter()
+        .map(|&(p, t)| {
+            (
+                p,
+                if p.ends_with("kustomization.yaml") {
+                    t.split("transformers").next().unwrap()
+                } else {
+                    t
+                },
+            )
+        })
+        .collect();
     assert!(build_notes("o", &plain).0);
     // An ImageTagTransformer, a directory of transformers and an exec plugin stay notes.
     let tag = "apiVersion: builtin\nkind: ImageTagTransformer\nmetadata: {name: t}\nimageTag: {name: nginx, newTag: '2'}\n";

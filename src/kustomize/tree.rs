@@ -223,6 +223,15 @@ fn convert(
     Some(Val { kind, at })
 }
 
+/// The first document of `text` as a value, in file 0 (for tests).
+#[cfg(test)]
+pub(super) fn val(text: &str) -> Val {
+    let source = crate::source::SourceFile::new("t.yaml".into(), text);
+    let parsed = yaml::parse(&source);
+    let d = &parsed.documents[0];
+    Val::from_doc(d, d.root.unwrap(), 0, &|o| o).unwrap()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -476,11 +476,17 @@ mod tests {
         (f, p)
     }
 
+    /// The file, its first document and that document's root.
+    fn first(text: &str) -> (SourceFile, Document, NodeId) {
+        let (f, p) = doc(text);
+        let d = p.documents.into_iter().next().unwrap();
+        let root = d.root.unwrap();
+        (f, d, root)
+    }
+
     #[test]
     fn scalars_keep_their_positions() {
-        let (f, p) = doc("a: 1\nb:\n  c: 'quoted'\n  d: \"dq\"\n");
-        let d = &p.documents[0];
-        let root = d.root.unwrap();
+        let (f, d, root) = first("a: 1\nb:\n  c: 'quoted'\n  d: \"dq\"\n");
         let c = d.get_path(root, &["b", "c"]).unwrap();
         assert_eq!(f.position(d.node(c).start).line, 3);
         assert_eq!(
@@ -497,9 +503,7 @@ mod tests {
     fn a_block_scalar_ends_where_its_text_does() {
         // issue 15 (argo-cd resource_customizations/.../DeploymentConfig/testdata/healthy.yaml):
         // the parser's span of `>-` and `|` runs on to the next line's indentation.
-        let (f, p) = doc("a: >-\n  nginx:1.25\nb: |\n  x\n  y\n\nc: 1\n");
-        let d = &p.documents[0];
-        let root = d.root.unwrap();
+        let (f, d, root) = first("a: >-\n  nginx:1.25\nb: |\n  x\n  y\n\nc: 1\n");
         for (key, line, column) in [("a", 2, 13), ("b", 5, 4)] {
             let n = d.get(root, key).unwrap();
             let end = f.position(d.node(n).end);
@@ -529,9 +533,8 @@ mod tests {
 
     #[test]
     fn merge_keys_and_aliases_resolve() {
-        let (_, p) = doc("base: &b\n  image: x\nuse:\n  <<: *b\n  other: y\n");
-        let d = &p.documents[0];
-        let node = d.get_path(d.root.unwrap(), &["use", "image"]).unwrap();
+        let (_, d, root) = first("base: &b\n  image: x\nuse:\n  <<: *b\n  other: y\n");
+        let node = d.get_path(root, &["use", "image"]).unwrap();
         assert_eq!(d.scalar(node), Some("x"));
     }
 
@@ -547,9 +550,7 @@ mod tests {
     // web_worker.template.yaml:26, `image: {{ .AppImage }}` unquoted.
     #[test]
     fn a_template_action_keeps_its_text() {
-        let (_, p) = doc("a:\n  image: {{ .AppImage }}\n  other: {b: c}\n");
-        let d = &p.documents[0];
-        let root = d.root.unwrap();
+        let (_, d, root) = first("a:\n  image: {{ .AppImage }}\n  other: {b: c}\n");
         let image = d.get_path(root, &["a", "image"]).unwrap();
         assert!(d.is_map(image));
         assert_eq!(d.template_text(image), Some("{{ .AppImage }}"));
