@@ -136,13 +136,17 @@ fn compare(kubectl: &Path, tree: &Path, root: &str) -> Result<(), String> {
     };
     let native = kustomize::effective(Path::new(root), &reader);
     let mine = count(native.occurrences.iter().map(|o| o.value.clone()));
-    let remote = native.notes.iter().any(|n| n.problem == Problem::Remote);
+    let remote = native
+        .record
+        .notes
+        .iter()
+        .any(|n| n.problem == Problem::Remote);
     match real(kubectl, &tree.join(root)) {
         Ok(theirs) => {
-            if native.failed {
+            if native.record.failed {
                 return Err(format!(
                     "kustomize builds it ({theirs:?}) but imagegate says it fails: {:?}",
-                    native.notes
+                    native.record.notes
                 ));
             }
             // What kustomize fetched imagegate does not hold.
@@ -152,6 +156,7 @@ fn compare(kubectl: &Path, tree: &Path, root: &str) -> Result<(), String> {
         }
         Err(e) => {
             let at = native
+                .record
                 .notes
                 .iter()
                 .find(|n| n.problem == Problem::Fails || n.problem == Problem::Escapes);
@@ -161,7 +166,7 @@ fn compare(kubectl: &Path, tree: &Path, root: &str) -> Result<(), String> {
                     return Err(format!(
                         "kustomize fails ({}) but imagegate reports no failure at an input: {:?}",
                         e.trim(),
-                        native.notes
+                        native.record.notes
                     ));
                 }
             }
@@ -280,10 +285,10 @@ fn symbolic_links_out_of_the_kustomization_root_fail_as_in_kustomize() {
             root: t.canonicalize().unwrap(),
         };
         let native = kustomize::effective(Path::new("overlay"), &reader);
-        if native.failed != *fails {
+        if native.record.failed != *fails {
             failures.push(format!(
                 "case {i}: imagegate failed={} {:?}",
-                native.failed, native.notes
+                native.record.failed, native.record.notes
             ));
         }
     }

@@ -71,16 +71,23 @@ pub struct Note {
     pub at: Option<At>,
 }
 
-/// A finished build: its resources, the file table their positions point into, and notes.
+/// What a build read and said, whether or not it finished.
 #[derive(Debug, Default)]
-pub struct Built {
+pub struct Record {
+    /// The file table positions point into.
     pub files: Vec<PathBuf>,
-    pub resources: Vec<Resource>,
-    pub notes: Vec<Note>,
     /// Files read as patches or configurations (not resources).
     pub patch_files: Vec<usize>,
-    /// Whether the build failed (the resources are then what was built before the failure).
+    pub notes: Vec<Note>,
+    /// Whether the build failed (what was built is then what was built before the failure).
     pub failed: bool,
+}
+
+/// A finished build: its resources, and what it read and said.
+#[derive(Debug, Default)]
+pub struct Built {
+    pub record: Record,
+    pub resources: Vec<Resource>,
     /// Every resource as read from its file, before any transformer.
     pub originals: Vec<Val>,
 }
@@ -192,13 +199,13 @@ pub fn build_edited(dir: &Path, reader: &dyn Reader, edits: Option<&Edits>) -> B
             Ok(images) => ctx.root_edits = Some((images, e)),
             Err((why, at)) => {
                 ctx.fail(format!("kustomize edit set image refuses {why}"), Some(at));
-                ctx.built.failed = true;
+                ctx.built.record.failed = true;
                 return ctx.built;
             }
         }
     }
     let failed = target(&mut ctx, dir, &mut acc, false, named_at).is_err();
-    ctx.built.failed = failed;
+    ctx.built.record.failed = failed;
     // api/internal/target/kusttarget.go `IgnoreLocal`, last: a resource annotated
     // `config.kubernetes.io/local-config` (other than "false") is not output.
     acc.resources.retain(|r| {
@@ -219,15 +226,15 @@ impl Ctx<'_> {
         if let Some(&i) = self.index.get(path) {
             return i;
         }
-        let i = self.built.files.len();
-        self.built.files.push(path.to_path_buf());
+        let i = self.built.record.files.len();
+        self.built.record.files.push(path.to_path_buf());
         self.index.insert(path.to_path_buf(), i);
         self.texts.insert(i, text);
         i
     }
 
     pub(super) fn note(&mut self, problem: Problem, message: String, at: Option<At>) {
-        self.built.notes.push(Note {
+        self.built.record.notes.push(Note {
             problem,
             message,
             at,
@@ -262,7 +269,7 @@ impl Ctx<'_> {
         text: &str,
         map: &dyn Fn(usize) -> usize,
     ) -> Result<Vec<Val>, Stop> {
-        let source = SourceFile::new(self.built.files[file].clone(), text);
+        let source = SourceFile::new(self.built.record.files[file].clone(), text);
         let parsed = yaml::parse(&source);
         if let Some(e) = parsed.error {
             let at = map(e.offset);
@@ -422,7 +429,7 @@ fn target_in(
             return Err(ctx.fail(outside(path, dir), Some(*at)));
         }
         let f = ctx.file(&p, text.clone());
-        ctx.built.patch_files.push(f);
+        ctx.built.record.patch_files.push(f);
         for v in ctx.parse(f, &text, &|o| o)? {
             acc.specs.extend(images::specs_from(&v));
         }

@@ -5,15 +5,14 @@
 use regex::Regex;
 
 use super::file::ImageEntry;
+use super::select::Gvk;
 use super::tree::{At, Kind, Val};
 
 /// A field spec from kustomize's defaults or a `configurations:` file: an optional kind
 /// filter and a path whose `[]` steps walk every item of a list.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FieldSpec {
-    pub group: Option<String>,
-    pub version: Option<String>,
-    pub kind: Option<String>,
+    pub gvk: Gvk,
     pub path: Vec<String>,
 }
 
@@ -29,9 +28,7 @@ pub fn default_specs() -> Vec<FieldSpec> {
     ]
     .iter()
     .map(|p| FieldSpec {
-        group: None,
-        version: None,
-        kind: None,
+        gvk: Gvk::default(),
         path: p.split('/').map(str::to_string).collect(),
     })
     .collect()
@@ -121,10 +118,7 @@ pub fn transform(
         None => (String::new(), api_version.clone()),
     };
     for spec in specs {
-        let selected = spec.group.as_ref().is_none_or(|g| *g == group)
-            && spec.version.as_ref().is_none_or(|v| *v == version)
-            && spec.kind.as_ref().is_none_or(|k| *k == kind);
-        if selected {
+        if spec.gvk.selects(&group, &version, &kind) {
             n += along(entry, m, resource, &spec.path)?;
         }
     }
@@ -226,10 +220,13 @@ pub fn specs_from(config: &Val) -> Vec<FieldSpec> {
         .unwrap_or_default()
         .iter()
         .filter_map(|s| {
+            let text = |key: &str| s.path_str(&[key]).map(str::to_string);
             Some(FieldSpec {
-                group: s.path_str(&["group"]).map(str::to_string),
-                version: s.path_str(&["version"]).map(str::to_string),
-                kind: s.path_str(&["kind"]).map(str::to_string),
+                gvk: Gvk {
+                    group: text("group"),
+                    version: text("version"),
+                    kind: text("kind"),
+                },
                 path: s
                     .path_str(&["path"])?
                     .split('/')
@@ -334,9 +331,7 @@ mod tests {
         let e = entry("data", None, Some("2"), None);
         let m = Matcher::new("data").unwrap();
         let spec = FieldSpec {
-            group: None,
-            version: None,
-            kind: None,
+            gvk: Gvk::default(),
             path: vec![
                 "spec".into(),
                 "volumes".into(),

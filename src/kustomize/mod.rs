@@ -16,29 +16,25 @@ pub mod transform;
 pub mod tree;
 
 use std::collections::HashSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::finding::Location;
 use crate::manifest::{Occurrence, kubernetes};
 use crate::reader::Reader;
-pub use build::{Note, Problem};
+pub use build::{Note, Problem, Record};
 pub use edit::Edits;
 
 /// The images one kustomization root deploys.
 #[derive(Debug, Default)]
 pub struct Effective {
-    /// The files positions point into (`Location::file` indexes this).
-    pub files: Vec<PathBuf>,
+    /// What the build read and said (`Location::file` indexes `record.files`; a failure is a
+    /// note with `Problem::Fails`).
+    pub record: Record,
     /// Every image field of the built output, at the line that decided it.
     pub occurrences: Vec<Occurrence>,
     /// The image fields of the resources as read, before any transformer: a plain scan of
     /// those files reports these, and the build replaces them.
     pub tracked: HashSet<Location>,
-    /// Files read as patches or configurations, which are not manifests by themselves.
-    pub patch_files: Vec<usize>,
-    pub notes: Vec<Note>,
-    /// `kustomize build` would fail (a note with `Problem::Fails` says where).
-    pub failed: bool,
 }
 
 /// Builds the kustomization in `dir` and lists the images of its output.
@@ -54,15 +50,12 @@ pub fn effective_edited(dir: &Path, reader: &dyn Reader, edits: Option<&Edits>) 
         .map(|e| format!(", as {} edits it", e.by))
         .unwrap_or_default();
     let mut out = Effective {
-        files: built.files,
-        notes: built.notes,
-        patch_files: built.patch_files,
-        failed: built.failed,
+        record: built.record,
         ..Effective::default()
     };
     // A failing build deploys nothing: its note is the finding, and the files it read are
     // left to the plain scan.
-    if built.failed {
+    if out.record.failed {
         return out;
     }
     for r in &built.resources {

@@ -9,7 +9,7 @@ use std::path::Path;
 use super::build::{Acc, Ctx, Gap, Problem, Stop, Target};
 use super::file::Generated;
 use super::resources::add;
-use super::select::Id;
+use super::select::{Gvk, Id};
 use super::tree::{At, Kind, Val};
 use crate::manifest::kustomize::{FILE_NAMES, is_remote, join};
 use crate::manifest::yaml::{Document, NodeId, NodeKind};
@@ -112,9 +112,7 @@ pub fn replacements(doc: &Document, seq: NodeId) -> Effect {
 #[derive(Debug, Clone)]
 pub struct MetaSpec {
     pub field: &'static str,
-    pub group: Option<String>,
-    pub version: Option<String>,
-    pub kind: Option<String>,
+    pub gvk: Gvk,
     pub create: bool,
 }
 
@@ -169,7 +167,7 @@ pub(super) fn read_entry(
         return Ok(None);
     };
     let f = ctx.file(&path, text.clone());
-    ctx.built.patch_files.push(f);
+    ctx.built.record.patch_files.push(f);
     let mut out = Vec::new();
     for v in ctx.parse(f, &text, &|o| o)? {
         match plugin(&v, generator) {
@@ -219,9 +217,11 @@ fn plugin(v: &Val, generator: bool) -> Option<Plugin> {
                     };
                     Some(MetaSpec {
                         field,
-                        group: f("group"),
-                        version: f("version"),
-                        kind: f("kind"),
+                        gvk: Gvk {
+                            group: f("group"),
+                            version: f("version"),
+                            kind: f("kind"),
+                        },
                         create: s.path_str(&["create"]) == Some("true"),
                     })
                 })
@@ -254,11 +254,7 @@ fn plugin(v: &Val, generator: bool) -> Option<Plugin> {
 pub(super) fn apply_meta(val: &mut Val, pairs: &[(String, String)], specs: &[MetaSpec]) {
     let id = Id::of(val);
     for s in specs {
-        let selected = |want: &Option<String>, have: &str| want.as_ref().is_none_or(|w| w == have);
-        if !(selected(&s.group, &id.group)
-            && selected(&s.version, &id.version)
-            && selected(&s.kind, &id.kind))
-        {
+        if !s.gvk.selects(&id.group, &id.version, &id.kind) {
             continue;
         }
         let has_map = matches!(

@@ -29,6 +29,23 @@ pub const CLUSTER_SCOPED: [&str; 17] = [
     "ValidatingWebhookConfiguration",
 ];
 
+/// A group, version and kind filter of a field spec (kustomize's `resid.Gvk` as a
+/// selector): a field that is not set matches any value, a set one only itself.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Gvk {
+    pub group: Option<String>,
+    pub version: Option<String>,
+    pub kind: Option<String>,
+}
+
+impl Gvk {
+    /// kyaml/resid/gvk.go `IsSelected`.
+    pub fn selects(&self, group: &str, version: &str, kind: &str) -> bool {
+        let one = |want: &Option<String>, have: &str| want.as_deref().is_none_or(|w| w == have);
+        one(&self.group, group) && one(&self.version, version) && one(&self.kind, kind)
+    }
+}
+
 /// A resource's identity now and as first read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Id {

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use super::{Problem, effective};
+use super::{Effective, Problem, effective};
 use crate::manifest::ImageValue;
 use crate::reader::Reader;
 
@@ -18,6 +18,15 @@ impl Reader for Mem {
 
 const DEPLOY: &str = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec:\n  template:\n    spec:\n      containers: [{name: web, image: 'nginx:1'}]\n";
 
+/// The build of `dir` among `files`.
+fn built(dir: &str, files: &[(&str, &str)]) -> Effective {
+    let mem = Mem(files
+        .iter()
+        .map(|(p, t)| (PathBuf::from(p), t.to_string()))
+        .collect());
+    effective(Path::new(dir), &mem)
+}
+
 /// A base (`base/deploy.yaml`, DEPLOY, under the kustomization `base`) and `others`.
 fn with_base<'a>(base: &'a str, others: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
     let mut files = vec![
@@ -30,18 +39,15 @@ fn with_base<'a>(base: &'a str, others: &[(&'a str, &'a str)]) -> Vec<(&'a str, 
 
 /// The sorted images `dir` builds to, or `None` when the build fails.
 fn images(dir: &str, files: &[(&str, &str)]) -> Option<Vec<String>> {
-    let mem = Mem(files
-        .iter()
-        .map(|(p, t)| (PathBuf::from(p), t.to_string()))
-        .collect());
-    let e = effective(Path::new(dir), &mem);
-    if e.failed {
+    let e = built(dir, files);
+    if e.record.failed {
         assert!(
-            e.notes
+            e.record
+                .notes
                 .iter()
                 .any(|n| n.problem == Problem::Fails && n.at.is_some()),
             "a failure is noted at an input: {:?}",
-            e.notes
+            e.record.notes
         );
         return None;
     }
@@ -193,28 +199,26 @@ fn chart_fields_in_either_spelling_are_reported_as_unmodelled() {
         ]));
         let e = effective(Path::new(""), &mem);
         assert!(
-            e.notes
+            e.record
+                .notes
                 .iter()
                 .any(|n| n.problem == Problem::Unmodelled && n.message.contains(key)),
             "{key}: {:?}",
-            e.notes
+            e.record.notes
         );
     }
 }
 
 /// The notes of building `dir`, and whether it failed.
 fn build_notes(dir: &str, files: &[(&str, &str)]) -> (bool, Vec<(Problem, String)>) {
-    let mem = Mem(files
-        .iter()
-        .map(|(p, t)| (PathBuf::from(p), t.to_string()))
-        .collect());
-    let e = effective(Path::new(dir), &mem);
+    let e = built(dir, files);
     let notes = e
+        .record
         .notes
         .into_iter()
         .map(|n| (n.problem, n.message))
         .collect();
-    (e.failed, notes)
+    (e.record.failed, notes)
 }
 
 #[test]

@@ -150,7 +150,7 @@ fn patch_values(ctx: &mut Ctx, dir: &Path, p: &Patch) -> Result<Option<Vec<Val>>
                 return Err(ctx.fail(outside(rel, dir), Some(p.at)));
             }
             let f = ctx.file(&path, text.clone());
-            ctx.built.patch_files.push(f);
+            ctx.built.record.patch_files.push(f);
             ctx.parse(f, &text, &|o| o).map(Some)
         }
         PatchText::Inline { text, lines } => {

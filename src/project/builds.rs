@@ -59,7 +59,7 @@ pub(super) fn kustomizations(
     let mut written = HashSet::new();
     let app_builds = builds.iter().skip(roots.len());
     for (a, b) in apps.iter().zip(app_builds) {
-        if !b.failed {
+        if !b.record.failed {
             written.extend(a.written.iter().copied());
         }
     }
@@ -95,14 +95,14 @@ pub(super) fn kustomizations(
         // Application's edited build is not rendered: the real engine would need the edits
         // written into a copy of the path).
         if let Some(root) = roots.get(i)
-            && !b.failed
+            && !b.record.failed
         {
             j.roots.push(crate::render::Root {
                 file: root.clone(),
                 predicted: b.occurrences.iter().map(|o| o.value.clone()).collect(),
             });
         }
-        let map: Vec<Option<usize>> = b.files.iter().map(|p| files.id(p, j)).collect();
+        let map: Vec<Option<usize>> = b.record.files.iter().map(|p| files.id(p, j)).collect();
         let at = |l: Location| {
             map.get(l.file)
                 .copied()
@@ -114,8 +114,8 @@ pub(super) fn kustomizations(
                 tracked.insert(l);
             }
         }
-        for &f in &b.patch_files {
-            if let Some(&id) = files.ids.get(b.files[f].as_path()) {
+        for &f in &b.record.patch_files {
+            if let Some(&id) = files.ids.get(b.record.files[f].as_path()) {
                 j.patch_files.insert(id);
             }
         }
@@ -130,7 +130,7 @@ pub(super) fn kustomizations(
             }
             j.occurrences.push(o);
         }
-        for n in b.notes {
+        for n in b.record.notes {
             let Some(location) = n.at.and_then(|a| {
                 at(Location {
                     file: a.file,
