@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use crate::harness::*;
-use crate::overlays::{built_images, entries, images_reported, line_of};
+use crate::overlays::{built_images, check_built, contexts, entries, line_of, row_at, sorted};
 
 const APP: &str = "argocd/web.yaml";
 const KUST: &str = "apps/web/kustomization.yaml";
@@ -61,6 +61,12 @@ fn fleet(h: &str) -> Workdir {
     w
 }
 
+/// Makes the workdir a git repository whose `origin` is `url`, as a clone of it is.
+fn clone_of(w: &Workdir, url: &str) {
+    git(w.path(), &["init", "-q", "-b", "main"]);
+    git(w.path(), &["remote", "add", "origin", url]);
+}
+
 /// Copies the tree at `from` (no `.git`) into `to`.
 fn copy_tree(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
@@ -96,16 +102,14 @@ fn oracle(w: &Workdir, h: &str, images: &str) -> BTreeSet<String> {
 /// the same name replaces the kustomization's, and an entry that matches nothing is a note.
 #[test]
 fn kustomize_images_apply_to_a_same_repository_path_as_argo_cd_builds_it() {
-    let reg = Registry::anonymous();
-    let h = &reg.host;
-    for (repo, tag) in [
+    let images = [
         ("acme/web", "1.0.0"),
         ("acme/web", "2.0.0"),
         ("acme/api", "3.0.0"),
         ("mirror/log", "1.0.0"),
-    ] {
-        reg.push_image(repo, tag, DOCKER_MANIFEST);
-    }
+    ];
+    let reg = Registry::holding(&images, DOCKER_MANIFEST);
+    let h = &reg.host;
     let w = fleet(h);
     w.write(
         APP,
@@ -116,17 +120,8 @@ fn kustomize_images_apply_to_a_same_repository_path_as_argo_cd_builds_it() {
             &ENTRIES,
         ),
     );
-    git(w.path(), &["init", "-q", "-b", "main"]);
     // The clone's remote, written another way than the Application's repoURL.
-    git(
-        w.path(),
-        &[
-            "remote",
-            "add",
-            "origin",
-            "git@git.example.invalid:acme/fleet",
-        ],
-    );
+    clone_of(&w, "git@git.example.invalid:acme/fleet");
 
     // `edit set image` on the kustomization, by setimage.go's rules, sorted by name.
     let edited = "  - name: {h}/acme/api\n    newName: {h}/mirror/api\n    newTag: 9.9.9\n  - name: {h}/acme/log\n    newName: {h}/mirror/log\n  - name: {h}/acme/none\n    newTag: 1.0.0\n  - name: {h}/acme/web\n    newTag: 2.0.0\n";
@@ -149,28 +144,22 @@ fn kustomize_images_apply_to_a_same_repository_path_as_argo_cd_builds_it() {
     );
 
     // The Application alone: its build is checked, nothing as written.
-    let run = w.run(&["check", "--all", "--format", "json", APP]);
-    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
-    assert_eq!(images_reported(&run), want, "exactly the built images");
-    let mut expected = vec![
-        format!(
-            "{APP}:{} {h}/acme/web:2.0.0 ok",
-            line_of(&w, APP, "acme/web:2.0.0")
+    let run = check_built(&w, APP, &want);
+    let expected = sorted(vec![
+        row_at(&w, APP, "acme/web:2.0.0", &format!("{h}/acme/web:2.0.0 ok")),
+        row_at(
+            &w,
+            APP,
+            "mirror/api:9.9.9",
+            &format!("{h}/mirror/api:9.9.9 not-found"),
         ),
-        format!(
-            "{APP}:{} {h}/mirror/api:9.9.9 not-found",
-            line_of(&w, APP, "mirror/api:9.9.9")
+        row_at(
+            &w,
+            KUST,
+            &format!("newName: {h}/mirror/log"),
+            &format!("{h}/mirror/log:1.0.0 ok"),
         ),
-        format!(
-            "{KUST}:{} {h}/mirror/log:1.0.0 ok",
-            line_of(
-                &w,
-                KUST,
-                "newName: {h}/mirror/log".replace("{h}", h).as_str()
-            )
-        ),
-    ];
-    expected.sort();
+    ]);
     assert_eq!(entries(&run), expected, "one entry per occurrence");
     let notes = run.file_findings("no-effect");
     assert_eq!(notes.len(), 1, "{}", run.stdout);
@@ -179,15 +168,11 @@ fn kustomize_images_apply_to_a_same_repository_path_as_argo_cd_builds_it() {
         notes[0]["line"].as_u64(),
         Some(line_of(&w, APP, "acme/none") as u64)
     );
-    let json = run.json();
-    let context = json["references"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["image"] == format!("{h}/acme/web:2.0.0"))
-        .and_then(|r| r["context"].as_str())
-        .unwrap()
-        .to_string();
+    let context = run.rows(|r| {
+        (r["image"] == format!("{h}/acme/web:2.0.0"))
+            .then(|| r["context"].as_str().unwrap().to_string())
+    });
+    let context = &context[0];
     assert!(
         context.contains("Application/web") && context.contains("kustomize: apps/web"),
         "the context names the Application and the chain: {context}"
@@ -250,16 +235,7 @@ fn kustomize_images_of_another_repository_are_checked_as_written() {
         &application(h, "", "../outside", &["{h}/acme/web:2.0.0"])
             .replace("name: web", "name: escape"),
     );
-    git(w.path(), &["init", "-q", "-b", "main"]);
-    git(
-        w.path(),
-        &[
-            "remote",
-            "add",
-            "origin",
-            "https://git.example.invalid/acme/fleet.git",
-        ],
-    );
+    clone_of(&w, "https://git.example.invalid/acme/fleet.git");
     let run = w.run(&["check", "--all", "--format", "json", "argocd"]);
     assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
     let line = |needle: &str| line_of(&w, APP, &needle.replace("{h}", h));
@@ -326,34 +302,31 @@ fn kustomize_patches_and_components_of_an_application_are_applied() {
         ]),
         "the real build"
     );
-    let run = w.run(&["check", "--all", "--format", "json", APP]);
-    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
-    assert_eq!(images_reported(&run), want);
+    let run = check_built(&w, APP, &want);
     let c = "components/pin/kustomization.yaml";
-    let mut expected = vec![
-        format!(
-            "{APP}:{} {h}/acme/web:7.7.7-missing not-found",
-            line_of(&w, APP, "value: ")
+    let expected = sorted(vec![
+        row_at(
+            &w,
+            APP,
+            "value: ",
+            &format!("{h}/acme/web:7.7.7-missing not-found"),
         ),
-        format!(
-            "{c}:{} {h}/acme/api:3.0.1-missing not-found",
-            line_of(&w, c, "newTag:")
+        row_at(
+            &w,
+            c,
+            "newTag:",
+            &format!("{h}/acme/api:3.0.1-missing not-found"),
         ),
-        format!(
-            "apps/web/deployment.yaml:{} {h}/acme/log:1.0.0 ok",
-            line_of(&w, "apps/web/deployment.yaml", "acme/log")
+        row_at(
+            &w,
+            "apps/web/deployment.yaml",
+            "acme/log",
+            &format!("{h}/acme/log:1.0.0 ok"),
         ),
-    ];
-    expected.sort();
+    ]);
     assert_eq!(entries(&run), expected);
     // `edit set nameprefix`: the Deployment is named as the Application deploys it.
-    let json = run.json();
-    let contexts: Vec<&str> = json["references"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|r| r["context"].as_str())
-        .collect();
+    let contexts = contexts(&run);
     assert!(
         contexts.iter().all(|c| c.starts_with("Deployment/x-web ")),
         "{contexts:?}"

@@ -470,7 +470,7 @@ fn offline_the_chart_step_is_a_note() {
             "    image:\n      tag: 6.5.99\n",
         ),
     );
-    let run = w.run(&["check", "--all", "--offline", "--format", "json"]);
+    let run = w.run(&OFFLINE_JSON);
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
     let notes = run.file_findings("chart-not-read");
     assert_eq!(notes.len(), 1, "{}", run.stdout);

@@ -105,7 +105,7 @@ fn the_flux_repository_extracts_every_image_at_its_line() {
         w.path(),
         PLACEHOLDER,
     );
-    let run = w.run(&["check", "--all", "--offline", "--format", "json"]);
+    let run = w.run(&OFFLINE_JSON);
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
     let r = PLACEHOLDER;
     let mut want = vec![
@@ -293,7 +293,7 @@ fn kustomize_numeric_new_tag_is_a_finding() {
         "k/kustomization.yaml",
         "resources: []\nimages:\n  - name: acme/web\n    newTag: 3.10\n",
     );
-    let run = w.run(&["check", "--all", "--offline", "--format", "json"]);
+    let run = w.run(&OFFLINE_JSON);
     assert_eq!(run.code, 1);
     let r = &run.json()["references"][0];
     assert_eq!(r["code"], "non-string-image");
@@ -373,7 +373,7 @@ fn more_helm_values_files_can_be_named() {
         "env/prod.yaml",
         "image:\n  repository: ghcr.io/acme/web\n  tag: v2.0.0\n",
     );
-    let run = w.run(&["check", "--all", "--offline", "--format", "json"]);
+    let run = w.run(&OFFLINE_JSON);
     assert!(
         run.json()["references"].as_array().unwrap().is_empty(),
         "not values by default"

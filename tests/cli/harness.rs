@@ -403,6 +403,15 @@ impl Registry {
         Registry::start(Auth::Anonymous)
     }
 
+    /// An anonymous registry holding an image of `media_type` at each repository and tag.
+    pub fn holding(images: &[(&str, &str)], media_type: &str) -> Registry {
+        let reg = Registry::anonymous();
+        for (repo, tag) in images {
+            reg.push_image(repo, tag, media_type);
+        }
+        reg
+    }
+
     pub fn htpasswd(user: &str, password: &str) -> Registry {
         Registry::start(Auth::Htpasswd {
             user: user.into(),
@@ -1065,6 +1074,19 @@ pub fn one_image(image: &str) -> Workdir {
 
 /// `check --all` of a workdir, fresh from the registry, as JSON.
 pub const CHECK_JSON: [&str; 5] = ["check", "--all", "--no-cache", "--format", "json"];
+
+/// `check --all --offline` of a workdir, as JSON.
+pub const OFFLINE_JSON: [&str; 5] = ["check", "--all", "--offline", "--format", "json"];
+
+/// `OFFLINE_JSON` with `--render`.
+pub const RENDER_OFFLINE_JSON: [&str; 6] = [
+    "check",
+    "--all",
+    "--offline",
+    "--format",
+    "json",
+    "--render",
+];
 
 /// A real engine from `$IMAGEGATE_ENGINES` (`scripts/engines` installs them and
 /// `scripts/test` sets it; `target/engines` otherwise), or a loud failure: the tests that

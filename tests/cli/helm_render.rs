@@ -7,12 +7,15 @@
 //! failing render is exit 2 with helm's own message.
 
 use std::collections::BTreeSet;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::charts::{Helm, helm_release, serve};
 use crate::harness::*;
+use crate::render::{
+    assert_rendered, each_trusted_way_renders, none_reached, one_model_gap_says, planted_programs,
+    recording_wrapper, rendered_by, the_repository_cannot_choose, trusted_configs,
+};
 
 /// A chart `podinfo` whose main image follows the values conventions, whose sidecar's
 /// image is composed with `printf` from keys no convention names (so the native model
@@ -61,26 +64,9 @@ fn classic(helm: &Helm, host: &str) -> (tempfile::TempDir, String, PathBuf) {
     (dir, url, pkg)
 }
 
-fn executable(w: &Workdir, rel: &str, text: &str) -> PathBuf {
-    let p = w.write(rel, text);
-    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
-    p
-}
-
 /// Rows `file:line image status context` of the references helm rendered.
 fn rendered(run: &Run) -> Vec<String> {
-    run.rows(|r| {
-        let context = r["context"].as_str()?;
-        context.contains("rendered by helm").then(|| {
-            format!(
-                "{}:{} {} {} {context}",
-                r["file"].as_str().unwrap(),
-                r["line"],
-                r["image"].as_str().unwrap(),
-                r["status"].as_str().unwrap()
-            )
-        })
-    })
+    rendered_by(run, "helm")
 }
 
 /// The JSON check with `--render` and real helm.
@@ -126,22 +112,15 @@ fn a_composed_image_fails_only_with_render() {
     );
 
     let run = run_args(&w, &render_args(&[]));
-    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
-    assert_eq!(
-        rendered(&run),
-        [format!(
+    assert_rendered(
+        &run,
+        "helm",
+        1,
+        &[format!(
             "release.yaml:18 {h}/podinfo:6.5.99 not-found HelmRelease/podinfo Deployment/podinfo containers[sidecar] (rendered by helm, chart podinfo 1.0.0)"
-        )]
+        )],
     );
-    let gaps = run.file_findings("model-gap");
-    assert_eq!(gaps.len(), 1, "{gaps:?}");
-    assert!(
-        gaps[0]["message"]
-            .as_str()
-            .unwrap()
-            .contains(&format!("helm renders `{h}/podinfo:6.5.99`")),
-        "{gaps:?}"
-    );
+    one_model_gap_says(&run, &format!("helm renders `{h}/podinfo:6.5.99`"));
     // The oracle: real helm with the same values deploys the main image, the sidecar and,
     // only as a test hook, the probe; imagegate checked the first two.
     let oracle = helm.template_images(&pkg, "app:\n  version: 6.5.99\n");
@@ -270,37 +249,18 @@ fn local_chart_app(w: &Workdir) -> usize {
 fn only_trusted_settings_choose_the_helm_program() {
     let w = Workdir::new();
     let line = local_chart_app(&w);
-    let marker = w.path().join("PWNED");
-    let evil = format!("#!/bin/sh\ntouch {}\n", marker.display());
-    executable(&w, "evil.sh", &evil);
-    executable(&w, "helm", &evil);
-    executable(&w, "bin/helm", &evil);
+    let marker = planted_programs(&w, "helm");
     let engines = helm_bin().parent().unwrap().to_str().unwrap().to_string();
-    let offline = ["check", "--all", "--offline", "--format", "json"];
     let row = format!(
         "app.yaml:{line} example.invalid/podinfo:6.5.99 skipped Application/web Deployment/web containers[sidecar] (rendered by helm, chart podinfo 1.0.0)"
     );
-
-    w.write(
-        ".imagegate.yaml",
-        "render: true\nengines:\n  helm: ./evil.sh\n",
-    );
-    let run = w.run_env(&offline, &[("PATH", &engines)]);
-    assert_eq!(run.code, 2, "{}\n{}", run.stdout, run.stderr);
-    assert!(
-        run.stderr
-            .contains("`engines.helm` (./evil.sh) is not honoured from the repository's config"),
-        "{}",
-        run.stderr
-    );
-    assert!(!marker.exists(), "the repository chose the program");
+    the_repository_cannot_choose(&w, "helm", &engines, &marker);
 
     // `render: true` from the repository turns it on; helm is found on PATH. The image
     // the template writes literally is checked at its line, not again as a model gap.
     w.write(".imagegate.yaml", "render: true\n");
-    let run = w.run_env(&offline, &[("PATH", &engines)]);
-    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
-    assert_eq!(rendered(&run), std::slice::from_ref(&row));
+    let run = w.run_env(&OFFLINE_JSON, &[("PATH", &engines)]);
+    assert_rendered(&run, "helm", 0, std::slice::from_ref(&row));
     let literal = run.rows(|r| {
         (r["image"] == "example.invalid/migrate:1.0")
             .then(|| format!("{}:{}", r["file"].as_str().unwrap(), r["line"]))
@@ -310,7 +270,7 @@ fn only_trusted_settings_choose_the_helm_program() {
     // Relative PATH entries are dropped, so `./helm` and `bin/helm` are not found, and
     // --render without helm is exit 2, never a quiet pass.
     for path in [".:bin:", "/nowhere"] {
-        let run = w.run_env(&offline, &[("PATH", path)]);
+        let run = w.run_env(&OFFLINE_JSON, &[("PATH", path)]);
         assert_eq!(run.code, 2, "{}\n{}", run.stdout, run.stderr);
         assert!(
             run.stderr.contains("--render needs helm")
@@ -323,14 +283,9 @@ fn only_trusted_settings_choose_the_helm_program() {
     std::fs::remove_file(w.path().join(".imagegate.yaml")).unwrap();
 
     // Trusted: the flag, the variable, a config outside the repository, a bare name there.
-    let trusted = Workdir::new();
     let bin = helm_bin();
-    let config = trusted.write(
-        "config.yaml",
-        &format!("render: true\nengines:\n  helm: {}\n", bin.display()),
-    );
-    let bare = trusted.write("bare.yaml", "render: true\nengines:\n  helm: helm\n");
-    for (args, env) in [
+    let (_trusted, config, bare) = trusted_configs("helm", &bin, "helm");
+    let cases = [
         (
             vec!["--render", "--helm", bin.to_str().unwrap()],
             vec![("PATH", "/nowhere")],
@@ -350,21 +305,10 @@ fn only_trusted_settings_choose_the_helm_program() {
             vec!["--config", bare.to_str().unwrap()],
             vec![("PATH", engines.as_str())],
         ),
-    ] {
-        let mut all = offline.to_vec();
-        all.extend(args.iter().copied());
-        let run = w.run_env(&all, &env);
-        assert_eq!(
-            run.code, 0,
-            "{args:?} {env:?}: {}\n{}",
-            run.stdout, run.stderr
-        );
-        assert_eq!(
-            rendered(&run),
-            std::slice::from_ref(&row),
-            "{args:?} {env:?}"
-        );
-    }
+    ];
+    each_trusted_way_renders(&w, &cases, |run, case| {
+        assert_eq!(rendered(run), std::slice::from_ref(&row), "{case}");
+    });
     assert!(!marker.exists());
 }
 
@@ -378,30 +322,19 @@ fn helm_gets_a_private_directory_and_a_clean_environment() {
     let w = Workdir::new();
     local_chart_app(&w);
     let record = w.path().join("record");
-    let tools = Workdir::new();
     let user = Workdir::new();
     user.write("plugins/post/plugin.yaml", "name: post\n");
     user.write(".config/helm/repositories.yaml", "repositories: []\n");
-    executable(
-        &tools,
+    let (_tools, path) = recording_wrapper(
         "helm",
-        &format!(
-            "#!/bin/sh\n{{ echo \"args: $*\"; echo \"pwd: $(pwd)\"; /usr/bin/env | sort; echo \"files: $(ls -A | tr '\\n' ' ')\"; echo \"plugins: $(ls -A \"$HELM_PLUGINS\")\"; }} >> {record}\nexec {helm} \"$@\"\n",
-            record = record.display(),
-            helm = helm_bin().display()
-        ),
+        "echo \"args: $*\"; echo \"pwd: $(pwd)\"; /usr/bin/env | sort; echo \"files: $(ls -A | tr '\\n' ' ')\"; echo \"plugins: $(ls -A \"$HELM_PLUGINS\")\";",
+        &record,
+        &format!("exec {} \"$@\"", helm_bin().display()),
+        "/usr/bin:/bin",
     );
-    let path = format!("{}:/usr/bin:/bin", tools.path().display());
     let u = user.path().display().to_string();
     let run = w.run_env(
-        &[
-            "check",
-            "--all",
-            "--offline",
-            "--format",
-            "json",
-            "--render",
-        ],
+        &RENDER_OFFLINE_JSON,
         &[
             ("PATH", &path),
             ("SENTINEL_SECRET", "s3cret-sentinel"),
@@ -451,20 +384,22 @@ fn helm_gets_a_private_directory_and_a_clean_environment() {
         "{record}"
     );
     assert!(record.contains("plugins: \n"), "{record}");
-    for gone in [
-        "s3cret-sentinel",
-        u.as_str(),
-        "KUBECONFIG",
-        "XDG_CONFIG_HOME",
-        "HELM_REPOSITORY_CONFIG",
-        "DOCKER_CONFIG",
-        "post-renderer",
-        "--repo",
-        "dependency-update",
-        "enable-dns",
-    ] {
-        assert!(!record.contains(gone), "{gone} reached helm: {record}");
-    }
+    none_reached(
+        &record,
+        "helm",
+        &[
+            "s3cret-sentinel",
+            u.as_str(),
+            "KUBECONFIG",
+            "XDG_CONFIG_HOME",
+            "HELM_REPOSITORY_CONFIG",
+            "DOCKER_CONFIG",
+            "post-renderer",
+            "--repo",
+            "dependency-update",
+            "enable-dns",
+        ],
+    );
 }
 
 /// Issue 16: in a diff, as for kustomize roots, a rendered image the same release rendered
@@ -508,12 +443,13 @@ fn a_diff_checks_only_what_helm_renders_new() {
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
     assert!(rendered(&run).is_empty(), "{}", run.stdout);
     let run = check(&["--all-refs"]);
-    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
-    assert_eq!(
-        rendered(&run),
-        [format!(
+    assert_rendered(
+        &run,
+        "helm",
+        1,
+        &[format!(
             "release.yaml:19 {h}/podinfo:gone not-found HelmRelease/podinfo Deployment/podinfo containers[sidecar] (rendered by helm, chart podinfo 1.0.0)"
-        )]
+        )],
     );
 
     w.write(
@@ -522,11 +458,12 @@ fn a_diff_checks_only_what_helm_renders_new() {
     );
     git(w.path(), &["commit", "-q", "-am", "bump"]);
     let run = check(&[]);
-    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
-    assert_eq!(
-        rendered(&run),
-        [format!(
+    assert_rendered(
+        &run,
+        "helm",
+        1,
+        &[format!(
             "release.yaml:19 {h}/podinfo:6.5.98 not-found HelmRelease/podinfo Deployment/podinfo containers[sidecar] (rendered by helm, chart podinfo 1.0.0)"
-        )]
+        )],
     );
 }

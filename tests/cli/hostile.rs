@@ -12,7 +12,7 @@ fn a_file_larger_than_a_manifest_can_be_is_a_finding() {
     let w = Workdir::new();
     let f = std::fs::File::create(w.path().join("huge.yaml")).unwrap();
     f.set_len(100 << 20).unwrap(); // 100 MB, sparse
-    let run = w.run(&["check", "--all", "--offline", "--format", "json"]);
+    let run = w.run(&OFFLINE_JSON);
     assert_eq!(run.code, 1, "{}", run.stdout);
     let files = run.json()["files"].clone();
     assert_eq!(files[0]["code"], "unreadable-file", "{files}");
@@ -44,7 +44,7 @@ fn deep_nesting_and_alias_bombs_end_quickly() {
     }
     w.write("bomb.yaml", &bomb);
     let start = Instant::now();
-    let run = w.run(&["check", "--all", "--offline", "--format", "json"]);
+    let run = w.run(&OFFLINE_JSON);
     assert!(run.code == 0 || run.code == 1, "{}", run.stderr);
     assert!(start.elapsed() < Duration::from_secs(30), "bounded time");
 }
@@ -59,7 +59,7 @@ fn symlink_loops_and_non_utf8_paths() {
     std::os::unix::fs::symlink("missing.yaml", w.path().join("dangling.yaml")).unwrap();
     let name = std::ffi::OsStr::from_bytes(b"caf\xe9.yaml");
     std::fs::write(w.path().join(name), deployment("x", &["Bad/Upper"])).unwrap();
-    let run = w.run(&["check", "--all", "--offline", "--format", "json"]);
+    let run = w.run(&OFFLINE_JSON);
     assert_eq!(
         run.code, 1,
         "the invalid reference in the odd-named file: {}",

@@ -180,7 +180,7 @@ fn binary_and_non_utf8_files_are_reported_not_fatal() {
     )
     .unwrap();
     w.write("ok.yaml", &deployment("ok", &["nginx:1.27"]));
-    let run = w.run(&["check", "--all", "--offline", "--format", "json"]);
+    let run = w.run(&OFFLINE_JSON);
     assert_eq!(run.code, 1, "{}", run.stdout);
     let codes = run.file_codes();
     assert!(codes.contains(&"binary-file".to_string()), "{codes:?}");
@@ -216,7 +216,7 @@ fn the_config_file_sets_rules_and_its_errors_point_into_it() {
     w.write("apps/a.yaml", &bad);
     w.write("vendor/b.yaml", &bad);
     w.write(".imagegate.yaml", "exclude: ['vendor/**']\n");
-    let run = w.run(&["check", "--all", "--offline", "--format", "json"]);
+    let run = w.run(&OFFLINE_JSON);
     let files: Vec<String> = run.json()["references"]
         .as_array()
         .unwrap()

@@ -263,7 +263,7 @@ fn the_kube_prometheus_image_is_found_at_its_line() {
     }
     text.push_str("  name: k8s\n  namespace: monitoring\nspec:\n  alerting:\n    alertmanagers:\n    - apiVersion: v2\n      name: alertmanager-main\n      namespace: monitoring\n      port: web\n  enableFeatures: []\n  externalLabels: {}\n  image: quay.io/prometheus/prometheus:v3.13.2\n");
     w.write("manifests/prometheus-prometheus.yaml", &text);
-    let run = w.run(&["check", "--all", "--offline", "--format", "json"]);
+    let run = w.run(&OFFLINE_JSON);
     let r = &run.json()["references"][0];
     assert_eq!(
         (
@@ -369,7 +369,7 @@ fn braces_outside_a_chart_do_not_hide_invalid_yaml() {
     let w = Workdir::new();
     w.write("deploy/web.yaml", BROKEN);
     w.write("templates/web.yaml", BROKEN);
-    let run = w.run(&["check", "--all", "--offline", "--format", "json"]);
+    let run = w.run(&OFFLINE_JSON);
     assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
     let mut found: Vec<String> = run
         .file_findings("invalid-yaml")
@@ -405,7 +405,7 @@ fn chart_templates_are_skipped_on_disk_and_in_a_diff() {
     w.write("charts/web/templates/deploy.yaml", BROKEN);
     git(w.path(), &["add", "-A"]);
     git(w.path(), &["commit", "-q", "-m", "chart"]);
-    let run = w.run(&["check", "--all", "--offline", "--format", "json"]);
+    let run = w.run(&OFFLINE_JSON);
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
     assert_eq!(run.file_codes(), ["helm-template"]);
     // A diff that changes only the template: the Chart.yaml is found at head.

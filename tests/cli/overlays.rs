@@ -56,6 +56,31 @@ pub fn images_reported(run: &Run) -> BTreeSet<String> {
         .collect()
 }
 
+/// `file:line rest`, at the first line of `file` containing `needle`.
+pub fn row_at(w: &Workdir, file: &str, needle: &str, rest: &str) -> String {
+    format!("{file}:{} {rest}", line_of(w, file, needle))
+}
+
+/// The contexts of a run's references.
+pub fn contexts(run: &Run) -> Vec<String> {
+    run.rows(|r| Some(r["context"].as_str()?.to_string()))
+}
+
+/// `check --all` of `target`, which fails (exit 1) and reports exactly the images real
+/// kustomize builds (`built`).
+pub fn check_built(w: &Workdir, target: &str, built: &BTreeSet<String>) -> Run {
+    let run = w.run(&["check", "--all", "--format", "json", target]);
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(&images_reported(&run), built, "exactly the built images");
+    run
+}
+
+/// `rows` in the order of [`entries`].
+pub fn sorted(mut rows: Vec<String>) -> Vec<String> {
+    rows.sort();
+    rows
+}
+
 /// A base with two containers, a component that moves one image to a mirror, and an
 /// overlay with a strategic-merge patch file, a patch file without images, an inline JSON
 /// patch and an `images:` entry.
@@ -106,15 +131,13 @@ fn overlay_repo(h: &str) -> Workdir {
 /// not checked as written.
 #[test]
 fn an_overlay_is_checked_as_kustomize_builds_it_at_the_lines_that_decide() {
-    let reg = Registry::anonymous();
-    let h = &reg.host;
-    for (repo, tag) in [
+    let images = [
         ("acme/web", "1.0.0"),
         ("acme/log", "1.0.0"),
         ("mirror/log", "1.1.0"),
-    ] {
-        reg.push_image(repo, tag, DOCKER_MANIFEST);
-    }
+    ];
+    let reg = Registry::holding(&images, DOCKER_MANIFEST);
+    let h = &reg.host;
     let w = overlay_repo(h);
     // Which container the harness's deployment() names first decides the JSON patch's
     // target; the oracle below says what kustomize made of it.
@@ -129,34 +152,26 @@ fn an_overlay_is_checked_as_kustomize_builds_it_at_the_lines_that_decide() {
         "the real build"
     );
 
-    let run = w.run(&["check", "--all", "--format", "json", "overlay"]);
-    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
-    assert_eq!(images_reported(&run), want, "exactly the built images");
+    let run = check_built(&w, "overlay", &want);
     let k = "overlay/kustomization.yaml";
-    let mut expected = vec![
-        format!(
-            "{k}:{} {h}/acme/web:1.0.0-typo not-found",
-            line_of(&w, k, "value: ")
+    let expected = sorted(vec![
+        row_at(
+            &w,
+            k,
+            "value: ",
+            &format!("{h}/acme/web:1.0.0-typo not-found"),
         ),
-        format!(
-            "{k}:{} {h}/mirror/log:1.1.0 ok",
-            line_of(&w, k, "newTag: 1.1.0")
+        row_at(&w, k, "newTag: 1.1.0", &format!("{h}/mirror/log:1.1.0 ok")),
+        row_at(
+            &w,
+            "overlay/sidecar.yaml",
+            "image:",
+            &format!("{h}/acme/metrics:2.0.0 not-found"),
         ),
-        format!(
-            "overlay/sidecar.yaml:{} {h}/acme/metrics:2.0.0 not-found",
-            line_of(&w, "overlay/sidecar.yaml", "image:")
-        ),
-    ];
-    expected.sort();
+    ]);
     assert_eq!(entries(&run), expected);
     assert!(run.file_codes().is_empty(), "{:?}", run.file_codes());
-    let json = run.json();
-    let contexts: Vec<&str> = json["references"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|r| r["context"].as_str())
-        .collect();
+    let contexts = contexts(&run);
     assert!(
         contexts
             .iter()
@@ -250,10 +265,9 @@ fn no_effect_is_a_note_and_a_failing_build_an_error_at_its_input() {
 /// that overlay builds it; an overlay the change cannot reach is not built.
 #[test]
 fn a_base_change_is_checked_in_each_overlay_and_untouched_roots_are_not_built() {
-    let reg = Registry::anonymous();
+    let images = [("acme/web", "1.1.0"), ("acme/other", "1.0.0")];
+    let reg = Registry::holding(&images, DOCKER_MANIFEST);
     let h = &reg.host;
-    reg.push_image("acme/web", "1.1.0", DOCKER_MANIFEST);
-    reg.push_image("acme/other", "1.0.0", DOCKER_MANIFEST);
     let w = Workdir::new();
     w.write(
         "web/base/kustomization.yaml",
@@ -299,17 +313,20 @@ fn a_base_change_is_checked_in_each_overlay_and_untouched_roots_are_not_built() 
     ]);
     assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
     let m = "web/mirrored/kustomization.yaml";
-    let mut expected = vec![
-        format!(
-            "web/base/deployment.yaml:{} {h}/acme/web:1.1.0 ok",
-            line_of(&w, "web/base/deployment.yaml", "image:")
+    let expected = sorted(vec![
+        row_at(
+            &w,
+            "web/base/deployment.yaml",
+            "image:",
+            &format!("{h}/acme/web:1.1.0 ok"),
         ),
-        format!(
-            "{m}:{} {h}/mirror/web:1.1.0 not-found",
-            line_of(&w, m, "newName:")
+        row_at(
+            &w,
+            m,
+            "newName:",
+            &format!("{h}/mirror/web:1.1.0 not-found"),
         ),
-    ];
-    expected.sort();
+    ]);
     assert_eq!(entries(&run), expected, "{}", run.stderr);
     let built = run
         .stderr

@@ -93,7 +93,7 @@ fn an_unquoted_template_action_is_an_unresolved_variable() {
         "templates/mapping.yaml",
         &template("mapping", "{name: web}"),
     );
-    let run = w.run(&["check", "--all", "--offline", "--format", "json"]);
+    let run = w.run(&OFFLINE_JSON);
     assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
     assert_eq!(
         references(&run),
@@ -128,7 +128,7 @@ fn a_container_without_an_image_key_has_no_image() {
         "deploy.yaml",
         "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  template:\n    spec:\n      containers:\n      - name: app\n        resources: {}\n      - name: blank\n        image: \"\"\n",
     );
-    let run = w.run(&["check", "--all", "--offline", "--format", "json"]);
+    let run = w.run(&OFFLINE_JSON);
     assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
     assert_eq!(
         messages(&run),
@@ -161,7 +161,7 @@ fn a_kubeadm_patch_without_an_image_is_a_patch() {
     );
     w.write("kind/patches/kube-controller-manager.yml", &pod("yml", ""));
     w.write("manifests/pod.yaml", &pod("plain", ""));
-    let run = w.run(&["check", "--all", "--offline", "--format", "json"]);
+    let run = w.run(&OFFLINE_JSON);
     assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
     assert_eq!(
         messages(&run),
@@ -363,7 +363,7 @@ fn version_ranges_count_in_the_summary() {
         "infrastructure/again.yaml",
         &oci("again", "oci://quay.io/jetstack/charts/cert-manager", "1.x"),
     );
-    let run = w.run(&["check", "--all", "--offline", "--format", "json"]);
+    let run = w.run(&OFFLINE_JSON);
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
     let s = &run.json()["summary"];
     assert_eq!(

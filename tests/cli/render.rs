@@ -5,7 +5,7 @@
 //! plugins; a failing render is exit 2 with kustomize's own message.
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::harness::*;
@@ -31,11 +31,17 @@ pub fn executable(w: &Workdir, rel: &str, text: &str) -> PathBuf {
     p
 }
 
-/// Rows `file:line image context` of the JSON report's rendered references.
+/// Rows `file:line image status context` of the references kustomize rendered.
 pub fn rendered(run: &Run) -> Vec<String> {
+    rendered_by(run, "kustomize")
+}
+
+/// Rows `file:line image status context` of the references `engine` rendered.
+pub fn rendered_by(run: &Run, engine: &str) -> Vec<String> {
+    let by = format!("rendered by {engine}");
     run.rows(|r| {
         let context = r["context"].as_str()?;
-        context.contains("rendered by kustomize").then(|| {
+        context.contains(&by).then(|| {
             format!(
                 "{}:{} {} {} {context}",
                 r["file"].as_str().unwrap(),
@@ -45,6 +51,113 @@ pub fn rendered(run: &Run) -> Vec<String> {
             )
         })
     })
+}
+
+/// The run exits `code` and `engine` rendered exactly `rows`.
+pub fn assert_rendered(run: &Run, engine: &str, code: i32, rows: &[String]) {
+    assert_eq!(run.code, code, "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(rendered_by(run, engine), rows);
+}
+
+/// The run's one `model-gap` note says `says`.
+pub fn one_model_gap_says(run: &Run, says: &str) {
+    let gaps = run.file_findings("model-gap");
+    assert_eq!(gaps.len(), 1, "{gaps:?}");
+    let message = gaps[0]["message"].as_str().unwrap();
+    assert!(message.contains(says), "{gaps:?}");
+}
+
+/// `check --all --offline --render` run by the kustomize program `k`.
+pub fn offline_render(k: &Path) -> [&str; 6] {
+    let k = k.to_str().unwrap();
+    ["check", "--all", "--offline", "--render", "--kustomize", k]
+}
+
+/// A tools directory holding `name`, a wrapper that appends what the shell commands `log`
+/// print to `record`, then runs `then` (the real program); and a PATH of it, then `after`.
+pub fn recording_wrapper(
+    name: &str,
+    log: &str,
+    record: &Path,
+    then: &str,
+    after: &str,
+) -> (Workdir, String) {
+    let tools = Workdir::new();
+    let script = format!("#!/bin/sh\n{{ {log} }} >> {}\n{then}\n", record.display());
+    executable(&tools, name, &script);
+    let path = format!("{}:{after}", tools.path().display());
+    (tools, path)
+}
+
+/// None of `gone` is in what a recording wrapper around `program` wrote down.
+pub fn none_reached(record: &str, program: &str, gone: &[&str]) {
+    for g in gone {
+        assert!(!record.contains(g), "{g} reached {program}: {record}");
+    }
+}
+
+/// Programs the repository holds in the hope of being run as `name` (`evil.sh`, `name`,
+/// `bin/name`); each touches the marker whose path is returned.
+pub fn planted_programs(w: &Workdir, name: &str) -> PathBuf {
+    let marker = w.path().join("PWNED");
+    let evil = format!("#!/bin/sh\ntouch {}\n", marker.display());
+    for rel in [
+        "evil.sh".to_string(),
+        name.to_string(),
+        format!("bin/{name}"),
+    ] {
+        executable(w, &rel, &evil);
+    }
+    marker
+}
+
+/// The repository's config naming the `engine` program (`./evil.sh`) is exit 2, saying it is
+/// not honoured, and runs nothing of the repository (`path`: PATH, where the engine is).
+pub fn the_repository_cannot_choose(w: &Workdir, engine: &str, path: &str, marker: &Path) {
+    w.write(
+        ".imagegate.yaml",
+        &format!("render: true\nengines:\n  {engine}: ./evil.sh\n"),
+    );
+    let run = w.run_env(&OFFLINE_JSON, &[("PATH", path)]);
+    assert_eq!(run.code, 2, "{}\n{}", run.stdout, run.stderr);
+    let said =
+        format!("`engines.{engine}` (./evil.sh) is not honoured from the repository's config");
+    assert!(run.stderr.contains(&said), "{}", run.stderr);
+    assert!(!marker.exists(), "the repository chose the program");
+}
+
+/// Trusted configs outside the repository naming the `engine` program: `config.yaml` by its
+/// path, `bare.yaml` by a bare name found on PATH.
+pub fn trusted_configs(engine: &str, program: &Path, bare: &str) -> (Workdir, PathBuf, PathBuf) {
+    let trusted = Workdir::new();
+    let config = trusted.write(
+        "config.yaml",
+        &format!(
+            "render: true\nengines:\n  {engine}: {}\n",
+            program.display()
+        ),
+    );
+    let bare = trusted.write(
+        "bare.yaml",
+        &format!("render: true\nengines:\n  {engine}: {bare}\n"),
+    );
+    (trusted, config, bare)
+}
+
+/// A way of running a check: its extra arguments and its environment.
+pub type Case<'a> = (Vec<&'a str>, Vec<(&'a str, &'a str)>);
+
+/// Each trusted way of turning render on and naming the program (the extra arguments and
+/// the environment of a case) passes, and `judge` sees its run (with the case, for messages).
+pub fn each_trusted_way_renders(w: &Workdir, cases: &[Case], judge: impl Fn(&Run, &str)) {
+    for (args, env) in cases {
+        let mut all = OFFLINE_JSON.to_vec();
+        all.extend(args.iter().copied());
+        let run = w.run_env(&all, env);
+        let case = format!("{args:?} {env:?}");
+        assert_eq!(run.code, 0, "{case}: {}\n{}", run.stdout, run.stderr);
+        judge(&run, &case);
+    }
 }
 
 /// Issue 15: an image only `replacements:` produces is missing from the registry. Without
@@ -80,20 +193,17 @@ fn a_replaced_image_fails_only_with_render() {
     let mut args = CHECK_JSON.to_vec();
     args.extend(["--render", "--kustomize", k]);
     let run = w.run(&args);
-    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
-    assert_eq!(
-        rendered(&run),
-        [format!(
+    assert_rendered(
+        &run,
+        "kustomize",
+        1,
+        &[format!(
             "overlay/kustomization.yaml:2 {h}/acme/web:2.0-typo not-found Deployment/web containers[c0] (rendered by kustomize)"
-        )]
+        )],
     );
-    let gaps = run.file_findings("model-gap");
-    assert_eq!(gaps.len(), 1, "{gaps:?}");
-    assert!(
-        gaps[0]["message"].as_str().unwrap().contains(&format!(
-            "`kubectl kustomize overlay` deploys `{h}/acme/web:2.0-typo`"
-        )),
-        "{gaps:?}"
+    one_model_gap_says(
+        &run,
+        &format!("`kubectl kustomize overlay` deploys `{h}/acme/web:2.0-typo`"),
     );
     // The base renders as the model predicts: no gap, and its image is checked once.
     assert_eq!(run.statuses()[&format!("{h}/acme/web:1.0")], "ok");
@@ -139,14 +249,7 @@ fn a_failing_render_is_exit_2_with_kustomizes_message() {
         plain.code, 0,
         "the native model does not apply replacements"
     );
-    let run = w.run(&[
-        "check",
-        "--all",
-        "--offline",
-        "--render",
-        "--kustomize",
-        k.to_str().unwrap(),
-    ]);
+    let run = w.run(&offline_render(&k));
     assert_eq!(run.code, 2, "{}\n{}", run.stdout, run.stderr);
     assert!(
         run.stderr
@@ -184,33 +287,14 @@ fn only_trusted_settings_choose_the_kustomize_program() {
         "example.invalid/web:1.0",
         "example.invalid/web:2.0-rendered",
     );
-    let marker = w.path().join("PWNED");
-    let evil = format!("#!/bin/sh\ntouch {}\n", marker.display());
-    executable(&w, "evil.sh", &evil);
-    executable(&w, "bin/kustomize", &evil);
-    executable(&w, "kustomize", &evil);
+    let marker = planted_programs(&w, "kustomize");
     let k = kubectl();
     let engines = k.parent().unwrap().to_str().unwrap().to_string();
-    let offline = ["check", "--all", "--offline", "--format", "json"];
-
-    w.write(
-        ".imagegate.yaml",
-        "render: true\nengines:\n  kustomize: ./evil.sh\n",
-    );
-    let run = w.run_env(&offline, &[("PATH", &engines)]);
-    assert_eq!(run.code, 2, "{}\n{}", run.stdout, run.stderr);
-    assert!(
-        run.stderr.contains(
-            "`engines.kustomize` (./evil.sh) is not honoured from the repository's config"
-        ),
-        "{}",
-        run.stderr
-    );
-    assert!(!marker.exists(), "the repository chose the program");
+    the_repository_cannot_choose(&w, "kustomize", &engines, &marker);
 
     // `render: true` from the repository turns it on; kubectl is found on PATH.
     w.write(".imagegate.yaml", "render: true\n");
-    let run = w.run_env(&offline, &[("PATH", &engines)]);
+    let run = w.run_env(&OFFLINE_JSON, &[("PATH", &engines)]);
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
     assert_eq!(
         rendered(&run),
@@ -220,7 +304,7 @@ fn only_trusted_settings_choose_the_kustomize_program() {
     );
 
     // Relative PATH entries are dropped, so `./kustomize` and `bin/kustomize` are not found.
-    let run = w.run_env(&offline, &[("PATH", ".:bin:")]);
+    let run = w.run_env(&OFFLINE_JSON, &[("PATH", ".:bin:")]);
     assert_eq!(run.code, 2, "{}\n{}", run.stdout, run.stderr);
     assert!(
         run.stderr.contains("neither `kustomize` nor `kubectl`"),
@@ -231,16 +315,8 @@ fn only_trusted_settings_choose_the_kustomize_program() {
     std::fs::remove_file(w.path().join(".imagegate.yaml")).unwrap();
 
     // Trusted: the variable, and a config outside the repository (a bare name on PATH too).
-    let trusted = Workdir::new();
-    let config = trusted.write(
-        "config.yaml",
-        &format!("render: true\nengines:\n  kustomize: {}\n", k.display()),
-    );
-    let bare = trusted.write(
-        "bare.yaml",
-        "render: true\nengines:\n  kustomize: kubectl\n",
-    );
-    for (args, env) in [
+    let (_trusted, config, bare) = trusted_configs("kustomize", &k, "kubectl");
+    let cases = [
         (
             vec!["--render"],
             vec![
@@ -260,17 +336,10 @@ fn only_trusted_settings_choose_the_kustomize_program() {
             vec!["--config", bare.to_str().unwrap()],
             vec![("PATH", engines.as_str())],
         ),
-    ] {
-        let mut all = offline.to_vec();
-        all.extend(args.iter().copied());
-        let run = w.run_env(&all, &env);
-        assert_eq!(
-            run.code, 0,
-            "{args:?} {env:?}: {}\n{}",
-            run.stdout, run.stderr
-        );
-        assert_eq!(rendered(&run).len(), 1, "{args:?} {env:?}: {}", run.stdout);
-    }
+    ];
+    each_trusted_way_renders(&w, &cases, |run, case| {
+        assert_eq!(rendered(run).len(), 1, "{case}: {}", run.stdout);
+    });
     assert!(!marker.exists());
 }
 
@@ -327,16 +396,10 @@ fn exec_functions_and_plugins_never_run() {
     std::fs::remove_file(&marker).unwrap();
 
     for app in ["function", "plugin"] {
+        let mut args = offline_render(&k).to_vec();
+        args.push(app);
         let run = w.run_env(
-            &[
-                "check",
-                "--all",
-                "--offline",
-                "--render",
-                "--kustomize",
-                k.to_str().unwrap(),
-                app,
-            ],
+            &args,
             &[("KUSTOMIZE_PLUGIN_HOME", plugins.to_str().unwrap())],
         );
         assert_eq!(run.code, 2, "{app}: {}\n{}", run.stdout, run.stderr);
@@ -368,30 +431,15 @@ fn kustomize_gets_safe_arguments_a_clean_environment_and_the_root() {
         "example.invalid/web:2.0-rendered",
     );
     let record = w.path().join("record");
-    let tools = Workdir::new();
-    executable(
-        &tools,
+    let (_tools, path) = recording_wrapper(
         "kustomize",
-        &format!(
-            "#!/bin/sh\n{{ echo \"args: $*\"; echo \"pwd: $(pwd)\"; /usr/bin/env; }} >> {record}\nshift\nexec {k} kustomize \"$@\"\n",
-            record = record.display(),
-            k = k.display()
-        ),
-    );
-    let path = format!(
-        "{}:{}",
-        tools.path().display(),
-        k.parent().unwrap().display()
+        "echo \"args: $*\"; echo \"pwd: $(pwd)\"; /usr/bin/env;",
+        &record,
+        &format!("shift\nexec {} kustomize \"$@\"", k.display()),
+        &k.parent().unwrap().display().to_string(),
     );
     let run = w.run_env(
-        &[
-            "check",
-            "--all",
-            "--offline",
-            "--format",
-            "json",
-            "--render",
-        ],
+        &RENDER_OFFLINE_JSON,
         &[
             ("PATH", &path),
             ("SENTINEL_SECRET", "s3cret-sentinel"),
@@ -416,14 +464,16 @@ fn kustomize_gets_safe_arguments_a_clean_environment_and_the_root() {
         "{record}"
     );
     assert!(!record.contains("enable"), "{record}");
-    for gone in [
-        "s3cret-sentinel",
-        "KUSTOMIZE_PLUGIN_HOME",
-        "XDG_CONFIG_HOME",
-        "DOCKER_CONFIG",
-    ] {
-        assert!(!record.contains(gone), "{gone} reached kustomize: {record}");
-    }
+    none_reached(
+        &record,
+        "kustomize",
+        &[
+            "s3cret-sentinel",
+            "KUSTOMIZE_PLUGIN_HOME",
+            "XDG_CONFIG_HOME",
+            "DOCKER_CONFIG",
+        ],
+    );
 }
 
 /// Issue 15: in a diff, the head commit's tree is rendered (not the working tree), and only
@@ -475,12 +525,13 @@ fn a_diff_renders_the_head_commit_and_checks_only_what_is_new() {
     assert!(rendered(&run).is_empty(), "{}", run.stdout);
     // --all-refs checks everything the changed roots deploy, the old image too.
     let run = check(&["--no-worktree", "--all-refs"]);
-    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
-    assert_eq!(
-        rendered(&run),
-        [format!(
+    assert_rendered(
+        &run,
+        "kustomize",
+        1,
+        &[format!(
             "overlay/kustomization.yaml:2 {h}/acme/web:old-gone not-found Deployment/web containers[c0] (rendered by kustomize)"
-        )]
+        )],
     );
 
     // The overlay's replaced image changes in a commit; the working tree puts the old one
@@ -495,12 +546,13 @@ fn a_diff_renders_the_head_commit_and_checks_only_what_is_new() {
         &overlay(&format!("{h}/acme/web:old-gone"), "versions"),
     );
     let run = check(&["--no-worktree"]);
-    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
-    assert_eq!(
-        rendered(&run),
-        [format!(
+    assert_rendered(
+        &run,
+        "kustomize",
+        1,
+        &[format!(
             "overlay/kustomization.yaml:2 {h}/acme/web:2.0-typo not-found Deployment/web containers[c0] (rendered by kustomize)"
-        )]
+        )],
     );
     // With the working tree, what is on disk is rendered: the image of the merge base.
     let run = check(&["--worktree"]);

@@ -9,7 +9,7 @@ use std::process::Command;
 use std::sync::{Arc, Mutex};
 
 use crate::harness::*;
-use crate::render::{executable, rendered};
+use crate::render::{assert_rendered, executable, none_reached, offline_render, recording_wrapper};
 
 /// A plain HTTP server on `addr` serving `body` at every path, recording the paths asked.
 fn yaml_server(addr: &str, body: String) -> (u16, Arc<Mutex<Vec<String>>>) {
@@ -83,12 +83,13 @@ fn a_remote_resource_goes_through_the_proxy_and_its_rules() {
     ];
     args.push(k.to_str().unwrap());
     let run = w.run(&args);
-    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
-    assert_eq!(
-        rendered(&run),
-        [format!(
+    assert_rendered(
+        &run,
+        "kustomize",
+        1,
+        &[format!(
             "app/kustomization.yaml:1 {h}/acme/web:remote not-found Deployment/remote containers[c0] (rendered by kustomize)"
-        )]
+        )],
     );
     assert_eq!(*asked.lock().unwrap(), ["/deploy.yaml?token=s3cret"]);
     assert_eq!(
@@ -150,14 +151,7 @@ fn metadata_services_are_never_fetched() {
         );
     }
     let k = kubectl();
-    let run = w.run(&[
-        "check",
-        "--all",
-        "--offline",
-        "--render",
-        "--kustomize",
-        k.to_str().unwrap(),
-    ]);
+    let run = w.run(&offline_render(&k));
     assert_eq!(run.code, 2, "{}\n{}", run.stdout, run.stderr);
     let refused = proxy_lines(&run.stderr);
     for (host, port) in [
@@ -213,26 +207,22 @@ fn git_gets_no_ssh_no_home_and_only_https_through_the_proxy() {
     let marker = w.path().join("SSH-RAN");
     let record = w.path().join("git-record");
     let real_git = which("git");
-    let tools = Workdir::new();
+    let after = format!(
+        "{}:{}",
+        k.parent().unwrap().display(),
+        std::env::var("PATH").unwrap()
+    );
+    let (tools, path) = recording_wrapper(
+        "git",
+        "echo \"git $*\"; /usr/bin/env; echo \"home holds: $(ls -A \"$HOME\")\";",
+        &record,
+        &format!("exec {} \"$@\"", real_git.display()),
+        &after,
+    );
     executable(
         &tools,
         "ssh",
         &format!("#!/bin/sh\ntouch {}\nexit 1\n", marker.display()),
-    );
-    executable(
-        &tools,
-        "git",
-        &format!(
-            "#!/bin/sh\n{{ echo \"git $*\"; /usr/bin/env; echo \"home holds: $(ls -A \"$HOME\")\"; }} >> {record}\nexec {git} \"$@\"\n",
-            record = record.display(),
-            git = real_git.display()
-        ),
-    );
-    let path = format!(
-        "{}:{}:{}",
-        tools.path().display(),
-        k.parent().unwrap().display(),
-        std::env::var("PATH").unwrap()
     );
 
     let oracle = Command::new(&k)
@@ -281,9 +271,11 @@ fn git_gets_no_ssh_no_home_and_only_https_through_the_proxy() {
         assert!(record.contains(want), "{want} is missing: {record}");
     }
     let caller_home = format!("HOME={}\n", w.path().display());
-    for gone in ["SSH_AUTH_SOCK", "touch /tmp/never", caller_home.as_str()] {
-        assert!(!record.contains(gone), "{gone} reached git: {record}");
-    }
+    none_reached(
+        &record,
+        "git",
+        &["SSH_AUTH_SOCK", "touch /tmp/never", caller_home.as_str()],
+    );
     assert!(record.contains("HOME=/"), "{record}");
 }
 

@@ -228,7 +228,7 @@ fn row04_variables_files_outside_the_repository_are_never_read() {
             secret_file.display()
         ),
     );
-    let run = w.run(&["check", "--all", "--offline", "--format", "json"]);
+    let run = w.run(&OFFLINE_JSON);
     assert!(!run.stdout.contains(SECRET), "{}", run.stdout);
     assert!(!run.stderr.contains(SECRET), "{}", run.stderr);
     assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
@@ -640,7 +640,7 @@ fn row12_a_committed_link_in_resources_never_reads_outside() {
         "app/kustomization.yaml",
         "resources:\n  - evil.yaml\nimages:\n  - name: nginx\n    newTag: '1.27'\n",
     );
-    let run = w.run(&["check", "--all", "--offline", "--format", "json"]);
+    let run = w.run(&OFFLINE_JSON);
     assert!(!run.stdout.contains(SECRET), "{}", run.stdout);
     let escape = run
         .file_findings("path-escape")
