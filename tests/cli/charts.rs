@@ -11,7 +11,6 @@
 use std::collections::BTreeSet;
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use crate::harness::*;
 
@@ -28,14 +27,8 @@ impl Helm {
     }
 
     pub(crate) fn run(&self, dir: &Path, args: &[&str]) -> String {
-        let h = self.home.path();
-        let out = Command::new(helm_bin())
+        let out = engine_at_home("helm", dir, self.home.path())
             .args(args)
-            .current_dir(dir)
-            .env("HOME", h)
-            .env("HELM_CACHE_HOME", h.join("cache"))
-            .env("HELM_CONFIG_HOME", h.join("config"))
-            .env("HELM_DATA_HOME", h.join("data"))
             .output()
             .expect("helm runs");
         assert!(
@@ -77,6 +70,15 @@ impl Helm {
         .unwrap();
         self.run(&src, &["package", name, "-d", out.to_str().unwrap()]);
         out.join(format!("{name}-{version}.tgz"))
+    }
+
+    /// What `helm template` renders for a package with `--set` of each of `sets`.
+    pub(crate) fn template_set(&self, package: &Path, sets: &[&str]) -> String {
+        let mut args = vec!["template", "rel", package.to_str().unwrap()];
+        for s in sets {
+            args.extend(["--set", s]);
+        }
+        self.run(package.parent().unwrap(), &args)
     }
 
     /// The images `helm template` renders for a package with a values file.
@@ -133,6 +135,31 @@ fn classic_repository(helm: &Helm, reg: &Registry) -> (tempfile::TempDir, String
     (dir, url, packages)
 }
 
+/// podinfo 6.5.4 and 6.5.5: images on the real registry, and charts in a classic
+/// repository served on loopback from `dir`.
+struct Podinfo {
+    reg: Registry,
+    helm: Helm,
+    _dir: tempfile::TempDir,
+    url: String,
+    packages: Vec<PathBuf>,
+}
+
+impl Podinfo {
+    fn new() -> Podinfo {
+        let reg = registry_with_podinfo();
+        let helm = Helm::new();
+        let (dir, url, packages) = classic_repository(&helm, &reg);
+        Podinfo {
+            reg,
+            helm,
+            _dir: dir,
+            url,
+            packages,
+        }
+    }
+}
+
 fn registry_with_podinfo() -> Registry {
     let reg = Registry::anonymous();
     for tag in ["6.5.4", "6.5.5"] {
@@ -176,16 +203,17 @@ fn derived_images(run: &Run) -> BTreeSet<String> {
 #[test]
 fn a_tag_only_override_is_checked_against_the_charts_repository() {
     // issue 16: `values: {image: {tag: …}}` takes the repository from the chart's values.yaml.
-    let reg = registry_with_podinfo();
-    let helm = Helm::new();
-    let (_repo, url, packages) = classic_repository(&helm, &reg);
+    let p = Podinfo::new();
     let w = Workdir::new();
     for (tag, code, status) in [("6.5.99", 1, "not-found"), ("6.5.5", 0, "ok")] {
         let values = format!("    image:\n      tag: {tag}\n");
-        w.write("release.yaml", &helm_release(&url, false, "6.5.4", &values));
+        w.write(
+            "release.yaml",
+            &helm_release(&p.url, false, "6.5.4", &values),
+        );
         let run = w.run(&["check", "--all", "--format", "json"]);
         assert_eq!(run.code, code, "{}\n{}", run.stdout, run.stderr);
-        let image = format!("{}/podinfo:{tag}", reg.host);
+        let image = format!("{}/podinfo:{tag}", p.reg.host);
         assert!(
             chart_rows(&run).contains(&format!("24 {image} {status}")),
             "{:?}\n{}",
@@ -193,7 +221,9 @@ fn a_tag_only_override_is_checked_against_the_charts_repository() {
             run.stdout
         );
         // helm is the oracle for what the values make of the chart.
-        let rendered = helm.template_images(&packages[0], &format!("image:\n  tag: {tag}\n"));
+        let rendered = p
+            .helm
+            .template_images(&p.packages[0], &format!("image:\n  tag: {tag}\n"));
         assert_eq!(derived_images(&run), rendered);
     }
 }
@@ -201,20 +231,24 @@ fn a_tag_only_override_is_checked_against_the_charts_repository() {
 #[test]
 fn a_repository_without_a_tag_gets_the_charts_app_version() {
     // issue 16: a map with a repository and no tag: the chart's appVersion decides it.
-    let reg = registry_with_podinfo();
-    let helm = Helm::new();
-    let (_repo, url, packages) = classic_repository(&helm, &reg);
+    let p = Podinfo::new();
     let w = Workdir::new();
     let values = format!(
         "    image:\n      registry: {}\n      repository: podinfo\n",
-        reg.host
+        p.reg.host
     );
-    w.write("release.yaml", &helm_release(&url, false, "6.5.5", &values));
+    w.write(
+        "release.yaml",
+        &helm_release(&p.url, false, "6.5.5", &values),
+    );
     let run = w.run(&["check", "--all", "--format", "json"]);
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
-    let rendered = helm.template_images(
-        &packages[1],
-        &format!("image:\n  registry: {}\n  repository: podinfo\n", reg.host),
+    let rendered = p.helm.template_images(
+        &p.packages[1],
+        &format!(
+            "image:\n  registry: {}\n  repository: podinfo\n",
+            p.reg.host
+        ),
     );
     assert_eq!(derived_images(&run), rendered);
     assert_eq!(rendered.len(), 1);
@@ -223,24 +257,24 @@ fn a_repository_without_a_tag_gets_the_charts_app_version() {
 #[test]
 fn a_classic_chart_version_bump_to_a_missing_version_fails_with_nearest_versions() {
     // issue 16: chart versions in classic HTTP repositories are checked against index.yaml.
-    let reg = registry_with_podinfo();
-    let helm = Helm::new();
-    let (_repo, url, _) = classic_repository(&helm, &reg);
+    let p = Podinfo::new();
     let w = Workdir::new();
     git(w.path(), &["init", "-q", "-b", "main"]);
     w.write(
         "release.yaml",
-        &helm_release(&url, false, "6.5.4", "    replicaCount: 2\n"),
+        &helm_release(&p.url, false, "6.5.4", "    replicaCount: 2\n"),
     );
     git(w.path(), &["add", "-A"]);
     git(w.path(), &["commit", "-q", "-m", "base"]);
     git(w.path(), &["checkout", "-q", "-b", "bump"]);
-    w.write(
-        "release.yaml",
-        &helm_release(&url, false, "6.5.9", "    replicaCount: 2\n"),
-    );
-    git(w.path(), &["commit", "-qam", "bump"]);
-    let run = w.run(&["check", "--format", "json"]);
+    // The change: the release moved to `version`, committed, and checked.
+    let bump_to = |version: &str| {
+        let release = helm_release(&p.url, false, version, "    replicaCount: 2\n");
+        w.write("release.yaml", &release);
+        git(w.path(), &["commit", "-qam", &format!("chart {version}")]);
+        w.run(&["check", "--format", "json"])
+    };
+    let run = bump_to("6.5.9");
     assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
     let refs = run.json()["references"].clone();
     let version = refs
@@ -260,15 +294,10 @@ fn a_classic_chart_version_bump_to_a_missing_version_fails_with_nearest_versions
         "{version}"
     );
     // The bump to an existing version passes, and its defaults are checked at the version.
-    w.write(
-        "release.yaml",
-        &helm_release(&url, false, "6.5.5", "    replicaCount: 2\n"),
-    );
-    git(w.path(), &["commit", "-qam", "fix"]);
-    let run = w.run(&["check", "--format", "json"]);
+    let run = bump_to("6.5.5");
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
     assert!(
-        chart_rows(&run).contains(&format!("18 {}/podinfo:6.5.5 ok", reg.host)),
+        chart_rows(&run).contains(&format!("18 {}/podinfo:6.5.5 ok", p.reg.host)),
         "{:?}",
         chart_rows(&run)
     );
@@ -377,17 +406,15 @@ fn an_imagepolicy_marker_checks_the_tag_against_the_policys_image() {
 #[test]
 fn argo_cd_parameters_beat_values_object() {
     // issue 16: `helm.parameters` override `valuesObject`, as in Argo CD.
-    let reg = registry_with_podinfo();
-    let helm = Helm::new();
-    let (_repo, url, packages) = classic_repository(&helm, &reg);
+    let p = Podinfo::new();
     let w = Workdir::new();
     w.write(
         "app.yaml",
-        &format!("apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata:\n  name: podinfo\nspec:\n  source:\n    repoURL: {url}\n    chart: podinfo\n    targetRevision: 6.5.4\n    helm:\n      valuesObject:\n        image:\n          tag: 6.5.5\n      parameters:\n        - name: image.tag\n          value: 6.5.4-typo\n"),
+        &format!("apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata:\n  name: podinfo\nspec:\n  source:\n    repoURL: {}\n    chart: podinfo\n    targetRevision: 6.5.4\n    helm:\n      valuesObject:\n        image:\n          tag: 6.5.5\n      parameters:\n        - name: image.tag\n          value: 6.5.4-typo\n", p.url),
     );
     let run = w.run(&["check", "--all", "--format", "json"]);
     assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
-    let image = format!("{}/podinfo:6.5.4-typo", reg.host);
+    let image = format!("{}/podinfo:6.5.4-typo", p.reg.host);
     assert!(
         chart_rows(&run).contains(&format!("16 {image} not-found")),
         "{:?}",
@@ -398,18 +425,9 @@ fn argo_cd_parameters_beat_values_object() {
         "valuesObject lost: {}",
         run.stdout
     );
-    let out = helm.run(
-        packages[0].parent().unwrap(),
-        &[
-            "template",
-            "rel",
-            packages[0].to_str().unwrap(),
-            "--set",
-            "image.tag=6.5.5",
-            "--set",
-            "image.tag=6.5.4-typo",
-        ],
-    );
+    let out = p
+        .helm
+        .template_set(&p.packages[0], &["image.tag=6.5.5", "image.tag=6.5.4-typo"]);
     assert!(out.contains(&image), "{out}");
     assert_eq!(derived_images(&run), BTreeSet::from([image]));
 }
@@ -418,13 +436,12 @@ fn argo_cd_parameters_beat_values_object() {
 fn argo_cd_values_object_replaces_the_values_string() {
     // issue 16: Argo CD hands helm `valuesObject` in place of the `values` string, never
     // both (`ApplicationSourceHelm.ValuesYAML`), so a tag in the string is not deployed.
-    let reg = registry_with_podinfo();
-    let helm = Helm::new();
-    let (_repo, url, packages) = classic_repository(&helm, &reg);
+    let p = Podinfo::new();
     let w = Workdir::new();
     let app = |object: &str| {
         format!(
-            "apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata:\n  name: podinfo\nspec:\n  source:\n    repoURL: {url}\n    chart: podinfo\n    targetRevision: 6.5.4\n    helm:\n      values: |\n        image:\n          tag: 6.5.99\n{object}"
+            "apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata:\n  name: podinfo\nspec:\n  source:\n    repoURL: {}\n    chart: podinfo\n    targetRevision: 6.5.4\n    helm:\n      values: |\n        image:\n          tag: 6.5.99\n{object}",
+            p.url
         )
     };
     w.write(
@@ -434,17 +451,8 @@ fn argo_cd_values_object_replaces_the_values_string() {
     let run = w.run(&["check", "--all", "--format", "json"]);
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
     // The oracle: helm given only what Argo CD gives it, the valuesObject.
-    let out = helm.run(
-        packages[0].parent().unwrap(),
-        &[
-            "template",
-            "rel",
-            packages[0].to_str().unwrap(),
-            "--set",
-            "replicaCount=2",
-        ],
-    );
-    let image = format!("{}/podinfo:6.5.4", reg.host);
+    let out = p.helm.template_set(&p.packages[0], &["replicaCount=2"]);
+    let image = format!("{}/podinfo:6.5.4", p.reg.host);
     assert!(out.contains(&image), "{out}");
     assert_eq!(derived_images(&run), BTreeSet::from([image]));
     // A null valuesObject is no valuesObject: the string is used, and its tag is missing.
@@ -453,7 +461,7 @@ fn argo_cd_values_object_replaces_the_values_string() {
     assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
     assert_eq!(
         derived_images(&run),
-        BTreeSet::from([format!("{}/podinfo:6.5.99", reg.host)])
+        BTreeSet::from([format!("{}/podinfo:6.5.99", p.reg.host)])
     );
 }
 

@@ -57,28 +57,40 @@ fn check_change(w: &Workdir, extra: &[&str]) -> Run {
     w.run(&args)
 }
 
+/// The registry holding every image and chart the fixture deploys, and the fixture
+/// pointing at it.
+fn fixture() -> (Registry, Workdir) {
+    let reg = Registry::holding(&DEPLOYED, OCI_MANIFEST);
+    let w = flux_repo(&reg.host);
+    (reg, w)
+}
+
 /// Every image and chart the fixture deploys.
-fn push_all(reg: &Registry) {
-    for (repo, tag) in [
-        ("acme/web", "1.0.0"),
-        ("acme/web", "1.1.0"),
-        ("acme/web", "1.2.0"),
-        ("base/api", "2.0.0"),
-        ("staging/api", "2.0.0"),
-        ("production/api", "2.0.0"),
-        ("acme/worker", "2.1.0"),
-        ("acme/podinfo", "6.5.4"),
-        ("library/redis", "7.2"),
-        ("acme/shop", "3.1.0"),
-        ("acme/storefront", "4.0.0"),
-        ("acme/sidecar", "1.0.0"),
-        ("manifests/platform", "1.0.0"),
-        ("charts/podinfo", "6.5.4"),
-        ("charts/cert-manager", "v1.13.0"),
-        ("charts/cert-manager", "v1.14.4"),
-    ] {
-        reg.push_image(repo, tag, OCI_MANIFEST);
-    }
+const DEPLOYED: [(&str, &str); 16] = [
+    ("acme/web", "1.0.0"),
+    ("acme/web", "1.1.0"),
+    ("acme/web", "1.2.0"),
+    ("base/api", "2.0.0"),
+    ("staging/api", "2.0.0"),
+    ("production/api", "2.0.0"),
+    ("acme/worker", "2.1.0"),
+    ("acme/podinfo", "6.5.4"),
+    ("library/redis", "7.2"),
+    ("acme/shop", "3.1.0"),
+    ("acme/storefront", "4.0.0"),
+    ("acme/sidecar", "1.0.0"),
+    ("manifests/platform", "1.0.0"),
+    ("charts/podinfo", "6.5.4"),
+    ("charts/cert-manager", "v1.13.0"),
+    ("charts/cert-manager", "v1.14.4"),
+];
+
+/// The change's check, which fails, and `file:line image` of what it does not find.
+fn not_found_in_change(w: &Workdir, extra: &[&str]) -> (Run, Vec<String>) {
+    let run = check_change(w, extra);
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    let missing = listed(&run, "not-found");
+    (run, missing)
 }
 
 /// `file:line image` of the references a JSON report lists with a status.
@@ -141,9 +153,7 @@ fn the_flux_repository_extracts_every_image_at_its_line() {
 
 #[test]
 fn the_whole_repository_resolves_against_the_registry() {
-    let reg = Registry::anonymous();
-    push_all(&reg);
-    let w = flux_repo(&reg.host);
+    let (reg, w) = fixture();
     let run = w.run(&["check", "--all", "--format", "json"]);
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
     let json = run.json();
@@ -166,9 +176,7 @@ fn the_whole_repository_resolves_against_the_registry() {
 /// `version` to something that does not exist fails at that line.
 #[test]
 fn bumps_to_missing_tags_fail_at_the_line_that_changed() {
-    let reg = Registry::anonymous();
-    push_all(&reg);
-    let w = flux_repo(&reg.host);
+    let (reg, w) = fixture();
     let h = &reg.host;
     edit(
         &w,
@@ -188,10 +196,9 @@ fn bumps_to_missing_tags_fail_at_the_line_that_changed() {
         "version: \"6.5.4\"",
         "version: \"6.5.9\"",
     );
-    let run = check_change(&w, &[]);
-    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    let (run, missing) = not_found_in_change(&w, &[]);
     assert_eq!(
-        listed(&run, "not-found"),
+        missing,
         [
             format!("apps/production/podinfo.yaml:11 {h}/charts/podinfo:6.5.9"),
             format!("apps/production/podinfo.yaml:19 {h}/acme/podinfo:6.5.5"),
@@ -221,9 +228,7 @@ fn bumps_to_missing_tags_fail_at_the_line_that_changed() {
 
 #[test]
 fn a_broken_base_is_reported_for_each_overlay_that_deploys_it() {
-    let reg = Registry::anonymous();
-    push_all(&reg);
-    let w = flux_repo(&reg.host);
+    let (reg, w) = fixture();
     let h = &reg.host;
     edit(
         &w,
@@ -231,10 +236,9 @@ fn a_broken_base_is_reported_for_each_overlay_that_deploys_it() {
         "base/api:2.0.0",
         "base/api:2.1.0",
     );
-    let run = check_change(&w, &["--no-suggest"]);
-    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    let (_, missing) = not_found_in_change(&w, &["--no-suggest"]);
     assert_eq!(
-        listed(&run, "not-found"),
+        missing,
         [
             format!("apps/api/base/deployment.yaml:10 {h}/base/api:2.1.0"),
             format!("apps/api/production/kustomization.yaml:7 {h}/production/api:2.1.0"),
@@ -245,9 +249,7 @@ fn a_broken_base_is_reported_for_each_overlay_that_deploys_it() {
 
 #[test]
 fn postbuild_variables_resolve_and_strict_makes_leftovers_errors() {
-    let reg = Registry::anonymous();
-    push_all(&reg);
-    let w = flux_repo(&reg.host);
+    let (reg, w) = fixture();
     edit(
         &w,
         "clusters/production/apps.yaml",
@@ -305,19 +307,16 @@ fn kustomize_numeric_new_tag_is_a_finding() {
 
 #[test]
 fn a_changed_variable_is_reported_at_its_definition() {
-    let reg = Registry::anonymous();
-    push_all(&reg);
-    let w = flux_repo(&reg.host);
+    let (reg, w) = fixture();
     edit(
         &w,
         "clusters/production/apps.yaml",
         "WORKER_TAG: \"2.1.0\"",
         "WORKER_TAG: \"2.2.0\"",
     );
-    let run = check_change(&w, &["--no-suggest"]);
-    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    let (_, missing) = not_found_in_change(&w, &["--no-suggest"]);
     assert_eq!(
-        listed(&run, "not-found"),
+        missing,
         [format!(
             "clusters/production/apps.yaml:15 {}/acme/worker:2.2.0",
             reg.host
@@ -449,11 +448,7 @@ fn stored_merge_base_facts_agree_with_reading_every_file() {
         "base/api:2.1.0",
     );
     let first = agrees_with_reading_every_file(&w, &["--no-worktree"]);
-    assert!(
-        first.stderr.contains("built and cached"),
-        "{}",
-        first.stderr
-    );
+    first.says("built and cached");
     assert_eq!(
         kustomization_files(&first),
         [
@@ -462,11 +457,7 @@ fn stored_merge_base_facts_agree_with_reading_every_file() {
         ]
     );
     let again = agrees_with_reading_every_file(&w, &["--no-worktree"]);
-    assert!(
-        again.stderr.contains("read from the cache"),
-        "{}",
-        again.stderr
-    );
+    again.says("read from the cache");
 
     // Another branch from the same merge base: an overlay added, one deleted.
     git(w.path(), &["checkout", "-q", "-b", "other", "main"]);
@@ -492,11 +483,7 @@ fn stored_merge_base_facts_agree_with_reading_every_file() {
     // Excluded from the check, the new overlay is found only through the facts read at head.
     let other =
         agrees_with_reading_every_file(&w, &["--no-worktree", "--exclude", "apps/api/canary/**"]);
-    assert!(
-        other.stderr.contains("read from the cache"),
-        "{}",
-        other.stderr
-    );
+    other.says("read from the cache");
     assert_eq!(
         kustomization_files(&other),
         [
@@ -538,9 +525,5 @@ fn stored_merge_base_facts_agree_with_reading_every_file() {
         std::fs::write(entry.unwrap().path(), b"not an fst").unwrap();
     }
     let rebuilt = agrees_with_reading_every_file(&w, &["--no-worktree"]);
-    assert!(
-        rebuilt.stderr.contains("built and cached"),
-        "{}",
-        rebuilt.stderr
-    );
+    rebuilt.says("built and cached");
 }

@@ -59,6 +59,11 @@ impl Run {
             .collect()
     }
 
+    /// Asserts that stderr says `what`.
+    pub fn says(&self, what: &str) {
+        assert!(self.stderr.contains(what), "{}", self.stderr);
+    }
+
     /// One line per JSON reference entry for which `row` gives one, sorted.
     pub fn rows(&self, row: impl Fn(&serde_json::Value) -> Option<String>) -> Vec<String> {
         let mut v: Vec<String> = self.json()["references"]
@@ -1075,6 +1080,13 @@ pub fn one_image(image: &str) -> Workdir {
 /// `check --all` of a workdir, fresh from the registry, as JSON.
 pub const CHECK_JSON: [&str; 5] = ["check", "--all", "--no-cache", "--format", "json"];
 
+/// [`CHECK_JSON`] with `extra` arguments.
+pub fn check_json_with<'a>(extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = CHECK_JSON.to_vec();
+    args.extend_from_slice(extra);
+    args
+}
+
 /// `check --all --offline` of a workdir, as JSON.
 pub const OFFLINE_JSON: [&str; 5] = ["check", "--all", "--offline", "--format", "json"];
 
@@ -1102,6 +1114,17 @@ pub fn engine(name: &str) -> PathBuf {
         bin.display()
     );
     bin
+}
+
+/// The real engine `name` to run in `dir` with `home` as its home, helm's homes inside it.
+pub fn engine_at_home(name: &str, dir: &Path, home: &Path) -> Command {
+    let mut cmd = Command::new(engine(name));
+    cmd.current_dir(dir)
+        .env("HOME", home)
+        .env("HELM_CACHE_HOME", home.join("cache"))
+        .env("HELM_CONFIG_HOME", home.join("config"))
+        .env("HELM_DATA_HOME", home.join("data"));
+    cmd
 }
 
 /// Real kubectl whose kustomize is v5.8.1, the version the model follows.

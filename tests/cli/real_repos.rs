@@ -4,21 +4,14 @@
 //! `$IMAGEGATE_ENGINES`) as the oracle of what deploys.
 
 use std::path::Path;
-use std::process::Command;
 
 use crate::harness::*;
 
 /// Runs a real engine in `dir` with a private home; its stdout, or its stderr as the error.
 fn run_engine(name: &str, dir: &Path, args: &[&str]) -> Result<String, String> {
     let home = tempfile::tempdir().unwrap();
-    let h = home.path();
-    let out = Command::new(engine(name))
+    let out = engine_at_home(name, dir, home.path())
         .args(args)
-        .current_dir(dir)
-        .env("HOME", h)
-        .env("HELM_CACHE_HOME", h.join("cache"))
-        .env("HELM_CONFIG_HOME", h.join("config"))
-        .env("HELM_DATA_HOME", h.join("data"))
         .output()
         .expect("the engine runs");
     if out.status.success() {
@@ -28,17 +21,19 @@ fn run_engine(name: &str, dir: &Path, args: &[&str]) -> Result<String, String> {
     }
 }
 
-/// `line:column image code` of every reference of a JSON run.
-fn references(run: &Run) -> Vec<String> {
+/// `file:line:column` of every reference of a JSON run, then what `tail` says of it.
+fn located(run: &Run, tail: impl Fn(&serde_json::Value) -> Option<String>) -> Vec<String> {
     run.rows(|r| {
-        Some(format!(
-            "{}:{}:{} {} {}",
-            r["file"].as_str()?,
-            r["line"],
-            r["column"],
-            r["image"].as_str().filter(|s| !s.is_empty()).unwrap_or("-"),
-            r["code"].as_str().unwrap_or("-")
-        ))
+        let at = format!("{}:{}:{}", r["file"].as_str()?, r["line"], r["column"]);
+        Some(format!("{at} {}", tail(r)?))
+    })
+}
+
+/// `file:line:column image code` of every reference of a JSON run.
+fn references(run: &Run) -> Vec<String> {
+    located(run, |r| {
+        let image = r["image"].as_str().filter(|s| !s.is_empty()).unwrap_or("-");
+        Some(format!("{image} {}", r["code"].as_str().unwrap_or("-")))
     })
 }
 
@@ -105,14 +100,11 @@ fn an_unquoted_template_action_is_an_unresolved_variable() {
     );
 }
 
-/// `line:column code message` of every reference with a finding.
+/// `file:line:column code message` of every reference with a finding.
 fn messages(run: &Run) -> Vec<String> {
-    run.rows(|r| {
+    located(run, |r| {
         Some(format!(
-            "{}:{}:{} {} {}",
-            r["file"].as_str()?,
-            r["line"],
-            r["column"],
+            "{} {}",
             r["code"].as_str()?,
             r["message"].as_str()?
         ))
@@ -296,12 +288,9 @@ fn images_written_literally_in_chart_templates_are_checked() {
 
     let run = w.run(&["check", "--all", "--offline", "--format", "json", "chart"]);
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
-    let got = run.rows(|r| {
+    let got = located(&run, |r| {
         Some(format!(
-            "{}:{}:{} {} | {}",
-            r["file"].as_str()?,
-            r["line"],
-            r["column"],
+            "{} | {}",
             r["image"].as_str()?,
             r["context"].as_str()?
         ))

@@ -21,6 +21,16 @@ fn setup(pki: &Pki, client_auth: bool) -> (Registry, Workdir, [String; 2]) {
     (reg, w, images)
 }
 
+/// A TLS registry for a certificate of `names`, checked by a workdir whose user's config
+/// trusts its CA.
+fn checked_trusting_the_ca(names: &[&str]) -> (Registry, Run, [String; 2]) {
+    let pki = Pki::new(names);
+    let (reg, w, images) = setup(&pki, false);
+    trust_in_config(&w, &reg, &pki);
+    let run = w.run(&CHECK_JSON);
+    (reg, run, images)
+}
+
 /// Names the test CA as the registry's `ca-file` in the user's own config
 /// (`~/.config/imagegate/config.yaml`; the workdir is `HOME`): a trusted source, since a
 /// repository config may not choose the CA of a host it sends credentials to (issue 13).
@@ -37,10 +47,7 @@ fn trust_in_config(w: &Workdir, reg: &Registry, pki: &Pki) {
 
 #[test]
 fn a_tls_registry_with_htpasswd_is_checked_with_the_configured_ca() {
-    let pki = Pki::new(&["127.0.0.1"]);
-    let (reg, w, images) = setup(&pki, false);
-    trust_in_config(&w, &reg, &pki);
-    let run = w.run(&["check", "--all", "--format", "json", "--no-cache"]);
+    let (reg, run, images) = checked_trusting_the_ca(&["127.0.0.1"]);
     assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
     let s = run.statuses();
     assert_eq!(s[&images[0]], "ok");
@@ -64,25 +71,14 @@ fn ca_file_flag_and_ssl_cert_file_are_trusted_and_nothing_else_is() {
         &format!("registries:\n  '{}':\n    insecure: false\n", reg.host),
     );
     let ca = pki.ca.to_str().unwrap();
-    let run = w.run(&[
-        "check",
-        "--all",
-        "--format",
-        "json",
-        "--no-cache",
-        "--ca-file",
-        ca,
-    ]);
+    let run = w.run(&check_json_with(&["--ca-file", ca]));
     assert_eq!(run.statuses()[&images[0]], "ok", "{}", run.stderr);
 
-    let run = w.run_env(
-        &["check", "--all", "--format", "json", "--no-cache"],
-        &[("SSL_CERT_FILE", ca)],
-    );
+    let run = w.run_env(&CHECK_JSON, &[("SSL_CERT_FILE", ca)]);
     assert_eq!(run.statuses()[&images[0]], "ok", "{}", run.stderr);
 
     // Without the CA the certificate is not trusted: undecided, never a pass.
-    let run = w.run(&["check", "--all", "--format", "json", "--no-cache"]);
+    let run = w.run(&CHECK_JSON);
     assert_eq!(run.code, 3, "{}\n{}", run.stdout, run.stderr);
     assert_eq!(run.statuses()[&images[0]], "unreachable");
     assert!(
@@ -95,10 +91,7 @@ fn ca_file_flag_and_ssl_cert_file_are_trusted_and_nothing_else_is() {
 /// Issue 7: a TLS name mismatch.
 #[test]
 fn a_certificate_for_another_name_is_unreachable_not_ok() {
-    let pki = Pki::new(&["registry.other.example"]);
-    let (reg, w, images) = setup(&pki, false);
-    trust_in_config(&w, &reg, &pki);
-    let run = w.run(&["check", "--all", "--format", "json", "--no-cache"]);
+    let (_reg, run, images) = checked_trusting_the_ca(&["registry.other.example"]);
     assert_eq!(run.code, 3, "{}\n{}", run.stdout, run.stderr);
     for image in &images {
         assert_eq!(run.statuses()[image], "unreachable");
@@ -118,7 +111,7 @@ fn mutual_tls_reads_the_certs_d_directory() {
     let dir = w.path().join(".config/containers/certs.d").join(&reg.host);
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::copy(&pki.ca, dir.join("ca.crt")).unwrap();
-    let run_without_client = w.run(&["check", "--all", "--format", "json", "--no-cache"]);
+    let run_without_client = w.run(&CHECK_JSON);
     assert_eq!(
         run_without_client.code, 3,
         "the registry demands a client certificate: {}",
@@ -126,7 +119,7 @@ fn mutual_tls_reads_the_certs_d_directory() {
     );
     std::fs::copy(&pki.client_cert, dir.join("client.cert")).unwrap();
     std::fs::copy(&pki.client_key, dir.join("client.key")).unwrap();
-    let run = w.run(&["check", "--all", "--format", "json", "--no-cache"]);
+    let run = w.run(&CHECK_JSON);
     assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
     assert_eq!(run.statuses()[&images[0]], "ok");
     assert_eq!(run.statuses()[&images[1]], "not-found");
@@ -137,15 +130,7 @@ fn an_insecure_registry_is_warned_about_and_falls_back_to_plain_http() {
     // TLS with a CA imagegate is not given: only --insecure-registry gets through.
     let pki = Pki::new(&["127.0.0.1"]);
     let (reg, w, images) = setup(&pki, false);
-    let run = w.run(&[
-        "check",
-        "--all",
-        "--format",
-        "json",
-        "--no-cache",
-        "--insecure-registry",
-        &reg.host,
-    ]);
+    let run = w.run(&check_json_with(&["--insecure-registry", &reg.host]));
     assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
     assert_eq!(run.statuses()[&images[0]], "ok");
     assert!(
@@ -164,7 +149,7 @@ fn an_insecure_registry_is_warned_about_and_falls_back_to_plain_http() {
         ".imagegate.yaml",
         &format!("registries:\n  '{}':\n    insecure: true\n", plain.host),
     );
-    let run = w.run(&["check", "--all", "--format", "json", "--no-cache"]);
+    let run = w.run(&CHECK_JSON);
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
     assert_eq!(run.statuses()[&image], "ok");
 }
@@ -211,7 +196,7 @@ fn hosts_toml_server_ca_and_override_path_are_followed() {
         ),
     );
     w.write(".imagegate.yaml", "policy:\n  platforms: [linux/arm64]\n");
-    let run = w.run(&["check", "--all", "--format", "json", "--no-cache"]);
+    let run = w.run(&CHECK_JSON);
     assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
     let s = run.statuses();
     assert_eq!(s["upstream.invalid/team/multi:1"], "ok", "{}", run.stdout);
