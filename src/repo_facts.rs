@@ -15,7 +15,8 @@ use fst::{IntoStreamer, Streamer};
 
 use crate::files::is_yaml;
 use crate::git;
-use crate::manifest::kustomize::{self, Namers, Reader};
+use crate::kustomize::graph::{self, Namers};
+use crate::manifest::kustomize::{self, Reader};
 use crate::project;
 
 const DIR: &str = "repo-facts-v1";
@@ -67,7 +68,7 @@ fn wanted(path: &str) -> bool {
 fn file_facts(path: &str, bytes: &[u8]) -> (Vec<PathBuf>, bool) {
     let p = Path::new(path);
     let named = if kustomize::is_kustomization_file(p) {
-        kustomize::named_paths(p, bytes)
+        graph::named_paths(p, bytes)
     } else {
         Vec::new()
     };
@@ -105,7 +106,7 @@ pub fn facts(
     };
     let view = View::new(&snapshot, touched, head);
     let facts = Facts {
-        kustomizations: kustomize::including(&view, changed),
+        kustomizations: graph::including(&view, changed),
         elsewhere: view.elsewhere(),
         how: format!(
             "facts of merge-base tree {} {how} ({} keys), {} changed paths read at head, in {} ms",

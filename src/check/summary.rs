@@ -34,7 +34,7 @@ pub struct Summary {
     #[schemars(with = "f64")]
     pub duration: Duration,
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(with = "Option<crate::report::json::RequestCountsSchema>")]
+    #[schemars(with = "Option<RequestCountsSchema>")]
     pub requests: Option<RequestCounts>,
 }
 
@@ -142,4 +142,35 @@ pub fn summarise(entries: &[Entry], file_findings: &[Finding], files: usize) -> 
         }
     }
     s
+}
+
+/// The schema of `summary.requests` (resolve's `RequestCounts`, which stays free of
+/// schema derives); a test checks both have the same fields.
+#[derive(Serialize, schemars::JsonSchema, Default)]
+#[schemars(deny_unknown_fields)]
+pub struct RequestCountsSchema {
+    pub pings: usize,
+    pub tokens: usize,
+    pub heads: usize,
+    pub tag_lists: usize,
+    pub gets: usize,
+    pub retries: usize,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_counts_schema_has_the_fields_request_counts_has() {
+        let keys = |v: serde_json::Value| -> Vec<String> {
+            let mut k: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
+            k.sort();
+            k
+        };
+        assert_eq!(
+            keys(serde_json::to_value(RequestCounts::default()).unwrap()),
+            keys(serde_json::to_value(RequestCountsSchema::default()).unwrap())
+        );
+    }
 }

@@ -9,10 +9,13 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+mod plugins;
+mod resources;
+mod transform;
+
 use super::edit::{self, Edits};
 use super::file::{self, ImageEntry, Kustomization};
 use super::images::{self, FieldSpec};
-use super::plugins;
 use super::select::Id;
 use super::tree::{At, Val};
 use crate::manifest::kustomize::{FILE_NAMES, is_remote, join};
@@ -411,7 +414,7 @@ fn target_in(
         k: &k,
         here: label(dir),
     };
-    super::resources::resources(ctx, &t, acc)?;
+    resources::resources(ctx, &t, acc)?;
     for (path, at) in &k.configurations {
         if is_remote_file(path) {
             ctx.note(
@@ -460,7 +463,7 @@ fn target_in(
             }
         }
     }
-    super::transform::transform(ctx, &t, acc)?;
+    transform::transform(ctx, &t, acc)?;
     // The `transformers:` field runs after the builtin ones (kusttarget.go
     // `runTransformers`).
     let unsure = plugins::transformers(ctx, &t, acc)?;

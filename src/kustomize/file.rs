@@ -89,7 +89,7 @@ pub struct Kustomization {
     pub annotations: Vec<(String, String)>,
     /// Fields the native model does not apply (generators' options aside), with where.
     pub unmodelled: Vec<(&'static str, At)>,
-    /// `transformers:` and `generators:` entries, judged by the build (`super::plugins`).
+    /// `transformers:` and `generators:` entries, judged by the build (`build/plugins.rs`).
     pub transformers: Vec<(String, At)>,
     pub generators: Vec<(String, At)>,
     /// Unmodelled fields that add objects (Helm charts), and fields that may change ids
@@ -103,7 +103,7 @@ pub struct Kustomization {
 /// Fields that can change images but that the native model does not apply
 /// (`helmChartInflationGenerator` is the deprecated spelling of `helmCharts`, which
 /// kustomization.go `FixKustomization` converts). `replacements`, `transformers` and
-/// `generators` are judged entry by entry (`super::plugins`).
+/// `generators` are judged entry by entry (`build/plugins.rs`).
 const UNMODELLED: [&str; 4] = [
     "helmCharts",
     "helmChartInflationGenerator",
@@ -379,7 +379,7 @@ pub fn read(doc: &Document, source: &SourceFile, file: usize) -> Kustomization {
         }
     }
     if let Some(n) = present("replacements") {
-        let effect = super::plugins::replacements(doc, n);
+        let effect = super::effects::replacements(doc, n);
         if effect.images {
             k.unmodelled.push(("replacements", at(n)));
         }

@@ -4,15 +4,14 @@
 
 pub mod build;
 pub mod edit;
+pub mod effects;
 pub mod file;
+pub mod graph;
 pub mod images;
 pub mod patch;
-pub mod plugins;
-pub mod resources;
 pub mod select;
 #[cfg(test)]
 mod tests;
-pub mod transform;
 pub mod tree;
 
 use std::collections::HashSet;

@@ -10,7 +10,6 @@ pub mod kubernetes;
 pub mod kustomize;
 pub mod merge;
 pub mod operators;
-mod quoted_indent;
 pub mod values;
 pub mod yaml;
 

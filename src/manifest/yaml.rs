@@ -11,6 +11,8 @@ use saphyr_parser::{Event, Parser, ScalarStyle, Span};
 
 use crate::source::SourceFile;
 
+mod quoted_indent;
+
 /// Index of a node in its document's arena.
 pub type NodeId = usize;
 
@@ -83,8 +85,8 @@ pub enum ScalarType {
 pub fn parse(source: &SourceFile) -> Parsed {
     let parsed = parse_strict(source);
     match &parsed.error {
-        Some(e) if e.message == super::quoted_indent::MESSAGE => {
-            super::quoted_indent::reparse(source, parsed, parse_strict)
+        Some(e) if e.message == quoted_indent::MESSAGE => {
+            quoted_indent::reparse(source, parsed, parse_strict)
         }
         _ => parsed,
     }

@@ -184,10 +184,10 @@ pub fn changes(
         }
         None => {
             let kustomizations = if yaml_changed {
-                let graph = manifest::kustomize::NamedBy::new(
+                let graph = crate::kustomize::graph::NamedBy::new(
                     &repo.files_named(&range, &manifest::kustomize::FILE_NAMES),
                 );
-                manifest::kustomize::including(&graph, &changed_paths)
+                crate::kustomize::graph::including(&graph, &changed_paths)
             } else {
                 Vec::new()
             };

@@ -10,8 +10,9 @@ use std::path::{Path, PathBuf};
 use super::argo_kustomize::AppRoot;
 use super::{Joined, Scanned, note};
 use crate::finding::{Code, Finding, Location};
+use crate::kustomize::graph::support_paths;
 use crate::kustomize::{self, Effective, Problem};
-use crate::manifest::kustomize::{is_kustomization_file, support_paths};
+use crate::manifest::kustomize::is_kustomization_file;
 use crate::reader::Reader;
 
 /// Builds every root: the kustomizations of the checked set and, in a diff, `affected` (the

@@ -8,6 +8,7 @@ mod argo_kustomize;
 pub mod chart_files;
 pub mod charts;
 mod markers;
+mod release;
 mod release_join;
 pub mod release_render;
 

@@ -4,21 +4,11 @@
 //! still deletes a default). The values layers themselves are applied here for both the
 //! native merge (`charts::merged_values`) and the values file helm is given.
 
-use super::charts::{Layer, Release};
+pub use super::release::Rendering;
+use super::release::{Layer, Release};
 use crate::manifest::merge::{Merged, Place};
 use crate::manifest::{argocd, yaml};
 use crate::source::SourceFile;
-
-/// What `helm template` is told about a release besides its chart and values.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Rendering {
-    pub name: String,
-    pub namespace: String,
-    /// Test hooks are deployed.
-    pub tests: bool,
-    /// Hooks are deployed.
-    pub hooks: bool,
-}
 
 fn text(doc: &yaml::Document, n: yaml::NodeId, path: &[&str]) -> Option<String> {
     doc.get_path(n, path)

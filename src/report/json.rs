@@ -166,34 +166,3 @@ pub fn render_error(message: &str, out: &mut dyn Write) -> io::Result<()> {
     serde_json::to_writer_pretty(&mut *out, &doc)?;
     writeln!(out)
 }
-
-/// The schema of `summary.requests` (resolve's `RequestCounts`, which stays free of
-/// schema derives); a test checks both have the same fields.
-#[derive(Serialize, JsonSchema, Default)]
-#[schemars(deny_unknown_fields)]
-pub struct RequestCountsSchema {
-    pub pings: usize,
-    pub tokens: usize,
-    pub heads: usize,
-    pub tag_lists: usize,
-    pub gets: usize,
-    pub retries: usize,
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn request_counts_schema_has_the_fields_request_counts_has() {
-        let keys = |v: serde_json::Value| -> Vec<String> {
-            let mut k: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
-            k.sort();
-            k
-        };
-        assert_eq!(
-            keys(serde_json::to_value(crate::resolve::RequestCounts::default()).unwrap()),
-            keys(serde_json::to_value(RequestCountsSchema::default()).unwrap())
-        );
-    }
-}

@@ -2,10 +2,10 @@
 //! directories built on their own and added in order, remote ones noted; and adding a
 //! resource to what is accumulated, where kustomize refuses an id twice.
 
-use super::build::{Acc, Ctx, Gap, Problem, Resource, Stop, Target, outside, target};
-use super::images;
-use super::select::Id;
-use super::tree::{At, Kind, Val};
+use super::{Acc, Ctx, Gap, Problem, Resource, Stop, Target, outside, target};
+use crate::kustomize::images;
+use crate::kustomize::select::Id;
+use crate::kustomize::tree::{At, Kind, Val};
 use crate::manifest::kustomize::{FILE_NAMES, is_remote, join};
 
 /// The `resources:` of the kustomization `t`, in order (kusttarget.go `accumulateResources`).

@@ -9,7 +9,7 @@
 
 use crate::source::SourceFile;
 
-use super::yaml::Parsed;
+use super::Parsed;
 
 /// The message saphyr-parser gives, at the scalar's opening quote.
 pub(super) const MESSAGE: &str = "invalid indentation in quoted scalar";
@@ -153,7 +153,7 @@ fn continuation_padding(text: &str, quote: usize) -> Vec<(usize, usize)> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::yaml::parse;
+    use super::super::parse;
     use crate::source::SourceFile;
 
     fn value_at(text: &str, path: &[&str]) -> (String, usize, usize) {

@@ -4,12 +4,12 @@
 
 use std::path::Path;
 
-use super::build::{Acc, Ctx, Gap, Problem, Stop, Target, is_remote_file, outside};
-use super::file::{self, Patch, PatchField, PatchText};
-use super::images::{self, Matcher};
-use super::patch;
-use super::select::{CLUSTER_SCOPED, Compiled, Id};
-use super::tree::{Kind, Val};
+use super::{Acc, Ctx, Gap, Problem, Stop, Target, is_remote_file, outside};
+use crate::kustomize::file::{self, Patch, PatchField, PatchText};
+use crate::kustomize::images::{self, Matcher};
+use crate::kustomize::patch;
+use crate::kustomize::select::{CLUSTER_SCOPED, Compiled, Id};
+use crate::kustomize::tree::{Kind, Val};
 use crate::manifest::kustomize::join;
 
 pub(super) fn transform(ctx: &mut Ctx, t: &Target, acc: &mut Acc) -> Result<(), Stop> {
