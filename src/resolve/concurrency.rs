@@ -1,7 +1,8 @@
 //! How many requests one registry gets at once: an AIMD window, as TCP's congestion control
 //! keeps one. It starts polite, grows while answers come back as fast as the fastest seen
 //! (slow start doubles it each round trip, then it grows by one per round trip), and halves
-//! at once on 429, 503 or latency that climbs past twice the fastest round trip. The
+//! at once on 429, 503 or latency that climbs past twice the fastest round trip (not the
+//! latency of a place past the most ever in flight: its request opened a connection). The
 //! `--registry-concurrency` value (or a host's `concurrency`) is its ceiling, never a fixed
 //! width.
 
@@ -36,6 +37,9 @@ struct State {
     fastest: Option<Duration>,
     smoothed: Option<Duration>,
     last_cut: Option<Instant>,
+    /// The most requests ever in flight at once: a place past it needs a connection that
+    /// is not open yet (HTTP/1.1 has one request per connection).
+    widest: usize,
     /// The window last reported with `-v`.
     reported: usize,
 }
@@ -43,6 +47,20 @@ struct State {
 /// A place in the window; dropping it frees the place.
 pub struct Permit<'a> {
     window: &'a Window,
+    /// The place was past the most ever in flight, so its request likely opened a connection
+    /// (a TCP, and maybe TLS, handshake: round trips that are not the registry's load).
+    fresh: bool,
+}
+
+impl Permit<'_> {
+    /// Feeds its request's answer back to the window. An answer on a fresh place says
+    /// nothing about load by its latency (a handshake came first); a refusal still counts.
+    pub fn observe(&self, signal: Signal) {
+        if self.fresh && matches!(signal, Signal::Answered(_)) {
+            return;
+        }
+        self.window.observe(signal);
+    }
 }
 
 impl Drop for Permit<'_> {
@@ -89,6 +107,7 @@ impl Window {
                 fastest: None,
                 smoothed: None,
                 last_cut: None,
+                widest: 0,
                 reported: start as usize,
             }),
             freed: Notify::new(),
@@ -115,7 +134,12 @@ impl Window {
                 let mut s = self.lock();
                 if s.in_flight < s.places() {
                     s.in_flight += 1;
-                    return Permit { window: self };
+                    let fresh = s.in_flight > s.widest;
+                    s.widest = s.widest.max(s.in_flight);
+                    return Permit {
+                        window: self,
+                        fresh,
+                    };
                 }
             }
             freed.await;
@@ -271,6 +295,41 @@ mod tests {
             w.observe(Signal::Answered(RTT * 5));
         }
         assert!(w.limit() <= grown / 2 + 1, "{} after {grown}", w.limit());
+    }
+
+    #[tokio::test]
+    async fn a_place_past_the_most_ever_in_flight_is_not_judged_by_its_latency() {
+        // issue 17: growing the window opens connections, and a handshake's round trips are
+        // not congestion; a refusal on such a place still is.
+        let w = Window::new("r", 128);
+        for _ in 0..40 {
+            w.observe(Signal::Answered(RTT));
+        }
+        let grown = w.limit();
+        let held: Vec<_> = futures::future::join_all((0..grown).map(|_| w.acquire())).await;
+        assert!(held.iter().all(|p| p.fresh), "every place is new");
+        for p in &held {
+            p.observe(Signal::Answered(RTT * 5));
+        }
+        assert_eq!(
+            w.limit(),
+            grown,
+            "slow first answers on new places cut nothing"
+        );
+        drop(held);
+        // The same places again: their connections are open, so latency counts.
+        let held: Vec<_> = futures::future::join_all((0..grown).map(|_| w.acquire())).await;
+        assert!(held.iter().all(|p| !p.fresh));
+        for p in &held {
+            p.observe(Signal::Answered(RTT * 5));
+        }
+        assert!(w.limit() <= grown / 2 + 1, "{} after {grown}", w.limit());
+        drop(held);
+        let w = Window::new("r", 128);
+        let p = w.acquire().await;
+        assert!(p.fresh);
+        p.observe(Signal::Refused);
+        assert!(w.limit() < INITIAL, "a refusal counts on any place");
     }
 
     #[tokio::test]

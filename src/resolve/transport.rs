@@ -296,10 +296,10 @@ impl Transport {
             let started = Instant::now();
             let path = request.url().path().to_string();
             let sent = tokio::time::timeout_at(deadline, http.execute(request)).await;
-            if permit.is_some()
+            if let Some(permit) = &permit
                 && let Ok(Ok(response)) = &sent
             {
-                host.window.observe(match response.status().as_u16() {
+                permit.observe(match response.status().as_u16() {
                     429 | 503 => Signal::Refused,
                     _ => Signal::Answered(started.elapsed()),
                 });
