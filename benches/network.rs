@@ -459,7 +459,14 @@ fn main() {
     for _ in 0..runs {
         curl.push(time(|| {
             Command::new("curl")
-                .args(["-s", "-Z", "--parallel-max", &settled.to_string(), "-I"])
+                .args([
+                    "-s",
+                    "--no-progress-meter",
+                    "-Z",
+                    "--parallel-max",
+                    &settled.to_string(),
+                    "-I",
+                ])
                 .args(["-H", &format!("Authorization: Bearer {token}")])
                 .args([
                     "-H",
