@@ -8,7 +8,6 @@ use std::path::{Component, Path, PathBuf};
 use super::yaml::{self, Document, NodeId};
 use super::{ImageValue, Occurrence};
 pub use crate::reader::Reader;
-use crate::source::SourceFile;
 
 /// The file names kustomize reads in a directory, in its order.
 pub const FILE_NAMES: [&str; 3] = ["kustomization.yaml", "kustomization.yml", "Kustomization"];

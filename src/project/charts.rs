@@ -4,7 +4,7 @@
 //! pipeline, which alone talks to registries), merges chart defaults and the release's
 //! values in Helm's order and applies the image conventions of `manifest::values`.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use super::chart_files::ChartFiles;

@@ -12,7 +12,6 @@ use crate::kustomize::file::Generated;
 use crate::kustomize::select::{Gvk, Id};
 use crate::kustomize::tree::{At, Kind, Val};
 use crate::manifest::kustomize::{FILE_NAMES, is_remote, join};
-use crate::manifest::yaml::{Document, NodeId, NodeKind};
 
 /// Labels or annotations a builtin transformer sets at `metadata/labels` or
 /// `metadata/annotations` of the resources its field spec selects.
