@@ -230,6 +230,18 @@ mod tests {
 
     const RTT: Duration = Duration::from_millis(50);
 
+    /// `n` answers in `latency` each.
+    fn answers(w: &Window, n: usize, latency: Duration) {
+        for _ in 0..n {
+            w.observe(Signal::Answered(latency));
+        }
+    }
+
+    /// `n` places, held until dropped.
+    async fn hold(w: &Window, n: usize) -> Vec<Permit<'_>> {
+        futures::future::join_all((0..n).map(|_| w.acquire())).await
+    }
+
     #[test]
     fn slow_start_doubles_to_the_ceiling_while_latency_is_flat() {
         let w = Window::new("r", 128);
@@ -242,31 +254,21 @@ mod tests {
             }
         }
         assert_eq!(w.limit(), 128, "8 → 16 → 32 → 64 → 128");
-        for _ in 0..1000 {
-            w.observe(Signal::Answered(RTT));
-        }
+        answers(&w, 1000, RTT);
         assert_eq!(w.limit(), 128, "never past the ceiling");
     }
 
     #[tokio::test]
     async fn a_refusal_halves_what_was_in_flight_once_per_round_trip_then_grows_by_one() {
         let w = Window::new("r", 128);
-        for _ in 0..200 {
-            w.observe(Signal::Answered(RTT));
-        }
+        answers(&w, 200, RTT);
         let full = w.limit();
         // Half the window in flight when the registry says no: half of that, not of the window.
-        let mut held = Vec::new();
-        for _ in 0..full / 2 {
-            held.push(w.acquire().await);
-        }
+        let held = hold(&w, full / 2).await;
         w.observe(Signal::Refused);
         assert_eq!(w.limit(), full / 4, "half of the {} in flight", full / 2);
         drop(held);
-        let mut held = Vec::new();
-        for _ in 0..w.limit() {
-            held.push(w.acquire().await);
-        }
+        let held = hold(&w, w.limit()).await;
         let full = w.limit() * 2;
         w.observe(Signal::Refused);
         w.observe(Signal::Refused);
@@ -274,9 +276,7 @@ mod tests {
         drop(held);
         // After the cut, a round trip of answers adds about one, not a doubling.
         let n = w.limit();
-        for _ in 0..10 * n {
-            w.observe(Signal::Answered(RTT));
-        }
+        answers(&w, 10 * n, RTT);
         assert!(
             (n + 8..=n + 10).contains(&w.limit()),
             "{} after {n}",
@@ -287,13 +287,9 @@ mod tests {
     #[test]
     fn rising_latency_is_congestion() {
         let w = Window::new("r", 128);
-        for _ in 0..40 {
-            w.observe(Signal::Answered(RTT));
-        }
+        answers(&w, 40, RTT);
         let grown = w.limit();
-        for _ in 0..40 {
-            w.observe(Signal::Answered(RTT * 5));
-        }
+        answers(&w, 40, RTT * 5);
         assert!(w.limit() <= grown / 2 + 1, "{} after {grown}", w.limit());
     }
 
@@ -302,11 +298,9 @@ mod tests {
         // issue 17: growing the window opens connections, and a handshake's round trips are
         // not congestion; a refusal on such a place still is.
         let w = Window::new("r", 128);
-        for _ in 0..40 {
-            w.observe(Signal::Answered(RTT));
-        }
+        answers(&w, 40, RTT);
         let grown = w.limit();
-        let held: Vec<_> = futures::future::join_all((0..grown).map(|_| w.acquire())).await;
+        let held = hold(&w, grown).await;
         assert!(held.iter().all(|p| p.fresh), "every place is new");
         for p in &held {
             p.observe(Signal::Answered(RTT * 5));
@@ -318,7 +312,7 @@ mod tests {
         );
         drop(held);
         // The same places again: their connections are open, so latency counts.
-        let held: Vec<_> = futures::future::join_all((0..grown).map(|_| w.acquire())).await;
+        let held = hold(&w, grown).await;
         assert!(held.iter().all(|p| !p.fresh));
         for p in &held {
             p.observe(Signal::Answered(RTT * 5));
