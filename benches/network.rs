@@ -22,6 +22,8 @@
 
 #[path = "../tests/cli/harness.rs"]
 mod harness;
+#[path = "../tests/cli/loopback_http.rs"]
+mod loopback_http;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -234,9 +236,7 @@ fn main() {
     let mut peak_rss_mb: f64 = 0.0;
     let mut counts = None;
     let mut opened = 0;
-    // One untimed run first: the harness's token service, behind its proxy, sometimes holds
-    // answers of the very first run for the request timeout (seen with the code before this
-    // benchmark's changes too; not seen without the proxy). Medians are of the runs after it.
+    // One untimed run first (the registry's caches warm). Medians are of the runs after it.
     // imagegate as every run of this benchmark calls it.
     // BENCH_WRAP: a program imagegate is run through (its path is the first argument), for
     // profilers; the wrapper must keep imagegate's stdout and exit code.

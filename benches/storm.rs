@@ -10,6 +10,8 @@
 
 #[path = "../tests/cli/harness.rs"]
 mod harness;
+#[path = "../tests/cli/loopback_http.rs"]
+mod loopback_http;
 
 use std::collections::HashMap;
 use std::io::Write;

@@ -104,20 +104,15 @@ impl Helm {
 
 /// A static file server on loopback for a classic Helm repository directory.
 pub(crate) fn serve(dir: &Path) -> String {
-    let server = tiny_http::Server::http("127.0.0.1:0").unwrap();
-    let port = server.server_addr().to_ip().unwrap().port();
     let root = dir.to_path_buf();
-    std::thread::spawn(move || {
-        for req in server.incoming_requests() {
-            let rel = req.url().trim_start_matches('/').to_string();
-            let path = root.join(&rel);
-            let answer = match (rel.contains(".."), std::fs::read(&path)) {
-                (false, Ok(bytes)) => tiny_http::Response::from_data(bytes).with_status_code(200),
-                _ => tiny_http::Response::from_data(Vec::new()).with_status_code(404),
-            };
-            let _ = req.respond(answer);
+    let port = crate::loopback_http::serve("127.0.0.1:0", move |req| {
+        let rel = req.target.trim_start_matches('/').to_string();
+        match (rel.contains(".."), std::fs::read(root.join(&rel))) {
+            (false, Ok(bytes)) => crate::loopback_http::Reply::new(200, bytes),
+            _ => crate::loopback_http::Reply::new(404, Vec::new()),
         }
-    });
+    })
+    .detach();
     format!("http://127.0.0.1:{port}")
 }
 

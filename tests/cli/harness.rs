@@ -604,6 +604,24 @@ impl Registry {
             .collect()
     }
 
+    /// CPU seconds (user + system) the registry process has used so far, from
+    /// `/proc/PID/stat`: the benchmarks show how much of a run the registry itself costs.
+    pub fn cpu_seconds(&self) -> f64 {
+        let stat =
+            std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap_or_default();
+        // Fields after the command name (which is in parentheses and may hold spaces).
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .map_or("", |(_, rest)| rest)
+            .split_whitespace()
+            .collect();
+        let ticks: f64 = [11, 12]
+            .iter()
+            .filter_map(|&i| fields.get(i)?.parse::<f64>().ok())
+            .sum();
+        ticks / unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64
+    }
+
     pub fn reset_log(&self) {
         std::thread::sleep(Duration::from_millis(200));
         self.log.lock().unwrap().clear();
@@ -831,8 +849,8 @@ impl TokenIssuer {
             .unwrap()
             .self_signed(&key_pair)
             .unwrap();
-        let server = tiny_http::Server::http("127.0.0.1:0").unwrap();
-        let port = server.server_addr().to_ip().unwrap().port();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
         let issuer = Arc::new(TokenIssuer {
             cert_pem: cert.pem(),
             cert_der_b64: base64::engine::general_purpose::STANDARD.encode(cert.der()),
@@ -850,19 +868,7 @@ impl TokenIssuer {
             scopes: Mutex::new(Vec::new()),
         });
         let served = issuer.clone();
-        std::thread::spawn(move || {
-            // One thread per request, and no keep-alive: tiny_http holds a worker per open
-            // connection, so idle keep-alive connections stalled concurrent token requests
-            // for the full request timeout (seen in the network benchmark).
-            for mut request in server.incoming_requests() {
-                let served = served.clone();
-                std::thread::spawn(move || {
-                    let close = tiny_http::Header::from_bytes("Connection", "close").unwrap();
-                    let response = served.answer(&mut request).with_header(close);
-                    let _ = request.respond(response);
-                });
-            }
-        });
+        crate::loopback_http::serve_on(listener, move |r| served.answer(&r)).detach();
         issuer
     }
 
@@ -883,16 +889,11 @@ impl TokenIssuer {
         format!("refresh-token-of-{user}")
     }
 
-    fn answer(
-        &self,
-        request: &mut tiny_http::Request,
-    ) -> tiny_http::Response<std::io::Cursor<Vec<u8>>> {
+    fn answer(&self, request: &crate::loopback_http::Request) -> crate::loopback_http::Reply {
+        use crate::loopback_http::Reply;
         self.requests.fetch_add(1, Ordering::SeqCst);
-        let url = reqwest::Url::parse(&format!("http://x{}", request.url())).unwrap();
-        let unauthorized = || {
-            tiny_http::Response::from_string("{\"errors\":[{\"code\":\"UNAUTHORIZED\"}]}")
-                .with_status_code(401)
-        };
+        let url = reqwest::Url::parse(&format!("http://x{}", request.target)).unwrap();
+        let unauthorized = || Reply::new(401, "{\"errors\":[{\"code\":\"UNAUTHORIZED\"}]}");
         let mut scopes: Vec<String> = url
             .query_pairs()
             .filter(|(k, _)| k == "scope")
@@ -900,9 +901,8 @@ impl TokenIssuer {
             .collect();
         // The OAuth2 refresh-token grant (docker's identity tokens): a form POST.
         let mut refreshed_user = false;
-        if *request.method() == tiny_http::Method::Post {
-            let mut body = String::new();
-            let _ = request.as_reader().read_to_string(&mut body);
+        if request.method == reqwest::Method::POST {
+            let body = String::from_utf8_lossy(&request.body);
             let form: HashMap<String, String> = reqwest::Url::parse(&format!("http://x/?{body}"))
                 .unwrap()
                 .query_pairs()
@@ -928,11 +928,7 @@ impl TokenIssuer {
                 .unwrap_or_default();
         }
         self.scopes.lock().unwrap().push(scopes.clone());
-        let authorized_user = request
-            .headers()
-            .iter()
-            .find(|h| h.field.equiv("Authorization"))
-            .map(|h| h.value.as_str().to_string());
+        let authorized_user = request.header("Authorization").map(str::to_string);
         let mut is_user = refreshed_user;
         if let Some(auth) = authorized_user.filter(|_| !refreshed_user) {
             let decoded = auth
@@ -969,11 +965,7 @@ impl TokenIssuer {
         } else {
             serde_json::json!({ "token": token, "expires_in": 300 }).to_string()
         };
-        tiny_http::Response::from_string(body).with_header(
-            "Content-Type: application/json"
-                .parse::<tiny_http::Header>()
-                .unwrap(),
-        )
+        Reply::new(200, body).with_header("Content-Type", "application/json")
     }
 
     /// Signs a token granting the given actions per repository.

@@ -12,6 +12,7 @@ mod gitops;
 mod harness;
 mod helm_render;
 mod hostile;
+mod loopback_http;
 mod offline;
 mod operators;
 mod overlays;

@@ -13,16 +13,13 @@ use crate::render::{assert_rendered, executable, none_reached, offline_render, r
 
 /// A plain HTTP server on `addr` serving `body` at every path, recording the paths asked.
 fn yaml_server(addr: &str, body: String) -> (u16, Arc<Mutex<Vec<String>>>) {
-    let server = tiny_http::Server::http(addr).unwrap();
-    let port = server.server_addr().to_ip().unwrap().port();
     let asked = Arc::new(Mutex::new(Vec::new()));
     let log = asked.clone();
-    std::thread::spawn(move || {
-        for request in server.incoming_requests() {
-            log.lock().unwrap().push(request.url().to_string());
-            let _ = request.respond(tiny_http::Response::from_string(body.clone()));
-        }
-    });
+    let port = crate::loopback_http::serve(addr, move |request| {
+        log.lock().unwrap().push(request.target);
+        crate::loopback_http::Reply::new(200, body.clone())
+    })
+    .detach();
     (port, asked)
 }
 

@@ -17,52 +17,33 @@ use crate::harness::*;
 /// A static file server on 127.0.0.1 for release downloads (GitHub's release URLs are not
 /// reachable here); it counts requests and answers 404 for what is missing.
 struct Files {
-    port: u16,
     hits: Arc<AtomicUsize>,
-    server: Arc<tiny_http::Server>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    server: crate::loopback_http::Server,
 }
 
 impl Files {
     fn serve(dir: PathBuf) -> Files {
-        let server = Arc::new(tiny_http::Server::http("127.0.0.1:0").unwrap());
-        let port = server.server_addr().to_ip().unwrap().port();
+        use crate::loopback_http::Reply;
         let hits = Arc::new(AtomicUsize::new(0));
-        let (s, h) = (server.clone(), hits.clone());
-        let thread = std::thread::spawn(move || {
-            for req in s.incoming_requests() {
-                h.fetch_add(1, Ordering::SeqCst);
-                let rel = req.url().trim_start_matches('/').to_string();
-                let body = (!rel.contains("..")).then(|| std::fs::read(dir.join(&rel)).ok());
-                let _ = match body.flatten() {
-                    Some(bytes) => req.respond(tiny_http::Response::from_data(bytes)),
-                    None => req.respond(tiny_http::Response::empty(404)),
-                };
+        let h = hits.clone();
+        let server = crate::loopback_http::serve("127.0.0.1:0", move |req| {
+            h.fetch_add(1, Ordering::SeqCst);
+            let rel = req.target.trim_start_matches('/').to_string();
+            let body = (!rel.contains("..")).then(|| std::fs::read(dir.join(&rel)).ok());
+            match body.flatten() {
+                Some(bytes) => Reply::new(200, bytes),
+                None => Reply::new(404, Vec::new()),
             }
         });
-        Files {
-            port,
-            hits,
-            server,
-            thread: Some(thread),
-        }
+        Files { hits, server }
     }
 
     fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        format!("http://127.0.0.1:{}", self.server.port)
     }
 
     fn hits(&self) -> usize {
         self.hits.load(Ordering::SeqCst)
-    }
-}
-
-impl Drop for Files {
-    fn drop(&mut self) {
-        self.server.unblock();
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
     }
 }
 
