@@ -26,11 +26,10 @@ mod harness;
 mod loopback_http;
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use harness::*;
@@ -43,60 +42,76 @@ fn env(name: &str, default: usize) -> usize {
 }
 
 /// A TCP proxy that delays every chunk by `delay` in each direction, preserving order and
-/// pipelining (it models latency, not bandwidth), counting the connections it accepts.
+/// pipelining (it models latency, not bandwidth), counting the connections it accepts. It
+/// runs on one thread with tokio: with a thread per direction and per connection it cost
+/// more CPU than imagegate itself (2.2 s per 11,000-reference run), which on two cores
+/// the registry then lacked.
 fn delaying_proxy_counted(target: String, delay: Duration, accepted: Arc<AtomicUsize>) -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
+    listener.set_nonblocking(true).unwrap();
     std::thread::spawn(move || {
-        for client in listener.incoming().map_while(Result::ok) {
-            accepted.fetch_add(1, Ordering::SeqCst);
-            let Ok(server) = TcpStream::connect(&target) else {
-                continue;
-            };
-            let _ = client.set_nodelay(true);
-            let _ = server.set_nodelay(true);
-            pump(
-                client.try_clone().unwrap(),
-                server.try_clone().unwrap(),
-                delay,
-            );
-            pump(server, client, delay);
-        }
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            loop {
+                let Ok((client, _)) = listener.accept().await else {
+                    continue;
+                };
+                accepted.fetch_add(1, Ordering::SeqCst);
+                let target = target.clone();
+                tokio::spawn(async move {
+                    let Ok(server) = tokio::net::TcpStream::connect(&target).await else {
+                        return;
+                    };
+                    let _ = client.set_nodelay(true);
+                    let _ = server.set_nodelay(true);
+                    let (client_read, client_write) = client.into_split();
+                    let (server_read, server_write) = server.into_split();
+                    tokio::join!(
+                        pump(client_read, server_write, delay),
+                        pump(server_read, client_write, delay)
+                    );
+                });
+            }
+        });
     });
     port
 }
 
-fn pump(mut from: TcpStream, to: TcpStream, delay: Duration) {
-    let (tx, rx) = mpsc::channel::<(Instant, Vec<u8>)>();
-    std::thread::spawn(move || {
+/// Copies `from` to `to`, each chunk `delay` after it was read; ends `to`'s writing side
+/// when `from` ends.
+async fn pump(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    delay: Duration,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(tokio::time::Instant, Vec<u8>)>();
+    let read = async move {
         let mut buf = vec![0u8; 64 * 1024];
-        loop {
-            match from.read(&mut buf) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => {
-                    if tx
-                        .send((Instant::now() + delay, buf[..n].to_vec()))
-                        .is_err()
-                    {
-                        break;
-                    }
-                }
-            }
-        }
-    });
-    std::thread::spawn(move || {
-        let mut to = to;
-        for (due, bytes) in rx {
-            let now = Instant::now();
-            if due > now {
-                std::thread::sleep(due - now);
-            }
-            if to.write_all(&bytes).is_err() {
+        while let Ok(n @ 1..) = from.read(&mut buf).await {
+            if tx
+                .send((tokio::time::Instant::now() + delay, buf[..n].to_vec()))
+                .is_err()
+            {
                 break;
             }
         }
-        let _ = to.shutdown(std::net::Shutdown::Write);
-    });
+    };
+    let write = async move {
+        while let Some((due, bytes)) = rx.recv().await {
+            tokio::time::sleep_until(due).await;
+            if to.write_all(&bytes).await.is_err() {
+                break;
+            }
+        }
+        let _ = to.shutdown().await;
+    };
+    tokio::join!(read, write);
 }
 
 fn median(mut xs: Vec<f64>) -> f64 {
@@ -233,6 +248,11 @@ fn main() {
     // CPU seconds (user + system) of each timed run: on a shared machine the wall time
     // also measures the neighbours, this does not.
     let mut cpu = Vec::new();
+    // The registry's CPU seconds in each timed run: on two shared cores it is what bounds a
+    // run that keeps it busy.
+    let mut registry_cpu = Vec::new();
+    // And this process's (the latency proxies, the token service, the log readers).
+    let mut own_cpu = Vec::new();
     let mut peak_rss_mb: f64 = 0.0;
     let mut counts = None;
     let mut opened = 0;
@@ -274,9 +294,13 @@ fn main() {
         connections.store(0, Ordering::SeqCst);
         reg.reset_log();
         let mut out = None;
+        let registry_cpu_before = reg.cpu_seconds();
+        let own_cpu_before = own_cpu_seconds();
         ig.push(time(|| {
             out = Some(imagegate(trace));
         }));
+        registry_cpu.push(reg.cpu_seconds() - registry_cpu_before);
+        own_cpu.push(own_cpu_seconds() - own_cpu_before);
         let (rss, secs) = read_measured(&measured);
         peak_rss_mb = peak_rss_mb.max(rss);
         cpu.push(secs);
@@ -356,6 +380,15 @@ fn main() {
     println!(
         "imagegate CPU time (user + system): median {:.3} s per run",
         median(cpu)
+    );
+    let registry_cpu = median(registry_cpu);
+    println!(
+        "registry CPU time per run: median {registry_cpu:.3} s ({:.2} ms per request it answered)",
+        registry_cpu * 1e3 / (unique + 1) as f64
+    );
+    println!(
+        "the benchmark's own CPU time per run (latency proxies, token service): median {:.3} s",
+        median(own_cpu)
     );
     println!(
         "requests at the server: {pings} /v2/ pings, {tokens} token requests, {heads} manifest HEADs, {gets} manifest GETs"
@@ -510,6 +543,15 @@ fn measure(to: &std::ffi::OsStr) -> ! {
     );
     std::fs::write(to, line).expect("the measurement is written");
     std::process::exit(status.code().unwrap_or(1));
+}
+
+/// CPU seconds (user + system) this process has used so far, all its threads.
+fn own_cpu_seconds() -> f64 {
+    // SAFETY: getrusage fills the struct it is given; a zeroed rusage is a valid value.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    secs(usage.ru_utime) + secs(usage.ru_stime)
 }
 
 /// The peak RSS (MB) and CPU seconds `measure` wrote for the last run.
