@@ -277,7 +277,8 @@ pub struct CommonArgs {
     pub concurrency: usize,
 
     /// The most requests in flight at once to one registry. Each registry's window starts at
-    /// 8, grows while its answers stay fast, and halves on 429, 503 or rising latency.
+    /// 8, grows while its answers stay fast, halves on 429 or 503, and shrinks by a tenth
+    /// to a half when latency rises.
     #[arg(long, value_name = "N", default_value_t = 128)]
     pub registry_concurrency: usize,
 

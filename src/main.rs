@@ -27,9 +27,26 @@ impl log::Log for Stderr {
     fn flush(&self) {}
 }
 
+/// mimalloc rather than the system allocator: the YAML scan makes and frees a small string per
+/// scalar on every core, and glibc's malloc took about a sixth of the network run's CPU.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// mimalloc 2's `mi_option_arena_eager_commit` and `mi_option_purge_delay` (mimalloc.h), which
+/// libmimalloc-sys does not name.
+const MI_OPTION_ARENA_EAGER_COMMIT: libmimalloc_sys::mi_option_t = 4;
+const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+
 static LOGGER: Stderr = Stderr;
 
 fn main() {
+    // SAFETY: mimalloc's option setters only store a value; called before any other thread.
+    // Freed memory goes back to the OS at once, and arenas are committed as they are used:
+    // with mimalloc's defaults the offline scan of 50,000 resources peaked at 122 MB, not 79.
+    unsafe {
+        libmimalloc_sys::mi_option_set(MI_OPTION_ARENA_EAGER_COMMIT, 0);
+        libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 0);
+    }
     if let Some(path) = imagegate::trust::absolute_path_entries() {
         // SAFETY: the first thing main does, before any thread exists that could read the
         // environment at the same time. Relative PATH entries (`.`, an empty entry) would
