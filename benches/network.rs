@@ -532,14 +532,11 @@ fn measure(to: &std::ffi::OsStr) -> ! {
         .args(args)
         .status()
         .expect("the measured program runs");
-    // SAFETY: getrusage fills the struct it is given; a zeroed rusage is a valid value.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage) };
-    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    let usage = rusage(libc::RUSAGE_CHILDREN);
     let line = format!(
         "{} {}",
         usage.ru_maxrss as f64 / 1024.0,
-        secs(usage.ru_utime) + secs(usage.ru_stime)
+        cpu_seconds(&usage)
     );
     std::fs::write(to, line).expect("the measurement is written");
     std::process::exit(status.code().unwrap_or(1));
@@ -547,9 +544,19 @@ fn measure(to: &std::ffi::OsStr) -> ! {
 
 /// CPU seconds (user + system) this process has used so far, all its threads.
 fn own_cpu_seconds() -> f64 {
+    cpu_seconds(&rusage(libc::RUSAGE_SELF))
+}
+
+/// `getrusage(who)`.
+fn rusage(who: libc::c_int) -> libc::rusage {
     // SAFETY: getrusage fills the struct it is given; a zeroed rusage is a valid value.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
+    unsafe { libc::getrusage(who, &mut usage) };
+    usage
+}
+
+/// User + system seconds of a rusage.
+fn cpu_seconds(usage: &libc::rusage) -> f64 {
     let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
     secs(usage.ru_utime) + secs(usage.ru_stime)
 }
